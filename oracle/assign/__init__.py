@@ -1,0 +1,1 @@
+"""Assigners: which prediction learns from which target."""

@@ -1,0 +1,265 @@
+"""The DETR-family Hungarian matcher in float64, and a checker for a candidate matching.
+
+Cost per image (``Q`` predictions x ``T`` targets)::
+
+    C = w_class * class_cost + w_bbox * L1(pred_cxcywh, gt_cxcywh) + w_giou * (offset - GIoU(pred_xyxy, gt_xyxy))
+
+with the class cost ``-softmax(logits)[:, label]`` or the focal cost of
+:class:`~oracle.conventions.MatcherConvention`, solved with
+``scipy.optimize.linear_sum_assignment`` on the float64 matrix. Boxes are normalised cxcywh; where
+the GIoU convention works in pixels (mmdet ``IoUCost``) the boxes are scaled by the target's
+``image_size`` first.
+
+Tie-break: where several matchings have the optimal cost, the one scipy's
+``linear_sum_assignment`` returns on the float64 matrix is the reference's. Co-optimal matchings are
+equally correct; :func:`evaluate_matching` tells them apart from wrong ones by cost (DESIGN §6).
+
+Upstream: facebookresearch/detr models/matcher.py, IDEA-Research/DINO models/dino/matcher.py,
+fundamentalvision/Deformable-DETR models/matcher.py, transformers loss/loss_for_object_detection.py
+(``HungarianMatcher``), mmdet models/task_modules/assigners/{hungarian_assigner,match_cost}.py,
+ultralytics models/utils/ops.py (``HungarianMatcher``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+
+from .. import boxes as box_ops
+from .._checks import as_float64, as_index, check_finite, check_labels, check_rank, fail
+from ..conventions import MatcherConvention
+
+
+@dataclass(frozen=True)
+class Matching:
+    """One image's matching.
+
+    - ``pred_idx``, ``gt_idx``: int64 ``[K]``, ``K = min(Q, T)``, sorted by ``pred_idx``.
+    - ``cost_matrix``: float64 ``[Q, T]``.
+    - ``total_cost``: ``cost_matrix[pred_idx, gt_idx].sum()`` as a float.
+    """
+
+    pred_idx: torch.Tensor
+    gt_idx: torch.Tensor
+    cost_matrix: torch.Tensor
+    total_cost: float
+
+
+@dataclass(frozen=True)
+class MatchingEvaluation:
+    """A candidate matching judged against a cost matrix (DESIGN §6, tiers 1 and 2).
+
+    - ``valid``: one-to-one, indices in range, exactly ``min(Q, T)`` pairs.
+    - ``problems``: why it is not valid (empty when valid).
+    - ``total_cost``: the candidate's cost under the matrix (None if an index is out of range).
+    - ``optimal_cost``: the minimum over all valid matchings.
+    - ``gap``: ``total_cost - optimal_cost`` (None when total_cost is None); >= 0 up to rounding.
+    """
+
+    valid: bool
+    problems: tuple[str, ...]
+    total_cost: float | None
+    optimal_cost: float
+    gap: float | None
+
+
+# --------------------------------------------------------------------------- class costs
+
+def softmax_class_cost(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``-softmax(logits)[:, labels]``: logits ``[Q, K]``, labels ``[T]`` -> ``[Q, T]`` (DETR)."""
+    return -torch.softmax(logits, dim=-1)[:, labels]
+
+
+def focal_class_cost(logits: torch.Tensor, labels: torch.Tensor, *, alpha: float, gamma: float,
+                     eps: float) -> torch.Tensor:
+    """Focal matching cost ``pos[:, labels] - neg[:, labels]``: logits ``[Q, K]``, labels ``[T]`` -> ``[Q, T]``.
+
+    ``pos = alpha (1-p)^gamma (-log(p + eps))``, ``neg = (1-alpha) p^gamma (-log(1 - p + eps))``,
+    ``p = sigmoid(logits)`` (DINO / Deformable-DETR eps 1e-8, mmdet ``FocalLossCost`` eps 1e-12).
+    With ``eps = 0`` the logs are ``logsigmoid(±x)``, exact for saturated logits.
+    """
+    x = logits[:, labels]
+    p = torch.sigmoid(x)
+    if eps == 0:
+        neg_log_p, neg_log_1mp = -F.logsigmoid(x), -F.logsigmoid(-x)
+    else:
+        neg_log_p, neg_log_1mp = -torch.log(p + eps), -torch.log(1 - p + eps)
+    pos = alpha * (1 - p) ** gamma * neg_log_p
+    neg = (1 - alpha) * p ** gamma * neg_log_1mp
+    return pos - neg
+
+
+# --------------------------------------------------------------------------- cost matrix
+
+def _image_size_arg(name: str, size: object) -> tuple[float, float]:
+    t = as_float64(name, size)
+    if t.shape != (2,):
+        raise fail(name, "(height, width)", f"shape {tuple(t.shape)}")
+    check_finite(name, t)
+    h, w = float(t[0]), float(t[1])
+    if h <= 0 or w <= 0:
+        raise fail(name, "positive (height, width)", f"({h}, {w})")
+    return h, w
+
+
+def _num_classes(logits: torch.Tensor, conv: MatcherConvention) -> int:
+    # Softmax logits carry a last no-object column (DETR's num_classes + 1); focal logits do not.
+    return logits.shape[-1] - 1 if conv.class_cost == "softmax" else logits.shape[-1]
+
+
+def _cost_matrix(logits: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, gt_boxes: torch.Tensor,
+                 conv: MatcherConvention, image_size: tuple[float, float] | None) -> torch.Tensor:
+    """The validated core: logits ``[Q, K]``, boxes ``[Q, 4]``, labels ``[T]``, gt_boxes ``[T, 4]``."""
+    q, t = boxes.shape[0], gt_boxes.shape[0]
+    if q == 0 or t == 0:
+        return torch.zeros((q, t), dtype=torch.float64)
+    if conv.class_cost == "softmax":
+        cls = softmax_class_cost(logits, labels)
+    else:
+        cls = focal_class_cost(logits, labels, alpha=conv.focal_alpha, gamma=conv.focal_gamma, eps=conv.focal_eps)
+    l1 = torch.cdist(boxes, gt_boxes, p=1)
+    pred_xyxy = box_ops.convert(boxes, "cxcywh", "xyxy")
+    gt_xyxy = box_ops.convert(gt_boxes, "cxcywh", "xyxy")
+    if conv.giou.units == "pixel":
+        h, w = image_size  # type: ignore[misc]
+        scale = torch.tensor([w, h, w, h], dtype=torch.float64)
+        pred_xyxy, gt_xyxy = pred_xyxy * scale, gt_xyxy * scale
+    g = box_ops.giou(pred_xyxy, gt_xyxy, convention=conv.giou)
+    return conv.weight_class * cls + conv.weight_bbox * l1 + conv.weight_giou * (conv.giou_cost_offset - g)
+
+
+def _image_args(prefix: str, logits: object, boxes: object, target: Mapping, conv: MatcherConvention,
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[float, float] | None]:
+    lg = as_float64(f"{prefix}pred_logits", logits)
+    check_rank(f"{prefix}pred_logits", lg, 2, "([Q, K])")
+    check_finite(f"{prefix}pred_logits", lg)
+    if conv.class_cost == "softmax" and lg.shape[-1] < 2:
+        raise fail(f"{prefix}pred_logits", "K >= 2 columns (classes plus the no-object column) for the softmax cost",
+                   f"shape {tuple(lg.shape)}")
+    bx = box_ops.validate_boxes(f"{prefix}pred_boxes", boxes, "cxcywh", rank=2)
+    if bx.shape[0] != lg.shape[0]:
+        raise fail(f"{prefix}pred_boxes", f"shape ({lg.shape[0]}, 4) to match pred_logits", f"shape {tuple(bx.shape)}")
+    if not isinstance(target, Mapping):
+        raise fail(f"{prefix}targets", "a mapping with 'labels' and 'boxes'", type(target).__name__)
+    for key in ("labels", "boxes"):
+        if key not in target:
+            raise fail(f"{prefix}targets", f"a '{key}' entry", f"keys {sorted(target)}")
+    labels = as_index(f"{prefix}targets['labels']", target["labels"])
+    check_rank(f"{prefix}targets['labels']", labels, 1, "([T])")
+    check_labels(f"{prefix}targets['labels']", labels, _num_classes(lg, conv))
+    gt = as_float64(f"{prefix}targets['boxes']", target["boxes"])
+    if gt.numel() == 0 and labels.numel() == 0:
+        gt = gt.reshape(0, 4)
+    gt = box_ops.validate_boxes(f"{prefix}targets['boxes']", gt, "cxcywh", rank=2)
+    if gt.shape[0] != labels.shape[0]:
+        raise fail(f"{prefix}targets['boxes']", f"shape ({labels.shape[0]}, 4), one box per label",
+                   f"shape {tuple(gt.shape)}")
+    size = None
+    if conv.giou.units == "pixel":
+        if "image_size" not in target:
+            raise fail(f"{prefix}targets", "an 'image_size' (height, width) entry: this GIoU convention works in pixels",
+                       f"keys {sorted(target)}")
+        size = _image_size_arg(f"{prefix}targets['image_size']", target["image_size"])
+    return lg, bx, labels, gt, size
+
+
+def matching_cost_matrix(pred_logits: object, pred_boxes: object, target: Mapping, *,
+                         convention: MatcherConvention = MatcherConvention()) -> torch.Tensor:
+    """The float64 matching cost ``[Q, T]`` of one image.
+
+    pred_logits ``[Q, K]`` (softmax: ``K = num_classes + 1`` with the no-object column last;
+    focal: ``K = num_classes``), pred_boxes ``[Q, 4]`` normalised cxcywh, target a mapping with
+    ``labels`` int ``[T]`` in ``[0, num_classes)``, ``boxes`` ``[T, 4]`` normalised cxcywh and, for
+    a pixel-unit GIoU convention, ``image_size`` ``(height, width)``.
+    """
+    if not isinstance(convention, MatcherConvention):
+        raise fail("convention", "a MatcherConvention", type(convention).__name__)
+    lg, bx, labels, gt, size = _image_args("", pred_logits, pred_boxes, target, convention)
+    return _cost_matrix(lg, bx, labels, gt, convention, size)
+
+
+def _solve(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if cost.shape[0] == 0 or cost.shape[1] == 0:
+        empty = torch.zeros(0, dtype=torch.int64)
+        return empty, empty.clone()
+    rows, cols = linear_sum_assignment(cost.detach().numpy())
+    # scipy returns rows in increasing order, which is the required sort by pred_idx.
+    return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)
+
+
+def hungarian_match(pred_logits: object, pred_boxes: object, targets: Sequence[Mapping], *,
+                    convention: MatcherConvention = MatcherConvention()) -> list[Matching]:
+    """Match each image's queries to its targets by minimum total cost.
+
+    pred_logits ``[B, Q, K]``, pred_boxes ``[B, Q, 4]`` (normalised cxcywh), targets a sequence of
+    ``B`` mappings as in :func:`matching_cost_matrix`. Returns one :class:`Matching` per image with
+    ``min(Q, T_i)`` pairs: an image without targets gives empty int64 index tensors; ``T > Q``
+    matches every query.
+    """
+    if not isinstance(convention, MatcherConvention):
+        raise fail("convention", "a MatcherConvention", type(convention).__name__)
+    lg = as_float64("pred_logits", pred_logits)
+    check_rank("pred_logits", lg, 3, "([B, Q, K])")
+    bx = as_float64("pred_boxes", pred_boxes)
+    check_rank("pred_boxes", bx, 3, "([B, Q, 4] normalised cxcywh)")
+    if bx.shape[:2] != lg.shape[:2] or bx.shape[2] != 4:
+        raise fail("pred_boxes", f"shape ({lg.shape[0]}, {lg.shape[1]}, 4) to match pred_logits",
+                   f"shape {tuple(bx.shape)}")
+    if lg.shape[0] == 0:
+        raise fail("pred_logits", "a batch of at least one image", "B = 0")
+    if isinstance(targets, Mapping) or not isinstance(targets, Sequence):
+        raise fail("targets", "a sequence of per-image mappings", type(targets).__name__)
+    if len(targets) != lg.shape[0]:
+        raise fail("targets", f"{lg.shape[0]} per-image mappings (the batch size of pred_logits)", f"{len(targets)}")
+    out = []
+    for i, target in enumerate(targets):
+        logits_i, boxes_i, labels_i, gt_i, size_i = _image_args(f"image {i}: ", lg[i], bx[i], target, convention)
+        cost = _cost_matrix(logits_i, boxes_i, labels_i, gt_i, convention, size_i)
+        rows, cols = _solve(cost)
+        out.append(Matching(rows, cols, cost, float(cost[rows, cols].sum()) if rows.numel() else 0.0))
+    return out
+
+
+def evaluate_matching(cost_matrix: object, pred_idx: object, gt_idx: object) -> MatchingEvaluation:
+    """Judge a candidate matching against a cost matrix ``[Q, T]``.
+
+    pred_idx and gt_idx are integer ``[K]``. Checks validity (equal lengths, indices in range,
+    no query or target used twice, ``K == min(Q, T)``), and computes the candidate's total cost,
+    the optimal total cost (scipy, float64) and their gap. Malformed arguments (a cost matrix that
+    is not ``[Q, T]`` and finite, float indices) raise; an invalid matching is reported, not raised.
+    """
+    cost = as_float64("cost_matrix", cost_matrix)
+    check_rank("cost_matrix", cost, 2, "([Q, T])")
+    check_finite("cost_matrix", cost)
+    rows = as_index("pred_idx", pred_idx)
+    cols = as_index("gt_idx", gt_idx)
+    check_rank("pred_idx", rows, 1, "([K])")
+    check_rank("gt_idx", cols, 1, "([K])")
+    q, t = cost.shape
+    r_opt, c_opt = _solve(cost)
+    optimal = float(cost[r_opt, c_opt].sum()) if r_opt.numel() else 0.0
+    problems = []
+    if rows.numel() != cols.numel():
+        problems.append(f"pred_idx has {rows.numel()} entries but gt_idx has {cols.numel()}")
+    if rows.numel() != min(q, t):
+        problems.append(f"{rows.numel()} pairs, expected min(Q, T) = {min(q, t)}")
+    in_range = True
+    for name, idx, n in (("pred_idx", rows, q), ("gt_idx", cols, t)):
+        bad = (idx < 0) | (idx >= n)
+        if bool(bad.any()):
+            in_range = False
+            problems.append(f"{name} has {int(bad.sum())} index(es) outside [0, {n}), first {int(idx[bad][0])}")
+        uniq, counts = torch.unique(idx, return_counts=True)
+        if bool((counts > 1).any()):
+            problems.append(f"{name} uses {uniq[counts > 1].tolist()} more than once")
+    total = None
+    if in_range and rows.numel() == cols.numel():
+        total = float(cost[rows, cols].sum()) if rows.numel() else 0.0
+    return MatchingEvaluation(
+        valid=not problems, problems=tuple(problems), total_cost=total, optimal_cost=optimal,
+        gap=None if total is None else total - optimal,
+    )

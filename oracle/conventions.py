@@ -1,0 +1,255 @@
+"""Conventions on which detection libraries legitimately differ, as data (DESIGN §4).
+
+Every detail where two upstreams compute "the same" quantity differently is a field of a frozen
+dataclass here; a library's choices together form a named :class:`Profile`. The reference takes
+these objects as arguments and never makes such a choice silently. The source of each value is
+cited next to it; ``../shared/reference/upstream_sources.md`` §F surveys the differences.
+
+Profiles defined so far: ``detr``, ``hf_detr``, ``deformable_detr``, ``hf_deformable_detr``,
+``dino``, ``mmdet``, ``torchvision``, ``ultralytics``. Later components extend the dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ._checks import check_choice, check_scalar, fail
+from .errors import OracleInputError
+
+#: ``torch.finfo(torch.float32).eps``: mmdet's ``weight_reduce_loss`` adds it to ``avg_factor``
+#: even for float64 losses (mmdet/models/losses/utils.py).
+FLT_EPS = 1.1920928955078125e-07
+
+EpsMode = Literal["none", "add", "clamp"]
+
+
+@dataclass(frozen=True)
+class IoUConvention:
+    """How an IoU-family quantity guards its denominators and which quirks it has.
+
+    Denominators are the union (IoU), the first box's area (IoF) and the enclosing box's area
+    (GIoU); ``eps_mode`` says what happens to them:
+
+    - ``"none"``: used as is (DETR ``util/box_ops.py``, torchvision ``ops.box_iou`` and
+      ``ops.generalized_box_iou``). A zero denominator (two zero-area boxes) is undefined there
+      (upstream gives NaN), so the reference raises :class:`OracleInputError`.
+    - ``"add"``: ``den + eps``; the GIoU penalty is ``(C - U) / (C + eps)`` with the raw union
+      (DINO/detrex ``util/box_ops.py`` 1e-6; torchvision ``ops/giou_loss.py`` 1e-7;
+      ultralytics ``utils/metrics.py::bbox_iou`` 1e-7, whose ``c_area - union`` cancels its eps).
+    - ``"clamp"``: ``max(den, eps)``; the GIoU penalty uses the clamped union and clamped
+      enclosing area, ``(C' - U') / C'`` (mmdet ``structures/bbox/bbox_overlaps.py``, 1e-6).
+
+    The eps is applied in the units of the boxes given (``units`` records which units the
+    upstream works in: mmdet's 1e-6 clamp is in pixels, DINO's 1e-6 in normalised units).
+
+    Further fields, all zero/off by default:
+
+    - ``diag_eps``: added to the squared enclosing diagonal in DIoU/CIoU (torchvision
+      ``_box_diou_iou``, ultralytics ``bbox_iou``, mmdet ``ciou_loss``: 1e-7). Always additive.
+    - ``area_height_eps``: added to each box height when computing its area (ultralytics
+      ``bbox_iou`` with ``xywh=False`` adds eps to ``h1``/``h2`` before ``w*h``).
+    - ``aspect_height_eps``: added to each height in the CIoU aspect term ``atan(w / h)``
+      (ultralytics ``xywh=False`` and mmdet ``ciou_loss``).
+    - ``ciou_alpha_eps``: CIoU trade-off ``alpha = v / (1 - iou + v + ciou_alpha_eps)``
+      (torchvision 0.28 ``complete_box_iou`` and ultralytics: eps; mmdet: 0).
+    - ``ciou_alpha_min_iou``: if set, ``alpha = 0`` where ``iou <= ciou_alpha_min_iou``
+      (mmdet ``ciou_loss`` multiplies by ``(ious > 0.5)``, from the CIoU authors' code).
+    - ``ciou_clamp``: clamp CIoU to ``[-1, 1]`` (mmdet ``ciou_loss``).
+
+    In every upstream the CIoU alpha is computed without gradient (``torch.no_grad``); the
+    reference does the same, so it is not a field.
+    """
+
+    eps_mode: EpsMode = "none"
+    eps: float = 0.0
+    units: Literal["normalized", "pixel", "any"] = "any"
+    diag_eps: float = 0.0
+    area_height_eps: float = 0.0
+    aspect_height_eps: float = 0.0
+    ciou_alpha_eps: float = 0.0
+    ciou_alpha_min_iou: float | None = None
+    ciou_clamp: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice("IoUConvention.eps_mode", self.eps_mode, ("none", "add", "clamp"))
+        check_choice("IoUConvention.units", self.units, ("normalized", "pixel", "any"))
+        eps = check_scalar("IoUConvention.eps", self.eps, low=0.0)
+        if self.eps_mode == "none" and eps != 0.0:
+            raise fail("IoUConvention.eps", "0 when eps_mode is 'none'", str(eps))
+        if self.eps_mode != "none" and eps == 0.0:
+            raise fail("IoUConvention.eps", f"a positive eps for eps_mode {self.eps_mode!r}", "0")
+        for name in ("diag_eps", "area_height_eps", "aspect_height_eps", "ciou_alpha_eps"):
+            check_scalar(f"IoUConvention.{name}", getattr(self, name), low=0.0)
+        if self.ciou_alpha_min_iou is not None:
+            check_scalar("IoUConvention.ciou_alpha_min_iou", self.ciou_alpha_min_iou, low=0.0, high=1.0)
+
+
+#: DETR, Deformable-DETR, torchvision ``generalized_box_iou``, transformers: no eps.
+IOU_EXACT = IoUConvention()
+#: DINO / detrex ``util/box_ops.py``: ``inter / (union + 1e-6)``, ``(C - U) / (C + 1e-6)``.
+IOU_DINO = IoUConvention(eps_mode="add", eps=1e-6, units="normalized")
+#: mmdet ``bbox_overlaps(eps=1e-6)`` and ``GIoULoss(eps=1e-6)``: clamp, in pixels.
+IOU_MMDET = IoUConvention(eps_mode="clamp", eps=1e-6, units="pixel")
+#: mmdet ``ciou_loss(eps=1e-7)`` (mmdet/models/losses/iou_loss.py).
+IOU_MMDET_CIOU_LOSS = IoUConvention(eps_mode="add", eps=1e-7, units="pixel", diag_eps=1e-7,
+                                    aspect_height_eps=1e-7, ciou_alpha_min_iou=0.5, ciou_clamp=True)
+#: torchvision ``box_iou``/``generalized_box_iou`` (no eps) with ``distance_box_iou`` and
+#: ``complete_box_iou`` (eps=1e-7 on the squared diagonal and in alpha), torchvision/ops/boxes.py.
+IOU_TORCHVISION_PAIRWISE = IoUConvention(diag_eps=1e-7, ciou_alpha_eps=1e-7)
+#: torchvision ``generalized_box_iou_loss`` / ``distance_box_iou_loss`` / ``complete_box_iou_loss``
+#: (eps=1e-7 on the union, the enclosing area, the diagonal and in alpha), torchvision/ops/*_loss.py.
+IOU_TORCHVISION_LOSS = IoUConvention(eps_mode="add", eps=1e-7, diag_eps=1e-7, ciou_alpha_eps=1e-7)
+#: ultralytics ``bbox_iou(..., xywh=False)`` (utils/metrics.py): eps on heights as well.
+IOU_ULTRALYTICS_XYXY = IoUConvention(eps_mode="add", eps=1e-7, diag_eps=1e-7, area_height_eps=1e-7,
+                                     aspect_height_eps=1e-7, ciou_alpha_eps=1e-7)
+#: ultralytics ``bbox_iou(..., xywh=True)``: the same without the height eps.
+IOU_ULTRALYTICS_XYWH = IoUConvention(eps_mode="add", eps=1e-7, diag_eps=1e-7, ciou_alpha_eps=1e-7)
+
+
+@dataclass(frozen=True)
+class MatcherConvention:
+    """The DETR-family Hungarian matching cost (oracle/assign/hungarian.py).
+
+    ``cost = weight_class * class_cost + weight_bbox * L1(cxcywh) + weight_giou * (giou_cost_offset - GIoU)``
+
+    - ``class_cost``: ``"softmax"`` is ``-softmax(logits)[:, label]`` (DETR ``models/matcher.py``,
+      transformers ``HungarianMatcher``, mmdet ``ClassificationCost``); ``"focal"`` is
+      ``alpha (1-p)^gamma (-log(p + eps)) - (1-alpha) p^gamma (-log(1 - p + eps))`` with
+      ``p = sigmoid(logit)`` (DINO/Deformable-DETR ``models/*/matcher.py`` eps 1e-8; mmdet
+      ``FocalLossCost`` eps 1e-12). With ``focal_eps = 0`` the logs are computed as log-sigmoid.
+    - ``giou``: the GIoU convention of the box cost; if its ``units`` are ``"pixel"`` the boxes
+      are scaled by the image size first, as mmdet's ``IoUCost`` does.
+    - ``giou_cost_offset``: 0 (``-GIoU``: DETR, transformers, mmdet) or 1 (``1 - GIoU``: ultralytics
+      ``models/utils/ops.py``). It shifts every cost by a constant, so the matching is the same but
+      the total cost differs.
+    """
+
+    class_cost: Literal["softmax", "focal"] = "softmax"
+    weight_class: float = 1.0
+    weight_bbox: float = 5.0
+    weight_giou: float = 2.0
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    focal_eps: float = 1e-8
+    giou: IoUConvention = IOU_EXACT
+    giou_cost_offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_choice("MatcherConvention.class_cost", self.class_cost, ("softmax", "focal"))
+        weights = [check_scalar(f"MatcherConvention.{n}", getattr(self, n), low=0.0)
+                   for n in ("weight_class", "weight_bbox", "weight_giou")]
+        if not any(weights):
+            # facebookresearch/detr models/matcher.py asserts the same.
+            raise fail("MatcherConvention", "at least one non-zero cost weight", "all weights 0")
+        check_scalar("MatcherConvention.focal_alpha", self.focal_alpha, low=0.0, high=1.0)
+        check_scalar("MatcherConvention.focal_gamma", self.focal_gamma, low=0.0)
+        check_scalar("MatcherConvention.focal_eps", self.focal_eps, low=0.0)
+        check_scalar("MatcherConvention.giou_cost_offset", self.giou_cost_offset)
+        if not isinstance(self.giou, IoUConvention):
+            raise fail("MatcherConvention.giou", "an IoUConvention", type(self.giou).__name__)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One library's choices, by name. An adapter declares the profile it follows.
+
+    - ``box_iou``: the convention of the library's pairwise box-overlap functions.
+    - ``iou_loss``: the convention of its IoU-family losses (GIoU loss, CIoU loss).
+    - ``matcher``: its Hungarian matching cost, or None where the library has no such matcher.
+    - ``avg_factor_eps``: added to a loss normaliser (``sum / (avg_factor + eps)``): 0 for the DETR
+      family's ``/ num_boxes``, ``FLT_EPS`` for mmdet's ``weight_reduce_loss``.
+    - ``background_weight``: weight of the no-object class in softmax cross-entropy (DETR
+      ``eos_coef``, mmdet ``bg_cls_weight``), None where the library has no such class.
+    - ``focal_alpha`` / ``focal_gamma``: the sigmoid focal loss parameters it uses by default.
+    - ``upstream``: the files these values were read from.
+    """
+
+    name: str
+    upstream: str
+    box_iou: IoUConvention
+    iou_loss: IoUConvention
+    matcher: MatcherConvention | None
+    avg_factor_eps: float = 0.0
+    background_weight: float | None = None
+    focal_alpha: float | None = 0.25
+    focal_gamma: float = 2.0
+    notes: tuple[str, ...] = field(default=())
+
+
+_DETR_MATCHER = MatcherConvention(class_cost="softmax", weight_class=1.0, weight_bbox=5.0, weight_giou=2.0)
+_DEFORMABLE_MATCHER = MatcherConvention(class_cost="focal", weight_class=2.0, weight_bbox=5.0, weight_giou=2.0,
+                                        focal_alpha=0.25, focal_gamma=2.0, focal_eps=1e-8)
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            name="detr",
+            upstream="facebookresearch/detr models/matcher.py, models/detr.py, util/box_ops.py (29901c51)",
+            box_iou=IOU_EXACT, iou_loss=IOU_EXACT, matcher=_DETR_MATCHER, background_weight=0.1,
+        ),
+        Profile(
+            name="hf_detr",
+            upstream="transformers 5.23.0 loss/loss_for_object_detection.py (HungarianMatcher, ImageLoss)",
+            box_iou=IOU_EXACT, iou_loss=IOU_EXACT, matcher=_DETR_MATCHER, background_weight=0.1,
+            notes=("generalized_box_iou raises ValueError on x1<x0 or y1<y0 (the reference raises OracleInputError)",
+                   "the matcher replaces NaN/inf costs by finfo.max; the reference refuses non-finite input"),
+        ),
+        Profile(
+            name="deformable_detr",
+            upstream="fundamentalvision/Deformable-DETR models/matcher.py, models/deformable_detr.py (11169a60)",
+            box_iou=IOU_EXACT, iou_loss=IOU_EXACT, matcher=_DEFORMABLE_MATCHER,
+            notes=("the matcher hard-codes alpha=0.25, gamma=2",),
+        ),
+        Profile(
+            name="hf_deformable_detr",
+            upstream="transformers 5.23.0 loss/loss_deformable_detr.py (DeformableDetrHungarianMatcher)",
+            box_iou=IOU_EXACT, iou_loss=IOU_EXACT, matcher=_DEFORMABLE_MATCHER,
+        ),
+        Profile(
+            name="dino",
+            upstream="IDEA-Research/DINO models/dino/matcher.py, models/dino/dino.py, util/box_ops.py (faa8520f)",
+            box_iou=IOU_DINO, iou_loss=IOU_DINO,
+            matcher=MatcherConvention(class_cost="focal", weight_class=2.0, weight_bbox=5.0, weight_giou=2.0,
+                                      focal_alpha=0.25, focal_gamma=2.0, focal_eps=1e-8, giou=IOU_DINO),
+        ),
+        Profile(
+            name="mmdet",
+            upstream="mmdet 3.3.0 structures/bbox/bbox_overlaps.py, models/losses/{iou_loss,utils}.py, "
+                     "task_modules/assigners/match_cost.py, configs/detr/detr_r50_8xb2-150e_coco.py",
+            box_iou=IOU_MMDET, iou_loss=IOU_MMDET,
+            matcher=MatcherConvention(class_cost="softmax", weight_class=1.0, weight_bbox=5.0, weight_giou=2.0,
+                                      focal_eps=1e-12, giou=IOU_MMDET),
+            avg_factor_eps=FLT_EPS, background_weight=0.1,
+            notes=("DETRHead's matcher; Deformable-DETR/DINO heads use FocalLossCost(weight=2, eps=1e-12)",
+                   "ciou_loss has its own convention: IOU_MMDET_CIOU_LOSS"),
+        ),
+        Profile(
+            name="torchvision",
+            upstream="torchvision 0.28.0 ops/boxes.py, ops/{giou,diou,ciou}_loss.py, ops/focal_loss.py",
+            box_iou=IOU_TORCHVISION_PAIRWISE, iou_loss=IOU_TORCHVISION_LOSS, matcher=None,
+            notes=("complete_box_iou_loss does not forward its eps to the DIoU part (always 1e-7)",),
+        ),
+        Profile(
+            name="ultralytics",
+            upstream="ultralytics 8.4.190 utils/metrics.py (bbox_iou), models/utils/ops.py (HungarianMatcher), "
+                     "models/utils/loss.py (DETRLoss)",
+            box_iou=IOU_ULTRALYTICS_XYXY, iou_loss=IOU_ULTRALYTICS_XYXY,
+            matcher=MatcherConvention(class_cost="focal", weight_class=2.0, weight_bbox=5.0, weight_giou=2.0,
+                                      focal_alpha=0.25, focal_gamma=2.0, focal_eps=1e-8, giou=IOU_ULTRALYTICS_XYWH,
+                                      giou_cost_offset=1.0),
+            focal_gamma=1.5,
+            notes=("bbox_iou(xywh=True) has no height eps: IOU_ULTRALYTICS_XYWH",
+                   "DETRLoss hard-codes the matcher gains class 2, bbox 5, giou 2; FocalLoss gamma 1.5"),
+        ),
+    )
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The named profile; an unknown name raises :class:`OracleInputError` listing the known ones."""
+    try:
+        return PROFILES[name]
+    except (KeyError, TypeError):
+        raise OracleInputError(f"profile: expected one of {', '.join(sorted(PROFILES))}, got {name!r}") from None
