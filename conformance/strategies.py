@@ -1,0 +1,76 @@
+"""Hypothesis strategies for valid (and deliberately degenerate) detection inputs (DESIGN §8).
+
+One module shared by tests/ and conformance/. Values are small-magnitude floats so that float64
+round-off stays far below any tolerance; sizes are kept small so that brute force is feasible.
+Strategies return float64 torch tensors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+_unit = st.floats(0.0, 1.0, allow_nan=False, allow_infinity=False, width=64)
+
+
+@st.composite
+def boxes_xyxy(draw, n: int | st.SearchStrategy[int] = st.integers(0, 6), *, min_size: float = 0.0,
+               max_coord: float = 1.0) -> torch.Tensor:
+    """``[n, 4]`` xyxy boxes with corners in ``[0, max_coord]`` and sides >= ``min_size``.
+
+    ``min_size=0`` allows zero-width, zero-height and zero-area boxes.
+    """
+    count = draw(n) if isinstance(n, st.SearchStrategy) else n
+    xy = draw(hnp.arrays(np.float64, (count, 2), elements=st.floats(0.0, max_coord * 0.9, width=64)))
+    wh = draw(hnp.arrays(np.float64, (count, 2),
+                         elements=st.floats(min_size, max(min_size, max_coord * 0.6), width=64)))
+    return torch.from_numpy(np.concatenate([xy, xy + wh], axis=1))
+
+
+def boxes_positive(n: int | st.SearchStrategy[int] = st.integers(1, 6)) -> st.SearchStrategy[torch.Tensor]:
+    """xyxy boxes of strictly positive area (every IoU-family ratio is defined without eps)."""
+    return boxes_xyxy(n, min_size=1e-3)
+
+
+def logits(shape: tuple[int, ...], *, bound: float = 20.0) -> st.SearchStrategy[torch.Tensor]:
+    """Float64 logits of the given shape in ``[-bound, bound]``."""
+    return hnp.arrays(np.float64, shape, elements=st.floats(-bound, bound, width=64)).map(torch.from_numpy)
+
+
+def probabilities(shape: tuple[int, ...]) -> st.SearchStrategy[torch.Tensor]:
+    return hnp.arrays(np.float64, shape, elements=_unit).map(torch.from_numpy)
+
+
+@st.composite
+def normalized_cxcywh(draw, n: int) -> torch.Tensor:
+    """``[n, 4]`` normalised cxcywh boxes of positive size inside the unit square."""
+    xyxy = draw(boxes_xyxy(n, min_size=1e-2, max_coord=1.0))
+    x1, y1, x2, y2 = xyxy.unbind(-1)
+    return torch.stack(((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), dim=-1)
+
+
+@st.composite
+def matching_problem(draw, *, max_queries: int = 6, max_targets: int = 6, num_classes: int = 4,
+                     softmax: bool = True) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """One image: ``(pred_logits [Q, K], pred_boxes [Q, 4] cxcywh, target dict)``.
+
+    ``K = num_classes + 1`` for the softmax cost (no-object column last), ``num_classes`` for focal.
+    The target count may be 0 and may exceed the query count.
+    """
+    q = draw(st.integers(1, max_queries))
+    t = draw(st.integers(0, max_targets))
+    k = num_classes + 1 if softmax else num_classes
+    lg = draw(logits((q, k), bound=8.0))
+    pred = draw(normalized_cxcywh(q))
+    gt = draw(normalized_cxcywh(t))
+    labels = torch.tensor(draw(st.lists(st.integers(0, num_classes - 1), min_size=t, max_size=t)), dtype=torch.int64)
+    return lg, pred, {"labels": labels, "boxes": gt}
+
+
+def cost_matrices(max_rows: int = 6, max_cols: int = 6, *, unique: bool = False) -> st.SearchStrategy[torch.Tensor]:
+    """Float64 cost matrices ``[Q, T]``; ``unique=True`` gives tie-free ones (conformance_anchors §6.3)."""
+    shapes = st.tuples(st.integers(0, max_rows), st.integers(0, max_cols))
+    return shapes.flatmap(lambda s: hnp.arrays(np.float64, s, elements=st.floats(-10, 10, width=64),
+                                               unique=unique).map(torch.from_numpy))

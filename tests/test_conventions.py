@@ -1,0 +1,77 @@
+"""oracle.conventions: the named profiles pin the upstream values of upstream_sources.md §F."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from oracle.conventions import (FLT_EPS, IOU_DINO, IOU_EXACT, IOU_MMDET, IOU_TORCHVISION_LOSS,
+                                IOU_TORCHVISION_PAIRWISE, IOU_ULTRALYTICS_XYWH, IOU_ULTRALYTICS_XYXY, PROFILES,
+                                get_profile)
+
+REQUIRED = {"detr", "deformable_detr", "dino", "mmdet", "torchvision", "ultralytics", "hf_detr", "hf_deformable_detr"}
+
+
+def test_required_profiles_exist_and_are_frozen():
+    assert REQUIRED <= set(PROFILES)
+    for name, profile in PROFILES.items():
+        assert profile.name == name and profile.upstream
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            profile.name = "other"  # type: ignore[misc]
+
+
+def test_flt_eps_is_float32_eps():
+    import numpy as np
+    assert FLT_EPS == float(np.finfo(np.float32).eps) == 1.1920928955078125e-07
+
+
+@pytest.mark.parametrize("name, box_iou, iou_loss", [
+    ("detr", IOU_EXACT, IOU_EXACT),
+    ("hf_detr", IOU_EXACT, IOU_EXACT),
+    ("deformable_detr", IOU_EXACT, IOU_EXACT),
+    ("hf_deformable_detr", IOU_EXACT, IOU_EXACT),
+    ("dino", IOU_DINO, IOU_DINO),
+    ("mmdet", IOU_MMDET, IOU_MMDET),
+    ("torchvision", IOU_TORCHVISION_PAIRWISE, IOU_TORCHVISION_LOSS),
+    ("ultralytics", IOU_ULTRALYTICS_XYXY, IOU_ULTRALYTICS_XYXY),
+])
+def test_iou_conventions_per_profile(name, box_iou, iou_loss):
+    p = get_profile(name)
+    assert p.box_iou == box_iou and p.iou_loss == iou_loss
+
+
+def test_eps_values():
+    assert (IOU_DINO.eps_mode, IOU_DINO.eps, IOU_DINO.units) == ("add", 1e-6, "normalized")
+    assert (IOU_MMDET.eps_mode, IOU_MMDET.eps, IOU_MMDET.units) == ("clamp", 1e-6, "pixel")
+    assert (IOU_TORCHVISION_LOSS.eps_mode, IOU_TORCHVISION_LOSS.eps) == ("add", 1e-7)
+    assert IOU_TORCHVISION_PAIRWISE.eps_mode == "none" and IOU_TORCHVISION_PAIRWISE.diag_eps == 1e-7
+    assert IOU_ULTRALYTICS_XYXY.area_height_eps == IOU_ULTRALYTICS_XYXY.aspect_height_eps == 1e-7
+    assert IOU_ULTRALYTICS_XYWH.area_height_eps == IOU_ULTRALYTICS_XYWH.aspect_height_eps == 0.0
+
+
+@pytest.mark.parametrize("name, kind, weights, eps, offset", [
+    ("detr", "softmax", (1, 5, 2), None, 0.0),
+    ("hf_detr", "softmax", (1, 5, 2), None, 0.0),
+    ("deformable_detr", "focal", (2, 5, 2), 1e-8, 0.0),
+    ("hf_deformable_detr", "focal", (2, 5, 2), 1e-8, 0.0),
+    ("dino", "focal", (2, 5, 2), 1e-8, 0.0),
+    ("mmdet", "softmax", (1, 5, 2), None, 0.0),
+    ("ultralytics", "focal", (2, 5, 2), 1e-8, 1.0),
+])
+def test_matcher_conventions(name, kind, weights, eps, offset):
+    m = get_profile(name).matcher
+    assert m.class_cost == kind
+    assert (m.weight_class, m.weight_bbox, m.weight_giou) == weights
+    assert m.giou_cost_offset == offset
+    if eps is not None:
+        assert (m.focal_alpha, m.focal_gamma, m.focal_eps) == (0.25, 2.0, eps)
+
+
+def test_normalisation_and_background_conventions():
+    assert get_profile("mmdet").avg_factor_eps == FLT_EPS
+    for name in ("detr", "hf_detr", "deformable_detr", "dino"):
+        assert get_profile(name).avg_factor_eps == 0.0
+    assert get_profile("detr").background_weight == 0.1
+    assert get_profile("mmdet").matcher.focal_eps == 1e-12
+    assert get_profile("torchvision").matcher is None

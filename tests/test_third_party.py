@@ -1,0 +1,140 @@
+"""Cross-checks of the reference against independent implementations: torchvision and transformers.
+
+Each library is called through its public functions on the same float64 inputs, under the profile
+that describes it. A missing library skips with the install command, except under
+DETCONF_REQUIRE_THIRD_PARTY=1 (CI), where it fails.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance import strategies as S
+from oracle import boxes as B
+from oracle import losses as L
+from oracle.assign.hungarian import hungarian_match
+from oracle.conventions import (IOU_EXACT, IOU_TORCHVISION_LOSS, IOU_TORCHVISION_PAIRWISE, get_profile)
+
+from .conftest import import_or_skip
+
+TV_INSTALL = 'pip install -c constraints.txt -e ".[torchvision]"'
+HF_INSTALL = 'pip install -c constraints.txt -e ".[transformers]"'
+
+
+@pytest.fixture(scope="module")
+def tv_ops():
+    return import_or_skip("torchvision.ops", TV_INSTALL)
+
+
+@pytest.fixture(scope="module")
+def hf_loss():
+    return import_or_skip("transformers.loss.loss_for_object_detection", HF_INSTALL)
+
+
+def close(a, b, tol=1e-13):
+    torch.testing.assert_close(a, b.to(torch.float64), rtol=tol, atol=tol)
+
+
+# --------------------------------------------------------------------------- torchvision
+
+@given(S.boxes_xyxy(st.integers(0, 5), min_size=1e-3), st.sampled_from(B.FORMATS), st.sampled_from(B.FORMATS))
+def test_torchvision_box_convert_and_area(tv_ops, xyxy, src, dst):
+    x = B.convert(xyxy, "xyxy", src)
+    close(B.convert(x, src, dst), tv_ops.box_convert(x, src, dst))
+    close(B.area(xyxy), tv_ops.box_area(xyxy))
+
+
+@given(S.boxes_positive(st.integers(0, 5)), S.boxes_positive(st.integers(0, 5)))
+def test_torchvision_pairwise_overlaps(tv_ops, a, b):
+    close(B.iou(a, b, convention=IOU_TORCHVISION_PAIRWISE), tv_ops.box_iou(a, b))
+    close(B.giou(a, b, convention=IOU_TORCHVISION_PAIRWISE), tv_ops.generalized_box_iou(a, b))
+    close(B.diou(a, b, convention=IOU_TORCHVISION_PAIRWISE), tv_ops.distance_box_iou(a, b))
+    close(B.ciou(a, b, convention=IOU_TORCHVISION_PAIRWISE), tv_ops.complete_box_iou(a, b))
+
+
+@given(S.boxes_positive(st.integers(1, 5)), S.boxes_positive(st.integers(1, 5)),
+       st.sampled_from(["none", "sum", "mean"]))
+def test_torchvision_iou_losses(tv_ops, a, b, reduction):
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    for mine, theirs in ((L.giou_loss, tv_ops.generalized_box_iou_loss), (L.diou_loss, tv_ops.distance_box_iou_loss),
+                         (L.ciou_loss, tv_ops.complete_box_iou_loss)):
+        close(mine(a, b, convention=IOU_TORCHVISION_LOSS, reduction=reduction), theirs(a, b, reduction=reduction))
+
+
+def test_torchvision_losses_on_zero_area_pairs(tv_ops):
+    # upstream_sources.md / api survey §1.2: a zero-area pair gives generalized_box_iou_loss 1.0 (its eps).
+    z = torch.tensor([[0.2, 0.2, 0.2, 0.2]])
+    close(L.giou_loss(z, z, convention=IOU_TORCHVISION_LOSS, reduction="none"),
+          tv_ops.generalized_box_iou_loss(z, z))
+    assert L.giou_loss(z, z, convention=IOU_TORCHVISION_LOSS, reduction="sum").item() == 1.0
+
+
+@given(S.logits((4, 3), bound=30.0), S.probabilities((4, 3)), st.sampled_from([0.25, 0.5, None]),
+       st.sampled_from([0.0, 1.5, 2.0]), st.sampled_from(["none", "sum", "mean"]))
+def test_torchvision_sigmoid_focal_loss(tv_ops, x, t, alpha, gamma, reduction):
+    theirs = tv_ops.sigmoid_focal_loss(x, t, alpha=-1 if alpha is None else alpha, gamma=gamma, reduction=reduction)
+    close(L.sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction=reduction), theirs, tol=1e-12)
+
+
+# --------------------------------------------------------------------------- transformers
+
+@given(S.normalized_cxcywh(4))
+def test_transformers_center_to_corners(hf_loss, cxcywh):
+    from transformers.image_transforms import center_to_corners_format, corners_to_center_format
+    close(B.convert(cxcywh, "cxcywh", "xyxy"), center_to_corners_format(cxcywh))
+    xyxy = B.convert(cxcywh, "cxcywh", "xyxy")
+    close(B.convert(xyxy, "xyxy", "cxcywh"), corners_to_center_format(xyxy))
+
+
+@given(S.boxes_positive(st.integers(0, 5)), S.boxes_positive(st.integers(0, 5)))
+def test_transformers_box_iou_and_giou(hf_loss, a, b):
+    iou, _union = hf_loss.box_iou(a, b)
+    close(B.iou(a, b, convention=IOU_EXACT), iou)
+    close(B.giou(a, b, convention=IOU_EXACT), hf_loss.generalized_box_iou(a, b))
+
+
+@given(S.logits((5, 6), bound=20.0), S.probabilities((5, 6)), st.floats(1.0, 10.0))
+def test_transformers_focal_and_dice(hf_loss, x, t, num_boxes):
+    # transformers: focal loss.mean(1).sum() / num_boxes over [N, P] = sum / (num_boxes * P).
+    close(L.sigmoid_focal_loss(x, t, avg_factor=num_boxes * x.shape[1]),
+          hf_loss.sigmoid_focal_loss(x, t, num_boxes), tol=1e-12)
+    close(L.dice_loss(x, t, avg_factor=num_boxes), hf_loss.dice_loss(x, t, num_boxes), tol=1e-12)
+
+
+def _hf_targets(targets):
+    return [{"class_labels": t["labels"], "boxes": t["boxes"]} for t in targets]
+
+
+@given(st.lists(S.matching_problem(max_queries=5, max_targets=5), min_size=1, max_size=3).filter(
+    lambda ps: len({p[0].shape for p in ps}) == 1))
+def test_transformers_hungarian_matcher_total_cost(hf_loss, problems):
+    logits = torch.stack([p[0] for p in problems])
+    pred = torch.stack([p[1] for p in problems])
+    targets = [p[2] for p in problems]
+    mine = hungarian_match(logits, pred, targets, convention=get_profile("hf_detr").matcher)
+    theirs = hf_loss.HungarianMatcher(class_cost=1, bbox_cost=5, giou_cost=2)(
+        {"logits": logits, "pred_boxes": pred}, _hf_targets(targets))
+    for m, (rows, cols) in zip(mine, theirs):
+        # Tie-aware (DESIGN §6): the library's matching must be valid and optimal under our costs.
+        assert rows.dtype == torch.int64 and len(rows) == len(m.pred_idx)
+        total = float(m.cost_matrix[rows, cols].sum()) if len(rows) else 0.0
+        assert total == pytest.approx(m.total_cost, rel=1e-12, abs=1e-12)
+
+
+@given(st.lists(S.matching_problem(max_queries=5, max_targets=5, softmax=False), min_size=1, max_size=2).filter(
+    lambda ps: len({p[0].shape for p in ps}) == 1))
+def test_transformers_deformable_matcher_total_cost(hf_loss, problems):
+    from transformers.loss.loss_deformable_detr import DeformableDetrHungarianMatcher
+    logits = torch.stack([p[0] for p in problems])
+    pred = torch.stack([p[1] for p in problems])
+    targets = [p[2] for p in problems]
+    mine = hungarian_match(logits, pred, targets, convention=get_profile("hf_deformable_detr").matcher)
+    theirs = DeformableDetrHungarianMatcher(class_cost=2, bbox_cost=5, giou_cost=2)(
+        {"logits": logits, "pred_boxes": pred}, _hf_targets(targets))
+    for m, (rows, cols) in zip(mine, theirs):
+        total = float(m.cost_matrix[rows, cols].sum()) if len(rows) else 0.0
+        assert total == pytest.approx(m.total_cost, rel=1e-12, abs=1e-12)
