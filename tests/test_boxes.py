@@ -151,6 +151,17 @@ def test_mmdet_ciou_alpha_threshold_and_clamp():
     assert B.ciou(a, b, aligned=True, convention=IOU_TORCHVISION_LOSS).item() < got - 1e-3
 
 
+def test_ciou_alpha_threshold_is_strict():
+    # mmdet writes (ious > 0.5): at iou exactly 0.5 the aspect term is off, just above it is on.
+    conv = IoUConvention(ciou_alpha_min_iou=0.5)
+    a = torch.tensor([[0.0, 0.0, 4.0, 2.0]])
+    at_half = torch.tensor([[0.0, 0.0, 2.0, 2.0]])   # inter 4, union 8: iou exactly 0.5
+    above = torch.tensor([[0.0, 0.0, 2.25, 2.0]])    # inter 4.5, union 8: iou 0.5625
+    assert B.iou(a, at_half).item() == 0.5
+    assert B.ciou(a, at_half, convention=conv).item() == B.diou(a, at_half).item()
+    assert B.ciou(a, above, convention=conv).item() < B.diou(a, above).item() - 1e-3
+
+
 def test_ciou_of_identical_boxes_is_one_without_eps():
     a = torch.tensor([[0.1, 0.2, 0.4, 0.9]])
     assert B.ciou(a, a).item() == 1.0  # v = 0: alpha * v is 0, not 0/0

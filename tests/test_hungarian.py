@@ -32,13 +32,18 @@ def brute_force_min(cost: torch.Tensor) -> float:
 def test_cost_matrix_hand_value_softmax():
     logits = torch.tensor([[math.log(3.0), 0.0, 0.0]], dtype=torch.float64)  # softmax = [3/5, 1/5, 1/5]
     pred = torch.tensor([[0.5, 0.5, 0.2, 0.2]], dtype=torch.float64)
-    target = {"labels": torch.tensor([0, 1]), "boxes": torch.tensor([[0.5, 0.5, 0.2, 0.2], [0.6, 0.5, 0.2, 0.2]])}
+    target = {"labels": torch.tensor([0, 1, 1]), "boxes": torch.tensor(
+        [[0.5, 0.5, 0.2, 0.2], [0.6, 0.5, 0.2, 0.2], [0.6, 0.6, 0.2, 0.4]])}
     cost = matching_cost_matrix(logits, pred, target)
     # target 0: class -3/5, L1 0, GIoU 1 -> -0.6 - 2 = -2.6
     # target 1: class -1/5, L1 0.1, GIoU of [0.4,0.4,0.6,0.6] vs [0.5,0.4,0.7,0.6]: iou 0.02/0.06,
     #           enclose 0.3*0.2 = 0.06 = union -> GIoU 1/3 -> -0.2 + 5*0.1 - 2/3
+    # target 2: class -1/5, L1 0.1 + 0.1 + 0 + 0.2 = 0.4 (not the L2 norm), box [0.5,0.4,0.7,0.8]:
+    #           inter 0.1*0.2 = 0.02, union 0.04 + 0.08 - 0.02 = 0.1, enclose 0.3*0.4 = 0.12
+    #           -> GIoU 0.2 - 0.02/0.12 = 1/30 -> -0.2 + 5*0.4 - 2/30
     assert cost[0, 0].item() == pytest.approx(-2.6, rel=1e-14)
     assert cost[0, 1].item() == pytest.approx(-0.2 + 0.5 - 2 / 3, rel=1e-13)
+    assert cost[0, 2].item() == pytest.approx(-0.2 + 2.0 - 2 / 30, rel=1e-13)
 
 
 def test_focal_class_cost_hand_value_and_eps_convention():
