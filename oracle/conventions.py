@@ -253,3 +253,37 @@ def get_profile(name: str) -> Profile:
         return PROFILES[name]
     except (KeyError, TypeError):
         raise OracleInputError(f"profile: expected one of {', '.join(sorted(PROFILES))}, got {name!r}") from None
+
+
+def _iou_summary(c: IoUConvention) -> str:
+    parts = ["no eps" if c.eps_mode == "none" else f"{c.eps_mode} {c.eps:g}"]
+    if c.units != "any":
+        parts.append(c.units)
+    for label, value in (("diag", c.diag_eps), ("area h", c.area_height_eps), ("aspect h", c.aspect_height_eps),
+                         ("alpha", c.ciou_alpha_eps)):
+        if value:
+            parts.append(f"{label} +{value:g}")
+    if c.ciou_alpha_min_iou is not None:
+        parts.append(f"alpha if iou>{c.ciou_alpha_min_iou:g}")
+    if c.ciou_clamp:
+        parts.append("clamp [-1,1]")
+    return ", ".join(parts)
+
+
+def profiles_markdown() -> str:
+    """A markdown table of every profile's conventions (docs/conventions.md embeds it)."""
+    rows = ["| profile | box overlaps | IoU losses | matcher class cost (w_class, w_bbox, w_giou) | avg_factor eps | background weight |",
+            "|---|---|---|---|---|---|"]
+    for p in PROFILES.values():
+        m = p.matcher
+        if m is None:
+            matcher = "—"
+        else:
+            kind = "softmax" if m.class_cost == "softmax" else f"focal α{m.focal_alpha:g} γ{m.focal_gamma:g} eps {m.focal_eps:g}"
+            matcher = f"{kind} ({m.weight_class:g}, {m.weight_bbox:g}, {m.weight_giou:g})"
+            if m.giou_cost_offset:
+                matcher += f", {m.giou_cost_offset:g} − GIoU"
+        bg = "—" if p.background_weight is None else f"{p.background_weight:g}"
+        rows.append(f"| `{p.name}` | {_iou_summary(p.box_iou)} | {_iou_summary(p.iou_loss)} | {matcher} | "
+                    f"{p.avg_factor_eps:g} | {bg} |")
+    return "\n".join(rows) + "\n"

@@ -75,3 +75,13 @@ def test_normalisation_and_background_conventions():
     assert get_profile("detr").background_weight == 0.1
     assert get_profile("mmdet").matcher.focal_eps == 1e-12
     assert get_profile("torchvision").matcher is None
+
+
+def test_docs_table_is_current():
+    from pathlib import Path
+
+    from oracle.conventions import profiles_markdown
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "conventions.md").read_text()
+    start = doc.index("-->\n", doc.index("<!-- generated")) + len("-->\n")
+    end = doc.index("<!-- end generated -->")
+    assert doc[start:end] == profiles_markdown(), "regenerate the table in docs/conventions.md"
