@@ -53,13 +53,14 @@ def normalized_cxcywh(draw, n: int) -> torch.Tensor:
 
 @st.composite
 def matching_problem(draw, *, max_queries: int = 6, max_targets: int = 6, num_classes: int = 4,
-                     softmax: bool = True) -> tuple[torch.Tensor, torch.Tensor, dict]:
+                     softmax: bool = True, queries: int | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """One image: ``(pred_logits [Q, K], pred_boxes [Q, 4] cxcywh, target dict)``.
 
     ``K = num_classes + 1`` for the softmax cost (no-object column last), ``num_classes`` for focal.
-    The target count may be 0 and may exceed the query count.
+    ``Q`` is ``queries`` if given, else drawn from ``[1, max_queries]``. The target count may be 0
+    and may exceed the query count.
     """
-    q = draw(st.integers(1, max_queries))
+    q = queries if queries is not None else draw(st.integers(1, max_queries))
     t = draw(st.integers(0, max_targets))
     k = num_classes + 1 if softmax else num_classes
     lg = draw(logits((q, k), bound=8.0))
@@ -67,6 +68,18 @@ def matching_problem(draw, *, max_queries: int = 6, max_targets: int = 6, num_cl
     gt = draw(normalized_cxcywh(t))
     labels = torch.tensor(draw(st.lists(st.integers(0, num_classes - 1), min_size=t, max_size=t)), dtype=torch.int64)
     return lg, pred, {"labels": labels, "boxes": gt}
+
+
+@st.composite
+def matching_batch(draw, *, max_images: int = 3, max_queries: int = 5, max_targets: int = 5,
+                   softmax: bool = True) -> tuple[torch.Tensor, torch.Tensor, list[dict], list[tuple]]:
+    """A batch: ``(pred_logits [B, Q, K], pred_boxes [B, Q, 4], targets, per-image problems)``."""
+    q = draw(st.integers(1, max_queries))
+    problems = draw(st.lists(matching_problem(max_targets=max_targets, softmax=softmax, queries=q),
+                             min_size=1, max_size=max_images))
+    logits = torch.stack([p[0] for p in problems])
+    boxes = torch.stack([p[1] for p in problems])
+    return logits, boxes, [p[2] for p in problems], problems
 
 
 def cost_matrices(max_rows: int = 6, max_cols: int = 6, *, unique: bool = False) -> st.SearchStrategy[torch.Tensor]:

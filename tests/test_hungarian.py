@@ -102,12 +102,10 @@ def test_zero_targets_and_more_targets_than_queries():
     assert full.total_cost == pytest.approx(brute_force_min(full.cost_matrix), rel=1e-12)
 
 
-@given(st.lists(S.matching_problem(max_queries=4), min_size=1, max_size=3).filter(
-    lambda ps: len({p[0].shape for p in ps}) == 1))
-def test_batched_equals_per_image(problems):
-    logits = torch.stack([p[0] for p in problems])
-    pred = torch.stack([p[1] for p in problems])
-    matches = hungarian_match(logits, pred, [p[2] for p in problems])
+@given(S.matching_batch(max_queries=4))
+def test_batched_equals_per_image(batch):
+    logits, pred, targets, problems = batch
+    matches = hungarian_match(logits, pred, targets)
     for m, (lg, bx, tgt) in zip(matches, problems):
         torch.testing.assert_close(m.cost_matrix, matching_cost_matrix(lg, bx, tgt), rtol=0, atol=0)
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from conformance import strategies as S
 from oracle import boxes as B
 from oracle import losses as L
-from oracle.assign.hungarian import hungarian_match
+from oracle.assign.hungarian import evaluate_matching, hungarian_match
 from oracle.conventions import (IOU_EXACT, IOU_TORCHVISION_LOSS, IOU_TORCHVISION_PAIRWISE, get_profile)
 
 from .conftest import import_or_skip
@@ -105,36 +105,24 @@ def test_transformers_focal_and_dice(hf_loss, x, t, num_boxes):
     close(L.dice_loss(x, t, avg_factor=num_boxes), hf_loss.dice_loss(x, t, num_boxes), tol=1e-12)
 
 
-def _hf_targets(targets):
-    return [{"class_labels": t["labels"], "boxes": t["boxes"]} for t in targets]
+def _assert_optimal_under_reference(mine, theirs):
+    """Tie-aware (DESIGN §6): each library matching is valid and optimal under the reference's costs."""
+    for m, (rows, cols) in zip(mine, theirs, strict=True):
+        assert rows.dtype == torch.int64 and cols.dtype == torch.int64
+        ev = evaluate_matching(m.cost_matrix, rows, cols)
+        assert ev.valid, ev.problems
+        assert ev.gap == pytest.approx(0.0, abs=1e-12 * max(1.0, abs(ev.optimal_cost)))
 
 
-@given(st.lists(S.matching_problem(max_queries=5, max_targets=5), min_size=1, max_size=3).filter(
-    lambda ps: len({p[0].shape for p in ps}) == 1))
-def test_transformers_hungarian_matcher_total_cost(hf_loss, problems):
-    logits = torch.stack([p[0] for p in problems])
-    pred = torch.stack([p[1] for p in problems])
-    targets = [p[2] for p in problems]
-    mine = hungarian_match(logits, pred, targets, convention=get_profile("hf_detr").matcher)
-    theirs = hf_loss.HungarianMatcher(class_cost=1, bbox_cost=5, giou_cost=2)(
-        {"logits": logits, "pred_boxes": pred}, _hf_targets(targets))
-    for m, (rows, cols) in zip(mine, theirs):
-        # Tie-aware (DESIGN §6): the library's matching must be valid and optimal under our costs.
-        assert rows.dtype == torch.int64 and len(rows) == len(m.pred_idx)
-        total = float(m.cost_matrix[rows, cols].sum()) if len(rows) else 0.0
-        assert total == pytest.approx(m.total_cost, rel=1e-12, abs=1e-12)
-
-
-@given(st.lists(S.matching_problem(max_queries=5, max_targets=5, softmax=False), min_size=1, max_size=2).filter(
-    lambda ps: len({p[0].shape for p in ps}) == 1))
-def test_transformers_deformable_matcher_total_cost(hf_loss, problems):
-    from transformers.loss.loss_deformable_detr import DeformableDetrHungarianMatcher
-    logits = torch.stack([p[0] for p in problems])
-    pred = torch.stack([p[1] for p in problems])
-    targets = [p[2] for p in problems]
-    mine = hungarian_match(logits, pred, targets, convention=get_profile("hf_deformable_detr").matcher)
-    theirs = DeformableDetrHungarianMatcher(class_cost=2, bbox_cost=5, giou_cost=2)(
-        {"logits": logits, "pred_boxes": pred}, _hf_targets(targets))
-    for m, (rows, cols) in zip(mine, theirs):
-        total = float(m.cost_matrix[rows, cols].sum()) if len(rows) else 0.0
-        assert total == pytest.approx(m.total_cost, rel=1e-12, abs=1e-12)
+@pytest.mark.parametrize("profile, matcher_name", [("hf_detr", "HungarianMatcher"),
+                                                   ("hf_deformable_detr", "DeformableDetrHungarianMatcher")])
+@given(data=st.data())
+def test_transformers_matchers_are_optimal_under_the_reference_cost(hf_loss, profile, matcher_name, data):
+    from transformers.loss import loss_deformable_detr
+    conv = get_profile(profile).matcher
+    logits, pred, targets, _ = data.draw(S.matching_batch(softmax=conv.class_cost == "softmax"))
+    matcher_class = getattr(hf_loss, matcher_name, None) or getattr(loss_deformable_detr, matcher_name)
+    matcher = matcher_class(class_cost=conv.weight_class, bbox_cost=conv.weight_bbox, giou_cost=conv.weight_giou)
+    theirs = matcher({"logits": logits, "pred_boxes": pred},
+                     [{"class_labels": t["labels"], "boxes": t["boxes"]} for t in targets])
+    _assert_optimal_under_reference(hungarian_match(logits, pred, targets, convention=conv), theirs)
