@@ -30,10 +30,10 @@ def _describe(x: object) -> str:
 
 
 def as_float64(name: str, x: object) -> torch.Tensor:
-    """``x`` (tensor, numpy array, nested list or number) as a float64 CPU tensor, detached from nothing.
+    """``x`` (tensor, numpy array, nested list or number) as a float64 CPU tensor.
 
-    Autograd is kept: a float64 CPU tensor that requires grad is returned as is, so gradients of
-    the reference can be taken with respect to its inputs.
+    Autograd is kept: a float64 CPU tensor is returned as is and other tensors are converted with
+    ``.to``, so gradients of the reference can be taken with respect to its inputs.
     """
     if isinstance(x, torch.Tensor):
         t = x

@@ -32,3 +32,12 @@ def import_or_skip(module: str, install: str):
         if os.environ.get("DETCONF_REQUIRE_THIRD_PARTY") == "1":
             pytest.fail(message + " (DETCONF_REQUIRE_THIRD_PARTY=1)", pytrace=False)
         pytest.skip(message)
+
+
+def pytest_report_header(config):
+    import scipy
+
+    from oracle import __version__
+    return (f"detconf {__version__}: hypothesis profile {settings.get_current_profile_name()!r}, "
+            f"torch {torch.__version__}, scipy {scipy.__version__}, "
+            f"third-party cross-checks {'required' if os.environ.get('DETCONF_REQUIRE_THIRD_PARTY') == '1' else 'optional'}")
