@@ -11,6 +11,7 @@ Profiles defined so far: ``detr``, ``hf_detr``, ``deformable_detr``, ``hf_deform
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -204,8 +205,11 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             name="hf_deformable_detr",
-            upstream="transformers 5.23.0 loss/loss_deformable_detr.py (DeformableDetrHungarianMatcher)",
-            box_iou=IOU_EXACT, iou_loss=IOU_EXACT, matcher=_DEFORMABLE_MATCHER,
+            upstream="transformers 5.23.0 loss/loss_deformable_detr.py (DeformableDetrHungarianMatcher), "
+                     "models/deformable_detr/configuration_deformable_detr.py",
+            box_iou=IOU_EXACT, iou_loss=IOU_EXACT,
+            # DeformableDetrConfig defaults class_cost=1 (the original repository uses 2).
+            matcher=dataclasses.replace(_DEFORMABLE_MATCHER, weight_class=1.0),
         ),
         Profile(
             name="dino",

@@ -54,7 +54,7 @@ def test_eps_values():
     ("detr", "softmax", (1, 5, 2), None, 0.0),
     ("hf_detr", "softmax", (1, 5, 2), None, 0.0),
     ("deformable_detr", "focal", (2, 5, 2), 1e-8, 0.0),
-    ("hf_deformable_detr", "focal", (2, 5, 2), 1e-8, 0.0),
+    ("hf_deformable_detr", "focal", (1, 5, 2), 1e-8, 0.0),
     ("dino", "focal", (2, 5, 2), 1e-8, 0.0),
     ("mmdet", "softmax", (1, 5, 2), None, 0.0),
     ("ultralytics", "focal", (2, 5, 2), 1e-8, 1.0),

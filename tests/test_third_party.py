@@ -82,6 +82,14 @@ def test_torchvision_sigmoid_focal_loss(tv_ops, x, t, alpha, gamma, reduction):
 
 # --------------------------------------------------------------------------- transformers
 
+@pytest.mark.parametrize("profile, config_name", [("hf_detr", "DetrConfig"),
+                                                  ("hf_deformable_detr", "DeformableDetrConfig")])
+def test_transformers_matcher_weights_are_the_library_defaults(hf_loss, profile, config_name):
+    import transformers
+    config = getattr(transformers, config_name)()
+    m = get_profile(profile).matcher
+    assert (m.weight_class, m.weight_bbox, m.weight_giou) == (config.class_cost, config.bbox_cost, config.giou_cost)
+
 @given(S.normalized_cxcywh(4))
 def test_transformers_center_to_corners(hf_loss, cxcywh):
     from transformers.image_transforms import center_to_corners_format, corners_to_center_format
