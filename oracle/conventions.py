@@ -152,6 +152,117 @@ class MatcherConvention:
 
 
 @dataclass(frozen=True)
+class SetCriterionConvention:
+    """The DETR-family set criterion (oracle/criteria/set_criterion.py).
+
+    - ``classification``: ``"softmax"``: cross-entropy over ``num_classes + 1`` logits with the
+      no-object class last, weighted by ``eos_coef`` (DETR models/detr.py, YOLOS, transformers
+      ``ImageLoss``); ``"focal"``: sigmoid focal loss over ``num_classes`` logits against a one-hot
+      target without the no-object column, summed over images, queries and classes and divided by
+      num_boxes (Deformable-DETR and DINO ``loss_labels``: ``mean(1).sum() / num_boxes * Q``).
+    - ``cardinality``: how ``cardinality_error`` counts predicted objects: ``"argmax_not_last"``
+      (DETR's ``argmax != K - 1``, kept unchanged by the original Deformable-DETR and DINO, where the
+      last column is a real class) or ``"sigmoid_max_gt_half"`` (transformers' Deformable-DETR).
+    - ``num_boxes``: ``"world_mean"``: the target count summed over ranks, divided by the world size,
+      clamped to >= 1 (DETR, DINO, transformers); ``"local"``: this rank's count clamped to >= 1
+      (ports that drop the all-reduce).
+    - ``class_error``: whether the last layer logs ``class_error`` (DETR, Deformable-DETR, DINO;
+      transformers removed it).
+    - ``box_diagnostics``: DINO's unweighted ``loss_xy`` / ``loss_hw``.
+    - ``giou``: the IoU convention of ``loss_giou`` (DINO's box_ops add 1e-6).
+    - ``weight_*``: the loss coefficients of the weighted total; ``interm_coef`` multiplies DINO's
+      ``_interm`` terms. ``class_error``, ``cardinality_error``, ``loss_xy`` and ``loss_hw`` are
+      never weighted.
+    """
+
+    classification: Literal["softmax", "focal"] = "softmax"
+    eos_coef: float = 0.1
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    cardinality: Literal["argmax_not_last", "sigmoid_max_gt_half"] = "argmax_not_last"
+    num_boxes: Literal["world_mean", "local"] = "world_mean"
+    class_error: bool = True
+    box_diagnostics: bool = False
+    giou: IoUConvention = IOU_EXACT
+    weight_ce: float = 1.0
+    weight_bbox: float = 5.0
+    weight_giou: float = 2.0
+    weight_mask: float = 1.0
+    weight_dice: float = 1.0
+    interm_coef: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_choice("SetCriterionConvention.classification", self.classification, ("softmax", "focal"))
+        check_choice("SetCriterionConvention.cardinality", self.cardinality, ("argmax_not_last", "sigmoid_max_gt_half"))
+        check_choice("SetCriterionConvention.num_boxes", self.num_boxes, ("world_mean", "local"))
+        check_scalar("SetCriterionConvention.eos_coef", self.eos_coef, low=0.0)
+        check_scalar("SetCriterionConvention.focal_alpha", self.focal_alpha, low=0.0, high=1.0)
+        check_scalar("SetCriterionConvention.focal_gamma", self.focal_gamma, low=0.0)
+        for name in ("weight_ce", "weight_bbox", "weight_giou", "weight_mask", "weight_dice", "interm_coef"):
+            check_scalar(f"SetCriterionConvention.{name}", getattr(self, name), low=0.0)
+
+
+@dataclass(frozen=True)
+class MMDetDETRHeadConvention:
+    """mmdet 3.3.0's DETR-family head losses (oracle/criteria/mmdet_detr_head.py).
+
+    ``DETRHead.loss_by_feat_single`` (dense_heads/detr_head.py), used by ``DeformableDETRHead``
+    and ``DINOHead`` with their own configs:
+
+    - ``classification``: ``"softmax"`` (``CrossEntropyLoss`` over ``num_classes + 1``, the
+      background class weighted ``bg_cls_weight``) or ``"focal"`` (``FocalLoss``, no background
+      column, ``bg_cls_weight`` 0).
+    - ``cls_avg_factor = num_pos + num_neg * bg_cls_weight``, then ``max(., 1)``; every loss is
+      ``sum / (avg_factor + avg_factor_eps)`` (``weight_reduce_loss``, FLT_EPS) times its
+      ``loss_weight_*``. The box losses' ``avg_factor`` is ``max(num_pos, 1)``, where ``num_pos`` is
+      the number of matched queries (not the ground-truth count).
+    - ``iou``: ``GIoULoss(eps=1e-6)`` on pixel xyxy boxes (clamp). L1 is on normalised cxcywh.
+    - ``enc_targets``: the two-stage encoder loss uses class-agnostic targets (``"binary"``,
+      ``DeformableDETRHead``) or the real labels (``"real"``, ``DINOHead``).
+    - ``matcher``: the ``HungarianAssigner`` match costs.
+
+    Multi-process ``reduce_mean`` (``sync_cls_avg_factor``) is the identity on one process, which
+    is what the reference models.
+    """
+
+    classification: Literal["softmax", "focal"]
+    matcher: MatcherConvention
+    bg_cls_weight: float = 0.0
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    loss_weight_cls: float = 1.0
+    loss_weight_bbox: float = 5.0
+    loss_weight_iou: float = 2.0
+    iou: IoUConvention = IOU_MMDET
+    avg_factor_eps: float = FLT_EPS
+    enc_targets: Literal["binary", "real"] = "real"
+
+    def __post_init__(self) -> None:
+        check_choice("MMDetDETRHeadConvention.classification", self.classification, ("softmax", "focal"))
+        check_choice("MMDetDETRHeadConvention.enc_targets", self.enc_targets, ("binary", "real"))
+        if self.classification == "focal" and self.bg_cls_weight != 0:
+            raise fail("MMDetDETRHeadConvention.bg_cls_weight", "0 with focal classification (mmdet sets it so)",
+                       str(self.bg_cls_weight))
+        for name in ("bg_cls_weight", "loss_weight_cls", "loss_weight_bbox", "loss_weight_iou", "avg_factor_eps"):
+            check_scalar(f"MMDetDETRHeadConvention.{name}", getattr(self, name), low=0.0)
+
+
+_MMDET_FOCAL_COST = MatcherConvention(class_cost="focal", weight_class=2.0, weight_bbox=5.0, weight_giou=2.0,
+                                      focal_alpha=0.25, focal_gamma=2.0, focal_eps=1e-12, giou=IOU_MMDET)
+#: mmdet DETRHead, configs/detr/detr_r50_8xb2-150e_coco.py.
+MMDET_DETR_HEAD = MMDetDETRHeadConvention(
+    classification="softmax", bg_cls_weight=0.1, loss_weight_cls=1.0,
+    matcher=MatcherConvention(class_cost="softmax", weight_class=1.0, weight_bbox=5.0, weight_giou=2.0,
+                              giou=IOU_MMDET))
+#: mmdet DeformableDETRHead, configs/deformable_detr/deformable-detr_r50_16xb2-50e_coco.py.
+MMDET_DEFORMABLE_DETR_HEAD = MMDetDETRHeadConvention(classification="focal", loss_weight_cls=2.0,
+                                                     matcher=_MMDET_FOCAL_COST, enc_targets="binary")
+#: mmdet DINOHead, configs/dino/dino-4scale_r50_8xb2-12e_coco.py.
+MMDET_DINO_HEAD = MMDetDETRHeadConvention(classification="focal", loss_weight_cls=1.0,
+                                          matcher=_MMDET_FOCAL_COST, enc_targets="real")
+
+
+@dataclass(frozen=True)
 class Profile:
     """One library's choices, by name. An adapter declares the profile it follows.
 
@@ -163,6 +274,8 @@ class Profile:
     - ``background_weight``: weight of the no-object class in softmax cross-entropy (DETR
       ``eos_coef``, mmdet ``bg_cls_weight``), None where the library has no such class.
     - ``focal_alpha`` / ``focal_gamma``: the sigmoid focal loss parameters it uses by default.
+    - ``criterion``: its DETR-family set criterion, where it has one.
+    - ``mmdet_head``: its mmdet-style DETR head loss, where it has one.
     - ``upstream``: the files these values were read from.
     """
 
@@ -175,6 +288,8 @@ class Profile:
     background_weight: float | None = None
     focal_alpha: float | None = 0.25
     focal_gamma: float = 2.0
+    criterion: SetCriterionConvention | None = None
+    mmdet_head: MMDetDETRHeadConvention | None = None
     notes: tuple[str, ...] = field(default=())
 
 
@@ -189,11 +304,13 @@ PROFILES: dict[str, Profile] = {
             name="detr",
             upstream="facebookresearch/detr models/matcher.py, models/detr.py, util/box_ops.py (29901c51)",
             box_iou=IOU_EXACT, iou_loss=IOU_EXACT, matcher=_DETR_MATCHER, background_weight=0.1,
+            criterion=SetCriterionConvention(classification="softmax", eos_coef=0.1),
         ),
         Profile(
             name="hf_detr",
             upstream="transformers 5.23.0 loss/loss_for_object_detection.py (HungarianMatcher, ImageLoss)",
             box_iou=IOU_EXACT, iou_loss=IOU_EXACT, matcher=_DETR_MATCHER, background_weight=0.1,
+            criterion=SetCriterionConvention(classification="softmax", eos_coef=0.1, class_error=False),
             notes=("generalized_box_iou raises ValueError on x1<x0 or y1<y0 (the reference raises OracleInputError)",
                    "the matcher replaces NaN/inf costs by finfo.max; the reference refuses non-finite input"),
         ),
@@ -201,6 +318,7 @@ PROFILES: dict[str, Profile] = {
             name="deformable_detr",
             upstream="fundamentalvision/Deformable-DETR models/matcher.py, models/deformable_detr.py (11169a60)",
             box_iou=IOU_EXACT, iou_loss=IOU_EXACT, matcher=_DEFORMABLE_MATCHER,
+            criterion=SetCriterionConvention(classification="focal", weight_ce=2.0),
             notes=("the matcher hard-codes alpha=0.25, gamma=2",),
         ),
         Profile(
@@ -210,6 +328,9 @@ PROFILES: dict[str, Profile] = {
             box_iou=IOU_EXACT, iou_loss=IOU_EXACT,
             # DeformableDetrConfig defaults class_cost=1 (the original repository uses 2).
             matcher=dataclasses.replace(_DEFORMABLE_MATCHER, weight_class=1.0),
+            criterion=SetCriterionConvention(classification="focal", cardinality="sigmoid_max_gt_half",
+                                             class_error=False, weight_ce=1.0),
+            notes=("DeformableDetrForObjectDetectionLoss has no two-stage (enc) term",),
         ),
         Profile(
             name="dino",
@@ -217,6 +338,8 @@ PROFILES: dict[str, Profile] = {
             box_iou=IOU_DINO, iou_loss=IOU_DINO,
             matcher=MatcherConvention(class_cost="focal", weight_class=2.0, weight_bbox=5.0, weight_giou=2.0,
                                       focal_alpha=0.25, focal_gamma=2.0, focal_eps=1e-8, giou=IOU_DINO),
+            criterion=SetCriterionConvention(classification="focal", box_diagnostics=True, giou=IOU_DINO,
+                                             weight_ce=1.0, interm_coef=1.0),
         ),
         Profile(
             name="mmdet",
@@ -225,7 +348,7 @@ PROFILES: dict[str, Profile] = {
             box_iou=IOU_MMDET, iou_loss=IOU_MMDET,
             matcher=MatcherConvention(class_cost="softmax", weight_class=1.0, weight_bbox=5.0, weight_giou=2.0,
                                       focal_eps=1e-12, giou=IOU_MMDET),
-            avg_factor_eps=FLT_EPS, background_weight=0.1,
+            avg_factor_eps=FLT_EPS, background_weight=0.1, mmdet_head=MMDET_DETR_HEAD,
             notes=("DETRHead's matcher; Deformable-DETR/DINO heads use FocalLossCost(weight=2, eps=1e-12)",
                    "ciou_loss has its own convention: IOU_MMDET_CIOU_LOSS"),
         ),

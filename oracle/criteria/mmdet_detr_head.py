@@ -1,0 +1,208 @@
+"""mmdet 3.3.0's DETR-family head losses: DETRHead, DeformableDETRHead and DINOHead ``loss_by_feat``.
+
+Returns the **weighted** loss dict, as mmdet does: ``loss_cls``, ``loss_bbox``, ``loss_iou`` for the
+last decoder layer, ``d{k}.loss_*`` for layers 0..L-2, ``enc_loss_*`` for the two-stage encoder
+output and ``dn_loss_*`` / ``d{k}.dn_loss_*`` for DINO's denoising part. The total is the sum of the
+values, as mmengine's ``parse_losses`` adds every key containing ``loss``.
+
+Per layer (``DETRHead.loss_by_feat_single``): each image is matched by ``HungarianAssigner`` (the
+reference matcher under the head's ``MatcherConvention``); unmatched queries target background.
+``cls_avg_factor = max(num_pos + num_neg * bg_cls_weight, 1)``; the classification loss is
+``sum / (cls_avg_factor + FLT_EPS)``; the box losses are ``sum over matched / (max(num_pos, 1) + FLT_EPS)``
+with GIoU on pixel xyxy (``GIoULoss``, eps 1e-6 clamp) and L1 on normalised cxcywh; ``num_pos`` is
+the number of matched queries. mmdet's early return for all-zero box weights gives the same 0.
+
+Inputs: ``all_cls_scores`` ``[L, B, Q, K]`` (K = num_classes + 1 for softmax, num_classes for focal),
+``all_bbox_preds`` ``[L, B, Q, 4]`` normalised cxcywh, targets with ``labels``, ``boxes``
+(normalised cxcywh) and ``image_size`` ``(h, w)`` = mmdet's ``img_shape``.
+
+Upstream: mmdet/models/dense_heads/{detr_head,deformable_detr_head,dino_head}.py,
+mmdet/models/losses/{cross_entropy_loss,focal_loss,iou_loss,smooth_l1_loss,utils}.py,
+mmdet/models/task_modules/assigners/{hungarian_assigner,match_cost}.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from .. import boxes as box_ops
+from .. import losses as L
+from .._checks import as_float64, check_finite, check_rank, fail
+from ..assign.hungarian import hungarian_match
+from ..conventions import MMDetDETRHeadConvention
+from ._inputs import Indices, Target, flat_index, indices_arg, matched_targets, targets_arg
+from .denoising import _dn_meta_arg, dn_positive_indices
+
+
+def assign_result(indices: tuple[torch.Tensor, torch.Tensor], num_queries: int,
+                  labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """mmdet's ``AssignResult`` encoding of one image's matching: ``gt_inds`` int64 ``[Q]`` (0 =
+    background, k + 1 = matched to target k) and ``labels`` ``[Q]`` (-1 where unmatched)."""
+    rows, cols = indices
+    gt_inds = torch.zeros(num_queries, dtype=torch.int64)
+    out_labels = torch.full((num_queries,), -1, dtype=torch.int64)
+    gt_inds[rows] = cols + 1
+    out_labels[rows] = labels[cols]
+    return gt_inds, out_labels
+
+
+def _scores_arg(name: str, x: object, rank: int, doc: str) -> torch.Tensor:
+    t = as_float64(name, x)
+    check_rank(name, t, rank, doc)
+    check_finite(name, t)
+    return t
+
+
+class MMDetDETRHeadLoss:
+    """``loss_by_feat`` of mmdet's DETR heads under a :class:`MMDetDETRHeadConvention`."""
+
+    def __init__(self, convention: MMDetDETRHeadConvention, num_classes: int):
+        if not isinstance(convention, MMDetDETRHeadConvention):
+            raise fail("convention", "an MMDetDETRHeadConvention", type(convention).__name__)
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+            raise fail("num_classes", "a positive int", repr(num_classes))
+        self.conv = convention
+        self.num_classes = num_classes
+        self.num_logits = num_classes + (1 if convention.classification == "softmax" else 0)
+
+    # ----------------------------------------------------------------- one layer
+
+    def match(self, cls_scores: torch.Tensor, bbox_preds: torch.Tensor, targets: Sequence[Target]) -> Indices:
+        plain = [{"labels": t.labels, "boxes": t.boxes, "image_size": t.image_size} for t in targets]
+        return [(m.pred_idx, m.gt_idx) for m in hungarian_match(cls_scores, bbox_preds, plain,
+                                                                  convention=self.conv.matcher)]
+
+    def loss_cls(self, cls_scores: torch.Tensor, targets: Sequence[Target], indices: Indices,
+                 cls_avg_factor: float) -> torch.Tensor:
+        """Softmax CE (class weight 1, background ``bg_cls_weight``) or sigmoid focal over every query,
+        ``sum / (cls_avg_factor + eps) * loss_weight_cls``."""
+        c = self.num_classes
+        batch_idx, query_idx = flat_index(indices)
+        labels_o, _ = matched_targets(indices, targets)
+        labels = torch.full(cls_scores.shape[:2], c, dtype=torch.int64)
+        labels[batch_idx, query_idx] = labels_o
+        if self.conv.classification == "softmax":
+            loss = L.softmax_cross_entropy(cls_scores, labels,
+                                           class_weight=L.background_class_weight(c, self.conv.bg_cls_weight),
+                                           avg_factor=cls_avg_factor, avg_factor_eps=self.conv.avg_factor_eps)
+        else:
+            loss = L.sigmoid_focal_loss(cls_scores, L.one_hot_targets(labels, c), alpha=self.conv.focal_alpha,
+                                        gamma=self.conv.focal_gamma, avg_factor=cls_avg_factor,
+                                        avg_factor_eps=self.conv.avg_factor_eps)
+        return loss * self.conv.loss_weight_cls
+
+    def loss_boxes(self, bbox_preds: torch.Tensor, targets: Sequence[Target], indices: Indices,
+                   num_pos: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss_bbox, loss_iou)``: L1 on normalised cxcywh and GIoU on pixel xyxy over matched queries,
+        each ``sum / (max(num_pos, 1) + eps)`` times its loss weight."""
+        batch_idx, query_idx = flat_index(indices)
+        src = bbox_preds[batch_idx, query_idx]
+        _, tgt = matched_targets(indices, targets)
+        factor = torch.tensor([[t.image_size[1], t.image_size[0]] * 2 for t in targets], dtype=torch.float64)
+        scale = factor[batch_idx] if len(batch_idx) else torch.zeros(0, 4, dtype=torch.float64)
+        avg = max(num_pos, 1.0)
+        eps = self.conv.avg_factor_eps
+        loss_bbox = L.l1_loss(src, tgt, avg_factor=avg, avg_factor_eps=eps)
+        loss_iou = L.giou_loss(box_ops.convert(src, "cxcywh", "xyxy") * scale,
+                               box_ops.convert(tgt, "cxcywh", "xyxy") * scale,
+                               convention=self.conv.iou, avg_factor=avg, avg_factor_eps=eps)
+        return loss_bbox * self.conv.loss_weight_bbox, loss_iou * self.conv.loss_weight_iou
+
+    def layer_losses(self, cls_scores: torch.Tensor, bbox_preds: torch.Tensor, targets: Sequence[Target],
+                     indices: Indices | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(loss_cls, loss_bbox, loss_iou)`` of one layer (``loss_by_feat_single``)."""
+        if indices is None:
+            indices = self.match(cls_scores, bbox_preds, targets)
+        num_pos = float(sum(len(rows) for rows, _ in indices))
+        num_neg = float(cls_scores.shape[0] * cls_scores.shape[1]) - num_pos
+        cls_avg_factor = max(num_pos + num_neg * self.conv.bg_cls_weight, 1.0)
+        loss_cls = self.loss_cls(cls_scores, targets, indices, cls_avg_factor)
+        return (loss_cls, *self.loss_boxes(bbox_preds, targets, indices, num_pos))
+
+    # ----------------------------------------------------------------- the head
+
+    def __call__(self, all_cls_scores: object, all_bbox_preds: object, targets: Sequence[Mapping], *,
+                 indices: Mapping[str, object] | None = None, enc_cls_scores: object = None,
+                 enc_bbox_preds: object = None, dn_cls_scores: object = None, dn_bbox_preds: object = None,
+                 dn_meta: Mapping | None = None) -> dict[str, torch.Tensor]:
+        """The weighted loss dict. ``indices`` maps ``"d{k}"`` (decoder layer k, the last being
+        ``d{L-1}``) or ``"enc"`` to per-image ``(pred_idx, gt_idx)``; other layers are matched.
+        Denoising (DINOHead): ``dn_cls_scores`` ``[L, B, pad_size, K]``, ``dn_bbox_preds`` and
+        ``dn_meta`` (``pad_size``, ``num_dn_group``; mmdet's ``num_denoising_queries`` and
+        ``num_denoising_groups``)."""
+        cls_all = _scores_arg("all_cls_scores", all_cls_scores, 4, "([L, B, Q, K])")
+        box_all = _scores_arg("all_bbox_preds", all_bbox_preds, 4, "([L, B, Q, 4] normalised cxcywh)")
+        if cls_all.shape[-1] != self.num_logits:
+            raise fail("all_cls_scores", f"K = {self.num_logits} scores per query", f"shape {tuple(cls_all.shape)}")
+        if box_all.shape[:3] != cls_all.shape[:3] or box_all.shape[3] != 4:
+            raise fail("all_bbox_preds", f"shape {tuple(cls_all.shape[:3]) + (4,)}", f"shape {tuple(box_all.shape)}")
+        for layer in range(box_all.shape[0]):
+            box_ops.validate_boxes(f"all_bbox_preds[{layer}]", box_all[layer], "cxcywh")
+        num_layers, batch = cls_all.shape[:2]
+        if num_layers == 0 or batch == 0:
+            raise fail("all_cls_scores", "at least one layer and one image", f"shape {tuple(cls_all.shape)}")
+        tgts = targets_arg(targets, batch, self.num_classes, need_image_size=True)
+        if indices is not None and not isinstance(indices, Mapping):
+            raise fail("indices", "a mapping from 'd{k}' or 'enc' to per-image pairs", type(indices).__name__)
+        given = indices or {}
+
+        losses: dict[str, torch.Tensor] = {}
+        for layer in range(num_layers):
+            key = f"d{layer}"
+            idx = indices_arg(f"indices[{key!r}]", given[key], cls_all.shape[2], tgts) if key in given else None
+            terms = self.layer_losses(cls_all[layer], box_all[layer], tgts, idx)
+            prefix = "" if layer == num_layers - 1 else f"d{layer}."
+            losses.update({f"{prefix}loss_cls": terms[0], f"{prefix}loss_bbox": terms[1], f"{prefix}loss_iou": terms[2]})
+
+        if enc_cls_scores is not None or enc_bbox_preds is not None:
+            enc_cls = _scores_arg("enc_cls_scores", enc_cls_scores, 3, "([B, N, K])")
+            enc_box = box_ops.validate_boxes("enc_bbox_preds", enc_bbox_preds, "cxcywh", rank=3)
+            if enc_cls.shape[0] != batch or enc_box.shape[:2] != enc_cls.shape[:2] or enc_cls.shape[2] != self.num_logits:
+                raise fail("enc_cls_scores/enc_bbox_preds", f"[{batch}, N, {self.num_logits}] and [{batch}, N, 4]",
+                           f"{tuple(enc_cls.shape)} and {tuple(enc_box.shape)}")
+            enc_targets = tgts if self.conv.enc_targets == "real" else \
+                [Target(torch.zeros_like(t.labels), t.boxes, None, t.image_size) for t in tgts]
+            idx = indices_arg("indices['enc']", given["enc"], enc_cls.shape[1], enc_targets) if "enc" in given else None
+            terms = self.layer_losses(enc_cls, enc_box, enc_targets, idx)
+            losses.update({"enc_loss_cls": terms[0], "enc_loss_bbox": terms[1], "enc_loss_iou": terms[2]})
+
+        if dn_meta is not None:
+            losses.update(self._denoising(dn_cls_scores, dn_bbox_preds, dn_meta, tgts, num_layers))
+        return losses
+
+    def _denoising(self, dn_cls_scores: object, dn_bbox_preds: object, dn_meta: Mapping, targets: Sequence[Target],
+                   num_layers: int) -> dict[str, torch.Tensor]:
+        """``DINOHead.loss_dn``: positives at the CDN slots, ``cls_avg_factor = max(num_pos, 1)``; with no
+        denoising queries ``loss_cls`` is ``zeros(1)`` and the box losses 0, as mmdet returns them."""
+        pad, groups = _dn_meta_arg(dn_meta)
+        out: dict[str, torch.Tensor] = {}
+        names = [("" if layer == num_layers - 1 else f"d{layer}.") for layer in range(num_layers)]
+        if pad == 0:
+            for prefix in names:
+                out.update({f"{prefix}dn_loss_cls": torch.zeros(1, dtype=torch.float64),
+                            f"{prefix}dn_loss_bbox": torch.tensor(0.0, dtype=torch.float64),
+                            f"{prefix}dn_loss_iou": torch.tensor(0.0, dtype=torch.float64)})
+            return out
+        cls_dn = _scores_arg("dn_cls_scores", dn_cls_scores, 4, "([L, B, pad_size, K])")
+        box_dn = _scores_arg("dn_bbox_preds", dn_bbox_preds, 4, "([L, B, pad_size, 4])")
+        expected = (num_layers, len(targets), pad)
+        if cls_dn.shape[:3] != expected or cls_dn.shape[3] != self.num_logits or box_dn.shape != expected + (4,):
+            raise fail("dn_cls_scores/dn_bbox_preds", f"[{num_layers}, {len(targets)}, {pad}, {self.num_logits}] and "
+                       f"[..., 4]", f"{tuple(cls_dn.shape)} and {tuple(box_dn.shape)}")
+        indices = dn_positive_indices(targets, pad, groups)
+        num_pos = float(sum(len(rows) for rows, _ in indices))
+        for layer, prefix in enumerate(names):
+            box_ops.validate_boxes(f"dn_bbox_preds[{layer}]", box_dn[layer], "cxcywh")
+            loss_cls = self.loss_cls(cls_dn[layer], targets, indices, max(num_pos, 1.0))
+            loss_bbox, loss_iou = self.loss_boxes(box_dn[layer], targets, indices, num_pos)
+            out.update({f"{prefix}dn_loss_cls": loss_cls, f"{prefix}dn_loss_bbox": loss_bbox,
+                        f"{prefix}dn_loss_iou": loss_iou})
+        return out
+
+    @staticmethod
+    def total(losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """mmengine ``parse_losses``: the sum of ``value.mean()`` over keys containing ``loss``."""
+        terms = [v.mean() for k, v in losses.items() if "loss" in k]
+        return torch.stack(terms).sum() if terms else torch.tensor(0.0, dtype=torch.float64)

@@ -1,0 +1,297 @@
+"""The DETR-family set criterion: DETR/YOLOS (softmax), Deformable-DETR and DINO (sigmoid focal).
+
+``SetCriterion(config)(outputs, targets)`` returns the **unweighted** loss dict, as the upstream
+criteria do (weights are applied by key in their training loops); :meth:`SetCriterion.weighted`
+and :meth:`SetCriterion.total` give the weighted terms and their sum.
+
+``outputs``: the last decoder layer's ``pred_logits`` ``[B, Q, K]``, ``pred_boxes`` ``[B, Q, 4]``
+(normalised cxcywh) and optional ``pred_masks`` ``[B, Q, h, w]``, plus optional
+``aux_outputs`` (list of layers 0..L-2), ``enc_outputs`` (Deformable-DETR two-stage: class-agnostic
+targets, keys ``_enc``), ``interm_outputs`` (DINO: real labels, keys ``_interm``), and DINO's
+denoising part ``dn_outputs`` (a layer with its own ``aux_outputs``) with ``dn_meta``
+(``pad_size``, ``num_dn_group``). ``targets``: see :mod:`oracle.criteria._inputs`.
+
+Keys: ``loss_ce``, ``loss_bbox``, ``loss_giou``, ``class_error`` (last layer, if the convention
+logs it), ``cardinality_error``, ``loss_mask``/``loss_dice`` (last layer, when masks are given),
+``loss_xy``/``loss_hw`` (DINO), each with suffix ``_{i}`` for aux layer i, ``_enc``, ``_interm``,
+``_dn`` and ``_dn_{i}``.
+
+Upstream: facebookresearch/detr models/detr.py (``SetCriterion``), models/segmentation.py;
+fundamentalvision/Deformable-DETR models/deformable_detr.py; IDEA-Research/DINO
+models/dino/dino.py; transformers loss/loss_for_object_detection.py (``ImageLoss``) and
+loss/loss_deformable_detr.py (``DeformableDetrImageLoss``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .. import boxes as box_ops
+from .. import losses as L
+from .._checks import check_scalar, fail
+from ..assign.hungarian import hungarian_match
+from ..conventions import MatcherConvention, SetCriterionConvention, get_profile
+from ._inputs import Indices, Layer, Target, flat_index, indices_arg, layer_arg, matched_targets, targets_arg
+
+_WEIGHTED_TERMS = ("loss_ce", "loss_bbox", "loss_giou", "loss_mask", "loss_dice")
+_SUFFIX = re.compile(r"^(loss_ce|loss_bbox|loss_giou|loss_mask|loss_dice|loss_xy|loss_hw|class_error|"
+                     r"cardinality_error)(.*)$")
+
+
+@dataclass(frozen=True)
+class SetCriterionConfig:
+    """``num_classes`` (without the no-object class), the criterion's conventions and its matcher."""
+
+    num_classes: int
+    criterion: SetCriterionConvention
+    matcher: MatcherConvention
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or self.num_classes < 1:
+            raise fail("num_classes", "a positive int", repr(self.num_classes))
+        if not isinstance(self.criterion, SetCriterionConvention):
+            raise fail("criterion", "a SetCriterionConvention", type(self.criterion).__name__)
+        if not isinstance(self.matcher, MatcherConvention):
+            raise fail("matcher", "a MatcherConvention", type(self.matcher).__name__)
+        if self.matcher.class_cost != self.criterion.classification:
+            raise fail("matcher.class_cost", f"{self.criterion.classification!r} to match the criterion's logits",
+                       repr(self.matcher.class_cost))
+
+    @classmethod
+    def from_profile(cls, profile: str, num_classes: int) -> SetCriterionConfig:
+        """The criterion and matcher of a named profile (``detr``, ``hf_detr``, ``deformable_detr``,
+        ``hf_deformable_detr``, ``dino``)."""
+        p = get_profile(profile)
+        if p.criterion is None or p.matcher is None:
+            raise fail("profile", "a profile with a DETR-family set criterion", repr(profile))
+        return cls(num_classes=num_classes, criterion=p.criterion, matcher=p.matcher)
+
+    @property
+    def num_logits(self) -> int:
+        """K: ``num_classes + 1`` (softmax, no-object last) or ``num_classes`` (focal)."""
+        return self.num_classes + (1 if self.criterion.classification == "softmax" else 0)
+
+
+def num_boxes(targets: Sequence[Target], *, world_num_boxes: Sequence[float] | None = None,
+              mode: str = "world_mean") -> float:
+    """The loss normaliser: the number of target boxes, clamped to >= 1.
+
+    ``world_mean``: ``max(sum(world_num_boxes) / len(world_num_boxes), 1)`` (DETR's all-reduce
+    and division by the world size); without ``world_num_boxes`` the world is this process.
+    ``local``: this process's count, ``max(sum_i T_i, 1)``, whatever the other ranks hold.
+    """
+    local = float(sum(len(t.labels) for t in targets))
+    if mode == "local" or world_num_boxes is None:
+        return max(local, 1.0)
+    if isinstance(world_num_boxes, (str, bytes)) or not isinstance(world_num_boxes, Sequence) or not world_num_boxes:
+        raise fail("world_num_boxes", "a non-empty sequence of per-rank target counts", repr(world_num_boxes))
+    counts = [check_scalar(f"world_num_boxes[{i}]", c, low=0.0) for i, c in enumerate(world_num_boxes)]
+    return max(sum(counts) / len(counts), 1.0)
+
+
+class SetCriterion:
+    """A stateless criterion: configuration only; every call is a pure function of its inputs."""
+
+    def __init__(self, config: SetCriterionConfig):
+        if not isinstance(config, SetCriterionConfig):
+            raise fail("config", "a SetCriterionConfig", type(config).__name__)
+        self.config = config
+        self.conv = config.criterion
+
+    # ----------------------------------------------------------------- loss terms
+
+    def loss_labels(self, layer: Layer, targets: Sequence[Target], indices: Indices, num_boxes: float,
+                    log: bool = True) -> dict[str, torch.Tensor]:
+        """``loss_ce`` (and ``class_error`` when ``log``).
+
+        Softmax: class-weighted mean of the cross-entropy over all ``B*Q`` queries, unmatched queries
+        targeting the no-object class of weight ``eos_coef`` (``F.cross_entropy(weight=empty_weight)``).
+        Focal: sum of the sigmoid focal loss over ``B*Q*C`` against one-hot targets, over ``num_boxes``.
+        """
+        c = self.config.num_classes
+        batch_idx, query_idx = flat_index(indices)
+        labels_o, _ = matched_targets(indices, targets)
+        target_classes = torch.full(layer.logits.shape[:2], c, dtype=torch.int64)
+        target_classes[batch_idx, query_idx] = labels_o
+        if self.conv.classification == "softmax":
+            w = L.background_class_weight(c, self.conv.eos_coef)
+            loss_ce = L.softmax_cross_entropy(layer.logits, target_classes, class_weight=w,
+                                              avg_factor=w[target_classes].sum())
+        else:
+            loss_ce = L.sigmoid_focal_loss(layer.logits, L.one_hot_targets(target_classes, c),
+                                           alpha=self.conv.focal_alpha, gamma=self.conv.focal_gamma,
+                                           avg_factor=num_boxes)
+        out = {"loss_ce": loss_ce}
+        if log and self.conv.class_error:
+            out["class_error"] = self.class_error(layer.logits[batch_idx, query_idx], labels_o)
+        return out
+
+    @staticmethod
+    def class_error(matched_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``100 - top-1 accuracy (%)`` over matched queries; 100 when nothing is matched (DETR util/misc.py
+        ``accuracy`` returns 0 for an empty target)."""
+        with torch.no_grad():
+            if labels.numel() == 0:
+                return torch.tensor(100.0, dtype=torch.float64)
+            correct = (matched_logits.argmax(-1) == labels).to(torch.float64).mean()
+            return 100.0 - 100.0 * correct
+
+    def loss_cardinality(self, layer: Layer, targets: Sequence[Target], indices: Indices,
+                         num_boxes: float) -> dict[str, torch.Tensor]:
+        """``cardinality_error``: mean over images of |predicted object count - target count| (no gradient)."""
+        with torch.no_grad():
+            logits = layer.logits.detach()
+            if self.conv.cardinality == "argmax_not_last":
+                count = (logits.argmax(-1) != logits.shape[-1] - 1).sum(1)
+            else:  # sigmoid(max logit) > 0.5, i.e. max logit > 0
+                count = (torch.sigmoid(logits).amax(-1) > 0.5).sum(1)
+            lengths = torch.tensor([len(t.labels) for t in targets], dtype=torch.float64)
+            return {"cardinality_error": L.l1_loss(count.to(torch.float64), lengths)}
+
+    def loss_boxes(self, layer: Layer, targets: Sequence[Target], indices: Indices,
+                   num_boxes: float) -> dict[str, torch.Tensor]:
+        """``loss_bbox`` (L1 on normalised cxcywh) and ``loss_giou`` (1 - GIoU on normalised xyxy), each
+        summed over matched pairs and divided by ``num_boxes``; DINO adds ``loss_xy``/``loss_hw``."""
+        batch_idx, query_idx = flat_index(indices)
+        src = layer.boxes[batch_idx, query_idx]
+        _, tgt = matched_targets(indices, targets)
+        out = {
+            "loss_bbox": L.l1_loss(src, tgt, avg_factor=num_boxes),
+            "loss_giou": L.giou_loss(box_ops.convert(src, "cxcywh", "xyxy"), box_ops.convert(tgt, "cxcywh", "xyxy"),
+                                     convention=self.conv.giou, avg_factor=num_boxes),
+        }
+        if self.conv.box_diagnostics:
+            with torch.no_grad():
+                out["loss_xy"] = L.l1_loss(src[:, :2].detach(), tgt[:, :2], avg_factor=num_boxes)
+                out["loss_hw"] = L.l1_loss(src[:, 2:].detach(), tgt[:, 2:], avg_factor=num_boxes)
+        return out
+
+    def loss_masks(self, layer: Layer, targets: Sequence[Target], indices: Indices,
+                   num_boxes: float) -> dict[str, torch.Tensor]:
+        """``loss_mask`` (sigmoid focal, per-mask pixel mean, over ``num_boxes``) and ``loss_dice``.
+
+        Target masks are zero-padded to the largest ``H, W`` in the batch (DETR's
+        ``nested_tensor_from_tensor_list``); predicted masks are resized to that size bilinearly
+        with ``align_corners=False`` (detr models/segmentation.py ``loss_masks``).
+        """
+        if layer.masks is None:
+            raise fail("outputs['pred_masks']", "mask logits when targets carry masks", "None")
+        batch_idx, query_idx = flat_index(indices)
+        h = max(t.masks.shape[1] for t in targets)
+        w = max(t.masks.shape[2] for t in targets)
+        padded = [F.pad(t.masks, (0, w - t.masks.shape[2], 0, h - t.masks.shape[1])) for t in targets]
+        tgt = torch.cat([m[cols] for m, (_, cols) in zip(padded, indices)])
+        src = layer.masks[batch_idx, query_idx]
+        if src.shape[0]:
+            src = F.interpolate(src[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+        else:
+            src = src.new_zeros((0, h, w))
+        src, tgt = src.flatten(1), tgt.flatten(1)
+        return {
+            "loss_mask": L.sigmoid_focal_loss(src, tgt, alpha=self.conv.focal_alpha, gamma=self.conv.focal_gamma,
+                                              avg_factor=num_boxes * h * w),
+            "loss_dice": L.dice_loss(src, tgt, avg_factor=num_boxes),
+        }
+
+    # ----------------------------------------------------------------- matching and layers
+
+    def match(self, layer: Layer, targets: Sequence[Target]) -> Indices:
+        """The reference matching of one layer (oracle.assign.hungarian)."""
+        plain = [{"labels": t.labels, "boxes": t.boxes, **({"image_size": t.image_size} if t.image_size else {})}
+                 for t in targets]
+        return [(m.pred_idx, m.gt_idx) for m in hungarian_match(layer.logits, layer.boxes, plain,
+                                                                  convention=self.config.matcher)]
+
+    def _layer_losses(self, layer: Layer, targets: Sequence[Target], indices: Indices, num_boxes: float,
+                      *, log: bool, masks: bool) -> dict[str, torch.Tensor]:
+        out = self.loss_labels(layer, targets, indices, num_boxes, log=log)
+        out.update(self.loss_cardinality(layer, targets, indices, num_boxes))
+        out.update(self.loss_boxes(layer, targets, indices, num_boxes))
+        if masks:
+            out.update(self.loss_masks(layer, targets, indices, num_boxes))
+        return out
+
+    def _indices_for(self, suffix: str, layer: Layer, targets: Sequence[Target],
+                     given: Mapping[str, object] | None) -> Indices:
+        if given is not None and suffix in given:
+            return indices_arg(f"indices[{suffix!r}]", given[suffix], layer.logits.shape[1], targets)
+        return self.match(layer, targets)
+
+    # ----------------------------------------------------------------- the criterion
+
+    def __call__(self, outputs: Mapping, targets: Sequence[Mapping], *, indices: Mapping[str, object] | None = None,
+                 world_num_boxes: Sequence[float] | None = None) -> dict[str, torch.Tensor]:
+        """The unweighted loss dict.
+
+        ``indices`` maps a key suffix (``""`` for the last layer, ``"_0"``.. for aux layers,
+        ``"_enc"``, ``"_interm"``) to a per-image list of ``(pred_idx, gt_idx)``; layers without an
+        entry are matched by the reference matcher. ``world_num_boxes``: per-rank target counts for
+        the ``world_mean`` normaliser (see :func:`num_boxes`).
+        """
+        if not isinstance(outputs, Mapping):
+            raise fail("outputs", "a mapping of layer outputs", type(outputs).__name__)
+        if indices is not None and not isinstance(indices, Mapping):
+            raise fail("indices", "a mapping from key suffix ('', '_0', '_enc', ...) to per-image pairs",
+                       type(indices).__name__)
+        k = self.config.num_logits
+        last = layer_arg("outputs", outputs, num_logits=k)
+        batch = last.logits.shape[0]
+        if batch == 0:
+            raise fail("outputs['pred_logits']", "a batch of at least one image", "B = 0")
+        has_masks = last.masks is not None
+        tgts = targets_arg(targets, batch, self.config.num_classes, need_masks=has_masks,
+                           need_image_size=self.config.matcher.giou.units == "pixel")
+        n_boxes = num_boxes(tgts, world_num_boxes=world_num_boxes, mode=self.conv.num_boxes)
+
+        losses = self._layer_losses(last, tgts, self._indices_for("", last, tgts, indices), n_boxes,
+                                    log=True, masks=has_masks)
+        aux = outputs.get("aux_outputs") or []
+        for i, raw in enumerate(aux):
+            layer = layer_arg(f"outputs['aux_outputs'][{i}]", raw, num_logits=k, batch=batch)
+            terms = self._layer_losses(layer, tgts, self._indices_for(f"_{i}", layer, tgts, indices), n_boxes,
+                                       log=False, masks=False)
+            losses.update({f"{key}_{i}": v for key, v in terms.items()})
+        if outputs.get("interm_outputs") is not None:
+            layer = layer_arg("outputs['interm_outputs']", outputs["interm_outputs"], num_logits=k, batch=batch)
+            terms = self._layer_losses(layer, tgts, self._indices_for("_interm", layer, tgts, indices), n_boxes,
+                                       log=False, masks=False)
+            losses.update({f"{key}_interm": v for key, v in terms.items()})
+        if outputs.get("enc_outputs") is not None:
+            layer = layer_arg("outputs['enc_outputs']", outputs["enc_outputs"], num_logits=k, batch=batch)
+            # Deformable-DETR two-stage: class-agnostic targets, every label 0.
+            binary = [Target(torch.zeros_like(t.labels), t.boxes, None, t.image_size) for t in tgts]
+            terms = self._layer_losses(layer, binary, self._indices_for("_enc", layer, binary, indices), n_boxes,
+                                       log=False, masks=False)
+            losses.update({f"{key}_enc": v for key, v in terms.items()})
+        if outputs.get("dn_outputs") is not None or outputs.get("dn_meta") is not None:
+            from .denoising import denoising_losses  # DINO only; keeps this module readable alone
+            losses.update(denoising_losses(self, outputs, tgts, n_boxes, num_aux=len(aux)))
+        return losses
+
+    # ----------------------------------------------------------------- weighting
+
+    def weight_of(self, key: str) -> float:
+        """The coefficient of a loss key: its base term's weight (times ``interm_coef`` for ``_interm``);
+        0 for the logged-only terms."""
+        m = _SUFFIX.match(key)
+        if m is None:
+            raise fail("key", "a loss key of this criterion (loss_ce, loss_bbox, ... with a suffix)", repr(key))
+        base, suffix = m.groups()
+        if base not in _WEIGHTED_TERMS:
+            return 0.0
+        weight = getattr(self.conv, "weight_" + base.removeprefix("loss_"))
+        return weight * self.conv.interm_coef if suffix == "_interm" else weight
+
+    def weighted(self, losses: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The weighted terms (those with a non-zero weight)."""
+        return {k: v * self.weight_of(k) for k, v in losses.items() if self.weight_of(k) != 0.0}
+
+    def total(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """``sum(weight[k] * loss[k])``, as DETR's engine.py adds them up."""
+        terms = list(self.weighted(losses).values())
+        return torch.stack(terms).sum() if terms else torch.tensor(0.0, dtype=torch.float64)
