@@ -87,3 +87,24 @@ def cost_matrices(max_rows: int = 6, max_cols: int = 6, *, unique: bool = False)
     shapes = st.tuples(st.integers(0, max_rows), st.integers(0, max_cols))
     return shapes.flatmap(lambda s: hnp.arrays(np.float64, s, elements=st.floats(-10, 10, width=64),
                                                unique=unique).map(torch.from_numpy))
+
+
+@st.composite
+def criterion_batch(draw, *, num_classes: int = 4, softmax: bool = True, layers: int = 1, max_images: int = 3,
+                    max_queries: int = 5, max_targets: int = 5) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
+    """Decoder outputs and targets: ``(logits [L, B, Q, K], boxes [L, B, Q, 4] cxcywh, targets)``.
+
+    ``K = num_classes + 1`` (softmax) or ``num_classes`` (focal); images may have no targets, and more
+    targets than queries.
+    """
+    b = draw(st.integers(1, max_images))
+    q = draw(st.integers(1, max_queries))
+    k = num_classes + (1 if softmax else 0)
+    lg = draw(logits((layers, b, q, k), bound=8.0))
+    boxes = torch.stack([torch.stack([draw(normalized_cxcywh(q)) for _ in range(b)]) for _ in range(layers)])
+    targets = []
+    for _ in range(b):
+        t = draw(st.integers(0, max_targets))
+        labels = draw(st.lists(st.integers(0, num_classes - 1), min_size=t, max_size=t))
+        targets.append({"labels": torch.tensor(labels, dtype=torch.int64), "boxes": draw(normalized_cxcywh(t))})
+    return lg, boxes, targets

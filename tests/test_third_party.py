@@ -134,3 +134,79 @@ def test_transformers_matchers_are_optimal_under_the_reference_cost(hf_loss, pro
     theirs = matcher({"logits": logits, "pred_boxes": pred},
                      [{"class_labels": t["labels"], "boxes": t["boxes"]} for t in targets])
     _assert_optimal_under_reference(hungarian_match(logits, pred, targets, convention=conv), theirs)
+
+
+# --------------------------------------------------------------------------- transformers criteria
+
+def _hf(targets):
+    return [{"class_labels": t["labels"], "boxes": t["boxes"]} for t in targets]
+
+
+@pytest.mark.parametrize("family", ["detr", "yolos", "deformable"])
+@given(data=st.data())
+def test_transformers_detection_losses(hf_loss, family, data):
+    """DETR / YOLOS (ForObjectDetectionLoss) and Deformable-DETR (DeformableDetrForObjectDetectionLoss),
+    called through their config entry points, against the reference under the library's own matching."""
+    import transformers
+    from transformers.loss import loss_deformable_detr as hf_deform
+    from oracle.criteria import SetCriterion, SetCriterionConfig
+    c = 4
+    layers = 1 if family == "yolos" else 3
+    logits, boxes, targets = data.draw(S.criterion_batch(num_classes=c, softmax=family != "deformable", layers=layers))
+    if family == "detr":
+        config = transformers.DetrConfig(num_labels=c, auxiliary_loss=True, decoder_layers=layers)
+        loss_fn, matcher, profile = hf_loss.ForObjectDetectionLoss, hf_loss.HungarianMatcher(1, 5, 2), "hf_detr"
+    elif family == "yolos":  # YOLOS' aux loss is unusable upstream (no decoder_layers): tested without it
+        config = transformers.YolosConfig(num_labels=c)
+        loss_fn, matcher, profile = hf_loss.ForObjectDetectionLoss, hf_loss.HungarianMatcher(1, 5, 2), "hf_detr"
+    else:
+        config = transformers.DeformableDetrConfig(num_labels=c, auxiliary_loss=True, decoder_layers=layers)
+        loss_fn = hf_deform.DeformableDetrForObjectDetectionLoss
+        matcher, profile = hf_deform.DeformableDetrHungarianMatcher(1, 5, 2), "hf_deformable_detr"
+    total, hf_dict, _ = loss_fn(logits[-1], _hf(targets), "cpu", boxes[-1], config,
+                                outputs_class=logits, outputs_coord=boxes)
+    indices = {"": matcher({"logits": logits[-1], "pred_boxes": boxes[-1]}, _hf(targets))}
+    for i in range(layers - 1):
+        indices[f"_{i}"] = matcher({"logits": logits[i], "pred_boxes": boxes[i]}, _hf(targets))
+    crit = SetCriterion(SetCriterionConfig.from_profile(profile, num_classes=c))
+    ours = crit({"pred_logits": logits[-1], "pred_boxes": boxes[-1],
+                 "aux_outputs": [{"pred_logits": logits[i], "pred_boxes": boxes[i]} for i in range(layers - 1)]},
+                targets, indices=indices)
+    assert set(ours) == set(hf_dict)
+    for key, value in hf_dict.items():
+        # transformers computes cardinality_error in float32 (`card_pred.float()` in loss_cardinality), so
+        # a mean such as 5/3 is off by up to half a float32 ULP: precision, not a formula difference.
+        close(ours[key], value, tol=1.2e-7 if key.startswith("cardinality_error") else 1e-12)
+    close(crit.total(ours), total, tol=1e-12)
+
+
+@given(data=st.data())
+def test_transformers_mask_losses(hf_loss, data):
+    from oracle.criteria import SetCriterion, SetCriterionConfig
+    c = 3
+    logits, boxes, targets = data.draw(S.criterion_batch(num_classes=c, max_images=2, max_queries=3, max_targets=3))
+    b, q = logits.shape[1:3]
+    pred_masks = data.draw(S.logits((b, q, 3, 4), bound=6.0))
+    for i, t in enumerate(targets):
+        h, w = data.draw(st.integers(2, 6)), data.draw(st.integers(2, 6))
+        t["masks"] = (data.draw(S.probabilities((len(t["labels"]), h, w))) > 0.5).to(torch.float64)
+    crit = SetCriterion(SetCriterionConfig.from_profile("hf_detr", num_classes=c))
+    matches = crit.match(*_criterion_layer(logits[-1], boxes[-1]), _criterion_targets(targets, c))
+    n = max(float(sum(len(t["labels"]) for t in targets)), 1.0)
+    image_loss = hf_loss.ImageLoss(hf_loss.HungarianMatcher(1, 5, 2), num_classes=c, eos_coef=0.1, losses=["masks"])
+    hf = image_loss.loss_masks({"pred_masks": pred_masks}, [{**h, "masks": t["masks"]} for h, t in
+                                                           zip(_hf(targets), targets)], matches, n)
+    ours = crit({"pred_logits": logits[-1], "pred_boxes": boxes[-1], "pred_masks": pred_masks}, targets,
+                indices={"": matches})
+    close(ours["loss_mask"], hf["loss_mask"], tol=1e-12)
+    close(ours["loss_dice"], hf["loss_dice"], tol=1e-12)
+
+
+def _criterion_layer(logits, boxes):
+    from oracle.criteria._inputs import layer_arg
+    return (layer_arg("outputs", {"pred_logits": logits, "pred_boxes": boxes}),)
+
+
+def _criterion_targets(targets, c):
+    from oracle.criteria._inputs import targets_arg
+    return targets_arg(targets, len(targets), c)

@@ -198,7 +198,7 @@ def hungarian_match(pred_logits: object, pred_boxes: object, targets: Sequence[M
     pred_logits ``[B, Q, K]``, pred_boxes ``[B, Q, 4]`` (normalised cxcywh), targets a sequence of
     ``B`` mappings as in :func:`matching_cost_matrix`. Returns one :class:`Matching` per image with
     ``min(Q, T_i)`` pairs: an image without targets gives empty int64 index tensors; ``T > Q``
-    matches every query.
+    matches every query. Cost matrices are computed without gradient.
     """
     if not isinstance(convention, MatcherConvention):
         raise fail("convention", "a MatcherConvention", type(convention).__name__)
@@ -218,7 +218,8 @@ def hungarian_match(pred_logits: object, pred_boxes: object, targets: Sequence[M
     out = []
     for i, target in enumerate(targets):
         logits_i, boxes_i, labels_i, gt_i, size_i = _image_args(f"image {i}: ", lg[i], bx[i], target, convention)
-        cost = _cost_matrix(logits_i, boxes_i, labels_i, gt_i, convention, size_i)
+        with torch.no_grad():  # matching takes no gradient, as every upstream matcher (@torch.no_grad)
+            cost = _cost_matrix(logits_i, boxes_i, labels_i, gt_i, convention, size_i)
         rows, cols = _solve(cost)
         out.append(Matching(rows, cols, cost, float(cost[rows, cols].sum()) if rows.numel() else 0.0))
     return out
