@@ -177,3 +177,18 @@ def test_errors():
         head(torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 4), 0.3), _targets())
     with pytest.raises(OracleInputError, match=r"bg_cls_weight: expected 0 with focal"):
         MMDetDETRHeadConvention(classification="focal", matcher=MMDET_DINO_HEAD.matcher, bg_cls_weight=0.1)
+
+
+def test_giou_is_computed_in_pixels():
+    # Boxes 5e-4 of the image wide: their normalised areas (~2.5e-7) are below GIoULoss's 1e-6 clamp, their
+    # pixel areas (0.05 x 0.1 px in a 100 x 200 image) are not, so only pixel units give the exact GIoU.
+    head = MMDetDETRHeadLoss(MMDET_DETR_HEAD, num_classes=2)
+    pred = torch.tensor([[[[0.5, 0.5, 5e-4, 5e-4]]]])
+    targets = [{"labels": torch.tensor([0]), "boxes": torch.tensor([[0.5002, 0.5001, 5e-4, 5e-4]]), "image_size": SIZE}]
+    out = head(torch.zeros(1, 1, 1, 3), pred, targets)
+    exact = B.giou(B.convert(pred[0, 0], "cxcywh", "xyxy"), B.convert(targets[0]["boxes"], "cxcywh", "xyxy")).item()
+    assert out["loss_iou"].item() == pytest.approx(2 * (1 - exact) / (1 + FLT_EPS), rel=1e-9)
+    clamped_in_normalised_units = B.giou(B.convert(pred[0, 0], "cxcywh", "xyxy"),
+                                         B.convert(targets[0]["boxes"], "cxcywh", "xyxy"),
+                                         convention=MMDET_DETR_HEAD.iou).item()
+    assert abs(clamped_in_normalised_units - exact) > 0.1
