@@ -397,10 +397,29 @@ def _iou_summary(c: IoUConvention) -> str:
     return ", ".join(parts)
 
 
+def _criterion_summary(p: Profile) -> str:
+    if p.criterion is not None:
+        c = p.criterion
+        parts = [f"{c.classification}" + (f" eos {c.eos_coef:g}" if c.classification == "softmax" else ""),
+                 f"weights ({c.weight_ce:g}, {c.weight_bbox:g}, {c.weight_giou:g})",
+                 f"cardinality {c.cardinality}"]
+        if not c.class_error:
+            parts.append("no class_error")
+        if c.box_diagnostics:
+            parts.append("loss_xy/loss_hw")
+        return ", ".join(parts)
+    if p.mmdet_head is not None:
+        h = p.mmdet_head
+        return (f"mmdet head: {h.classification}, bg {h.bg_cls_weight:g}, "
+                f"weights ({h.loss_weight_cls:g}, {h.loss_weight_bbox:g}, {h.loss_weight_iou:g})")
+    return "—"
+
+
 def profiles_markdown() -> str:
     """A markdown table of every profile's conventions (docs/conventions.md embeds it)."""
-    rows = ["| profile | box overlaps | IoU losses | matcher class cost (w_class, w_bbox, w_giou) | avg_factor eps | background weight |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| profile | box overlaps | IoU losses | matcher class cost (w_class, w_bbox, w_giou) | avg_factor eps | "
+            "background weight | set criterion |",
+            "|---|---|---|---|---|---|---|"]
     for p in PROFILES.values():
         m = p.matcher
         if m is None:
@@ -412,5 +431,5 @@ def profiles_markdown() -> str:
                 matcher += f", {m.giou_cost_offset:g} − GIoU"
         bg = "—" if p.background_weight is None else f"{p.background_weight:g}"
         rows.append(f"| `{p.name}` | {_iou_summary(p.box_iou)} | {_iou_summary(p.iou_loss)} | {matcher} | "
-                    f"{p.avg_factor_eps:g} | {bg} |")
+                    f"{p.avg_factor_eps:g} | {bg} | {_criterion_summary(p)} |")
     return "\n".join(rows) + "\n"
