@@ -206,9 +206,14 @@ def split_denoising(layer: Mapping, dn_meta: Mapping) -> tuple[dict, dict]:
     """Split a layer's ``[B, pad_size + Q, ...]`` outputs into (matching part, denoising part),
     the first ``pad_size`` queries being the denoising ones (DINO ``dn_post_process``)."""
     pad = _dn_meta_arg(dn_meta)[0]
+    if not isinstance(layer, Mapping):
+        raise fail("layer", "a mapping with 'pred_logits' and 'pred_boxes'", type(layer).__name__)
     matching, dn = {}, {}
     for key in ("pred_logits", "pred_boxes"):
-        value = layer[key]
+        value = layer.get(key)
+        if not isinstance(value, torch.Tensor) or value.dim() != 3 or value.shape[1] < pad:
+            raise fail(f"layer['{key}']", f"a [B, pad_size + Q, ...] tensor with pad_size = {pad}",
+                       f"{type(value).__name__} {tuple(value.shape) if isinstance(value, torch.Tensor) else ''}")
         matching[key], dn[key] = value[:, pad:], value[:, :pad]
     return matching, dn
 
@@ -273,6 +278,6 @@ def denoising_losses(criterion: SetCriterion, outputs: Mapping, targets: Sequenc
         if layer.logits.shape[1] != pad:
             raise fail("outputs['dn_outputs']['pred_logits']", f"{pad} denoising queries (dn_meta['pad_size'])",
                        f"shape {tuple(layer.logits.shape)}")
-        terms = criterion._layer_losses(layer, targets, indices, dn_boxes, log=False, masks=False)
+        terms = criterion.layer_losses(layer, targets, indices, dn_boxes, log=False, masks=False)
         losses.update({f"{key}{suffix}": v for key, v in terms.items()})
     return losses

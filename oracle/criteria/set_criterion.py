@@ -207,8 +207,9 @@ class SetCriterion:
         return [(m.pred_idx, m.gt_idx) for m in hungarian_match(layer.logits, layer.boxes, plain,
                                                                   convention=self.config.matcher)]
 
-    def _layer_losses(self, layer: Layer, targets: Sequence[Target], indices: Indices, num_boxes: float,
-                      *, log: bool, masks: bool) -> dict[str, torch.Tensor]:
+    def layer_losses(self, layer: Layer, targets: Sequence[Target], indices: Indices, num_boxes: float,
+                     *, log: bool, masks: bool) -> dict[str, torch.Tensor]:
+        """Every term of one layer under a given matching (labels, cardinality, boxes, and masks if asked)."""
         out = self.loss_labels(layer, targets, indices, num_boxes, log=log)
         out.update(self.loss_cardinality(layer, targets, indices, num_boxes))
         out.update(self.loss_boxes(layer, targets, indices, num_boxes))
@@ -248,25 +249,25 @@ class SetCriterion:
                            need_image_size=self.config.matcher.giou.units == "pixel")
         n_boxes = num_boxes(tgts, world_num_boxes=world_num_boxes, mode=self.conv.num_boxes)
 
-        losses = self._layer_losses(last, tgts, self._indices_for("", last, tgts, indices), n_boxes,
-                                    log=True, masks=has_masks)
+        losses = self.layer_losses(last, tgts, self._indices_for("", last, tgts, indices), n_boxes,
+                                   log=True, masks=has_masks)
         aux = outputs.get("aux_outputs") or []
         for i, raw in enumerate(aux):
             layer = layer_arg(f"outputs['aux_outputs'][{i}]", raw, num_logits=k, batch=batch)
-            terms = self._layer_losses(layer, tgts, self._indices_for(f"_{i}", layer, tgts, indices), n_boxes,
-                                       log=False, masks=False)
+            terms = self.layer_losses(layer, tgts, self._indices_for(f"_{i}", layer, tgts, indices), n_boxes,
+                                      log=False, masks=False)
             losses.update({f"{key}_{i}": v for key, v in terms.items()})
         if outputs.get("interm_outputs") is not None:
             layer = layer_arg("outputs['interm_outputs']", outputs["interm_outputs"], num_logits=k, batch=batch)
-            terms = self._layer_losses(layer, tgts, self._indices_for("_interm", layer, tgts, indices), n_boxes,
-                                       log=False, masks=False)
+            terms = self.layer_losses(layer, tgts, self._indices_for("_interm", layer, tgts, indices), n_boxes,
+                                      log=False, masks=False)
             losses.update({f"{key}_interm": v for key, v in terms.items()})
         if outputs.get("enc_outputs") is not None:
             layer = layer_arg("outputs['enc_outputs']", outputs["enc_outputs"], num_logits=k, batch=batch)
             # Deformable-DETR two-stage: class-agnostic targets, every label 0.
             binary = [Target(torch.zeros_like(t.labels), t.boxes, None, t.image_size) for t in tgts]
-            terms = self._layer_losses(layer, binary, self._indices_for("_enc", layer, binary, indices), n_boxes,
-                                       log=False, masks=False)
+            terms = self.layer_losses(layer, binary, self._indices_for("_enc", layer, binary, indices), n_boxes,
+                                      log=False, masks=False)
             losses.update({f"{key}_enc": v for key, v in terms.items()})
         if outputs.get("dn_outputs") is not None or outputs.get("dn_meta") is not None:
             from .denoising import denoising_losses  # DINO only; keeps this module readable alone
