@@ -1,0 +1,212 @@
+"""golden: determinism, tamper detection, drift detection of exactly the dependent cases, the loader, the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import golden
+from golden import cli
+from golden.catalogue import catalogue, components_without_cases, run_case
+from golden.store import GOLDEN_DIR, FixtureError, flatten
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory) -> Path:
+    """A freshly regenerated fixture tree (tests damage their own copies of it)."""
+    root = tmp_path_factory.mktemp("golden")
+    assert cli.main(["--root", str(root), "regenerate"]) == 0
+    return root
+
+
+@pytest.fixture
+def copy(fixtures, tmp_path) -> Path:
+    shutil.copytree(fixtures, tmp_path / "g")
+    return tmp_path / "g"
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_regeneration_is_byte_identical(fixtures, tmp_path):
+    assert cli.main(["--root", str(tmp_path), "regenerate"]) == 0
+    first, second = _files(fixtures), _files(tmp_path)
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_committed_fixtures_match_a_fresh_regeneration(fixtures):
+    # The same check as `python -m golden check` on the committed tree, with a clearer failure in pytest.
+    problems, checked, _ = cli.find_differences(GOLDEN_DIR)
+    assert checked == len(catalogue())
+    assert problems == []
+
+
+def test_every_component_has_random_and_edge_cases():
+    assert components_without_cases() == []
+
+
+def test_size_limit():
+    size = sum(p.stat().st_size for p in GOLDEN_DIR.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".json"))
+    assert size < 20e6, f"golden data is {size / 1e6:.1f} MB"
+
+
+# --------------------------------------------------------------------------- tampering
+
+def _one_file(root: Path) -> tuple[str, Path]:
+    manifest = json.loads((root / "MANIFEST.json").read_text())
+    name = "boxes.overlap/giou-dino-pairwise"
+    return name, root / manifest["cases"][name]["file"]
+
+
+def _kinds(root: Path) -> dict[str, set[str]]:
+    problems, _, _ = cli.find_differences(root)
+    out: dict[str, set[str]] = {}
+    for p in problems:
+        out.setdefault(p.case, set()).add(p.what)
+    return out
+
+
+def test_flipped_byte_is_reported_as_damaged(copy):
+    name, path = _one_file(copy)
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert _kinds(copy) == {name: {"damaged"}}
+    with pytest.raises(FixtureError, match=rf"{path.name}: sha256 .* does not match MANIFEST.json"):
+        golden.load(name, root=copy)
+
+
+def test_truncated_and_deleted_files(copy):
+    name, path = _one_file(copy)
+    path.write_bytes(path.read_bytes()[:100])
+    assert _kinds(copy) == {name: {"damaged"}}
+    path.unlink()
+    assert _kinds(copy) == {name: {"damaged"}}
+    with pytest.raises(FixtureError, match=r"fixture file is missing"):
+        golden.load(name, root=copy)
+    assert cli.main(["--root", str(copy), "check"]) == 1
+
+
+def test_orphans_and_unlisted_cases(copy):
+    orphan = copy / "data" / "boxes.overlap" / "no-such-case.safetensors"
+    orphan.write_bytes(b"x")
+    manifest = json.loads((copy / "MANIFEST.json").read_text())
+    manifest["cases"]["losses.l1_loss/retired-case"] = manifest["cases"].pop("losses.l1_loss/random-weight-avg-factor")
+    (copy / "MANIFEST.json").write_text(json.dumps(manifest))
+    kinds = _kinds(copy)
+    assert kinds == {"data/boxes.overlap/no-such-case.safetensors": {"orphaned"},
+                     "losses.l1_loss/retired-case": {"orphaned"},
+                     "losses.l1_loss/random-weight-avg-factor": {"missing"}}
+
+
+def test_manifest_shape_mismatch_is_damage(copy):
+    manifest = json.loads((copy / "MANIFEST.json").read_text())
+    entry = manifest["cases"]["boxes.area/random-xyxy"]
+    entry["tensors"]["out.area"][1] = [7]
+    (copy / "MANIFEST.json").write_text(json.dumps(manifest))
+    assert _kinds(copy) == {"boxes.area/random-xyxy": {"damaged"}}
+
+
+# --------------------------------------------------------------------------- drift detection
+
+def _perturbed(monkeypatch, module, name):
+    original = getattr(module, name)
+
+    def moved(*args, **kwargs):
+        return original(*args, **kwargs) * (1 + 1e-9)
+    monkeypatch.setattr(module, name, moved)
+
+
+def test_a_changed_dice_loss_moves_exactly_its_dependent_cases(fixtures, monkeypatch):
+    import oracle.losses
+    _perturbed(monkeypatch, oracle.losses, "dice_loss")
+    moved = set(_kinds(fixtures))
+    expected = {c.name for c in catalogue() if c.component == "losses.dice_loss" or "with:masks" in c.tags}
+    assert moved == expected and len(expected) >= 3
+
+
+def test_a_changed_giou_moves_exactly_its_dependent_cases(fixtures, monkeypatch):
+    import oracle.boxes
+    _perturbed(monkeypatch, oracle.boxes, "giou")
+    moved = set(_kinds(fixtures))
+    dependent_components = {"losses.giou_loss", "assign.hungarian", "criteria.set_criterion", "criteria.mmdet_detr_head"}
+    expected = {c.name for c in catalogue() if c.component in dependent_components
+                or (c.component == "boxes.overlap" and c.config["op"] == "giou")}
+    # Cases where every GIoU term is multiplied by 0 (no targets) or not used cannot move.
+    unmovable = {c.name for c in catalogue() if c.component in dependent_components and "edge:empty-targets" in c.tags
+                 and "edge:all-background" in c.tags}
+    assert moved == expected - unmovable
+
+
+def test_a_changed_input_generator_is_reported_on_inputs(fixtures, monkeypatch):
+    from golden import catalogue as cat
+    original = cat.rand_xyxy
+    monkeypatch.setattr(cat, "rand_xyxy", lambda rng, n, **kw: original(rng, n, **kw) + 1e-12)
+    problems, _, _ = cli.find_differences(fixtures, pattern="boxes.area/random-xyxy")
+    assert {p.tensor for p in problems} >= {"in.boxes"}
+
+
+# --------------------------------------------------------------------------- loader
+
+@pytest.mark.parametrize("dtype", [None, torch.float32, torch.float16, torch.bfloat16])
+def test_loader_round_trips_every_case(fixtures, dtype):
+    for case in golden.cases(root=fixtures):
+        inputs, outputs = case.load(dtype=dtype)
+        fresh_inputs, fresh_outputs = run_case(next(c for c in catalogue() if c.name == case.name))
+        got = {**flatten(inputs, "in"), **flatten(outputs, "out")}
+        want = {**flatten(fresh_inputs, "in"), **flatten(fresh_outputs, "out")}
+        assert got.keys() == want.keys(), case.name
+        for key, expected in want.items():
+            value = got[key]
+            if expected.dtype.is_floating_point:
+                assert value.dtype == (dtype or torch.float64), key
+                assert torch.equal(value, expected.detach().to(value.dtype)), key
+            else:
+                assert value.dtype == expected.dtype and torch.equal(value, expected), key
+
+
+def test_loader_structure_and_filters(fixtures):
+    inputs, outputs = golden.load("criteria.set_criterion/random-dino-interm-dn", root=fixtures)
+    assert isinstance(inputs["targets"], list) and isinstance(inputs["outputs"]["aux_outputs"], list)
+    assert set(outputs) >= {"losses", "total", "indices", "grad"}
+    assert outputs["grad"]["outputs"]["dn_outputs"]["pred_logits"].shape == inputs["outputs"]["dn_outputs"]["pred_logits"].shape
+    assert {c.profile for c in golden.cases(component="boxes.overlap", root=fixtures)} >= {"detr", "mmdet", "ultralytics"}
+    assert [c.name for c in golden.cases(tag="edge:tie", root=fixtures)] == ["assign.hungarian/edge-tie-declared-tie-break"]
+    assert all(c.name.startswith("losses.") for c in golden.cases(pattern="losses.*", root=fixtures))
+    with pytest.raises(FixtureError, match="no fixture named 'nope'"):
+        golden.load("nope", root=fixtures)
+
+
+# --------------------------------------------------------------------------- CLI
+
+def test_cli_regenerate_only_touches_matching_cases(copy):
+    path = copy / "data" / "boxes.area" / "random-xyxy.safetensors"
+    other = copy / "data" / "boxes.area" / "edge-zero-area.safetensors"
+    path.unlink()
+    other.write_bytes(other.read_bytes() + b"")
+    assert cli.main(["--root", str(copy), "regenerate", "--only", "boxes.area/random-*"]) == 0
+    assert path.is_file()
+    assert cli.main(["--root", str(copy), "check"]) == 0
+
+
+def test_cli_usage_and_list(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["frobnicate"])
+    assert exit_info.value.code == 2
+    assert cli.main(["list", "--component", "criteria.cdn"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == sum(c.component == "criteria.cdn" for c in catalogue()) and all("criteria.cdn" in r for r in listed)
+
+
+def test_cli_check_reports_a_table(copy, monkeypatch, capsys):
+    import oracle.losses
+    _perturbed(monkeypatch, oracle.losses, "l1_loss")
+    assert cli.main(["--root", str(copy), "check", "--only", "losses.l1_loss/*"]) == 1
+    out = capsys.readouterr().out
+    assert "case" in out and "ULPs" in out and "losses.l1_loss/random-weight-avg-factor" in out and "out.loss" in out
