@@ -2,13 +2,9 @@
 
 A :class:`Case` records its component, profile (the conventions), config and seed; its inputs come
 from ``numpy.random.Generator(PCG64(seed))`` or are written out (edge cases, tagged
-``edge:<what>``). A *component* is a function ``(inputs, case) -> outputs`` that calls the
-reference; outputs include the gradients of losses with respect to their float inputs
-(``grad.<input path>``), since gradients are part of conformance (DESIGN §6).
-
-Components: ``boxes.convert``, ``boxes.area``, ``boxes.overlap`` (iou, iof, giou, diou, ciou),
-``losses.<name>`` for every loss primitive, ``assign.hungarian``, ``criteria.set_criterion``,
-``criteria.cdn`` and ``criteria.mmdet_detr_head``.
+``edge:<what>``). Outputs are the reference's canonical outputs (golden/components.py), with the
+gradients of losses with respect to their float inputs (``grad.<input path>``), since gradients
+are part of conformance (DESIGN §6).
 """
 
 from __future__ import annotations
@@ -23,10 +19,8 @@ import torch
 
 from oracle import boxes as B
 from oracle import conventions as conv
-from oracle import losses as L
-from oracle.assign.hungarian import hungarian_match
-from oracle.criteria import CdnDraws, MMDetDETRHeadLoss, SetCriterion, SetCriterionConfig, prepare_for_cdn
-from oracle.criteria._inputs import layer_arg, targets_arg
+
+from .components import COMPONENTS, reference_outputs
 
 Inputs = dict[str, Any]
 
@@ -93,183 +87,10 @@ def rand_targets(rng: np.random.Generator, counts: list[int], num_classes: int, 
     return out
 
 
-def _profile_convention(profile: str, which: str) -> conv.IoUConvention:
-    if which.startswith("IOU_"):
-        return getattr(conv, which)
-    return getattr(conv.get_profile(profile), which)
-
-
-def _grads(value: torch.Tensor, inputs: Mapping[str, Any], prefix: str = "grad") -> dict[str, Any]:
-    """``{grad: {path: d value / d input}}`` for every float input leaf that requires grad."""
-    leaves = _float_leaves(inputs)
-    tensors = [t for _, t in leaves]
-    if not tensors or not value.requires_grad:
-        return {}
-    grads = torch.autograd.grad(value, tensors, allow_unused=True)
-    out: dict[str, Any] = {}
-    for (path, t), g in zip(leaves, grads):
-        node = out
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = torch.zeros_like(t) if g is None else g
-    return {prefix: out}
-
-
-def _float_leaves(tree: Any, path: tuple = ()) -> list[tuple[tuple, torch.Tensor]]:
-    if isinstance(tree, torch.Tensor):
-        return [(path, tree)] if tree.requires_grad else []
-    if isinstance(tree, Mapping):
-        return [leaf for k, v in tree.items() for leaf in _float_leaves(v, path + (str(k),))]
-    if isinstance(tree, (list, tuple)):
-        return [leaf for i, v in enumerate(tree) for leaf in _float_leaves(v, path + (str(i),))]
-    return []
-
-
-def _with_grad(inputs: Inputs, *paths: str) -> Inputs:
-    """Mark the named top-level float inputs (and every float tensor inside them) as requiring grad."""
-    def mark(tree: Any) -> Any:
-        if isinstance(tree, torch.Tensor):
-            return tree.clone().requires_grad_(True) if tree.dtype == torch.float64 else tree
-        if isinstance(tree, Mapping):
-            return {k: mark(v) for k, v in tree.items()}
-        if isinstance(tree, list):
-            return [mark(v) for v in tree]
-        return tree
-    return {k: (mark(v) if k in paths else v) for k, v in inputs.items()}
-
-
-# --------------------------------------------------------------------------- components
-
-def run_convert(inputs: Inputs, case: Case) -> dict:
-    return {"boxes": B.convert(inputs["boxes"], case.config["src"], case.config["dst"])}
-
-
-def run_area(inputs: Inputs, case: Case) -> dict:
-    return {"area": B.area(inputs["boxes"], case.config["fmt"])}
-
-
-def run_overlap(inputs: Inputs, case: Case) -> dict:
-    c = case.config
-    inputs = _with_grad(inputs, "boxes1", "boxes2")
-    # Looked up at call time, so that a changed formula (or a test's monkeypatch) reaches every case.
-    fn = functools.partial(B.iou, mode="iof") if c["op"] == "iof" else getattr(B, c["op"])
-    value = fn(inputs["boxes1"], inputs["boxes2"], aligned=c["aligned"], fmt=c["fmt"],
-               convention=_profile_convention(case.profile, c["convention"]))
-    return {"value": value, **_grads(value.sum(), inputs)}
-
-
-_LOSSES: dict[str, tuple[str, ...]] = {
-    # oracle.losses function: its positional inputs; other tensor inputs are keyword arguments
-    "softmax_cross_entropy": ("logits", "labels"),
-    "sigmoid_binary_cross_entropy": ("logits", "targets"),
-    "sigmoid_focal_loss": ("logits", "targets"),
-    "l1_loss": ("pred", "target"),
-    "smooth_l1_loss": ("pred", "target"),
-    "giou_loss": ("pred", "target"),
-    "diou_loss": ("pred", "target"),
-    "ciou_loss": ("pred", "target"),
-    "dice_loss": ("logits", "targets"),
-}
-
-
-def run_loss(inputs: Inputs, case: Case) -> dict:
-    name = case.component.removeprefix("losses.")
-    fn, positional = getattr(L, name), _LOSSES[name]
-    kwargs = {k: v for k, v in case.config.items() if k != "convention"}
-    if "convention" in case.config:
-        kwargs["convention"] = _profile_convention(case.profile, case.config["convention"])
-    inputs = _with_grad(inputs, positional[0])
-    extra = {k: v for k, v in inputs.items() if k not in positional}
-    loss = fn(*(inputs[k] for k in positional), **extra, **kwargs)
-    return {"loss": loss, **_grads(loss.sum(), inputs)}
-
-
-def run_hungarian(inputs: Inputs, case: Case) -> dict:
-    matcher = conv.get_profile(case.profile).matcher
-    matches = hungarian_match(inputs["pred_logits"], inputs["pred_boxes"], inputs["targets"], convention=matcher)
-    return {"indices": [{"pred": m.pred_idx, "gt": m.gt_idx} for m in matches],
-            "cost": [m.cost_matrix for m in matches],
-            "total_cost": f64([m.total_cost for m in matches])}
-
-
-def _criterion_layers(outputs: Mapping) -> dict[str, Mapping]:
-    layers = {"": outputs}
-    layers.update({f"_{i}": a for i, a in enumerate(outputs.get("aux_outputs") or [])})
-    for key, suffix in (("enc_outputs", "_enc"), ("interm_outputs", "_interm")):
-        if outputs.get(key) is not None:
-            layers[suffix] = outputs[key]
-    return layers
-
-
-def run_set_criterion(inputs: Inputs, case: Case) -> dict:
-    crit = SetCriterion(SetCriterionConfig.from_profile(case.profile, num_classes=case.config["num_classes"]))
-    inputs = _with_grad(inputs, "outputs")
-    outputs = dict(inputs["outputs"])
-    if "dn_meta" in outputs:
-        outputs["dn_meta"] = {k: int(v) for k, v in outputs["dn_meta"].items()}
-    world = inputs.get("world_num_boxes")
-    world = None if world is None else world.tolist()
-    # Record the matching of every matched layer and hand the same matching to the criterion.
-    indices = {}
-    for suffix, raw in _criterion_layers(outputs).items():
-        layer = layer_arg("outputs", raw, num_logits=crit.config.num_logits)
-        targets = inputs["targets"]
-        if suffix == "_enc":
-            targets = [{**t, "labels": torch.zeros_like(t["labels"])} for t in targets]
-        indices[suffix] = crit.match(layer, targets_arg(targets, len(targets), crit.config.num_classes))
-    losses = crit(outputs, inputs["targets"], indices=indices, world_num_boxes=world)
-    total = crit.total(losses)
-    return {"losses": losses, "total": total,
-            "indices": {("last" if s == "" else s.lstrip("_")): [{"pred": p, "gt": g} for p, g in idx]
-                        for s, idx in indices.items()},
-            **_grads(total, {"outputs": inputs["outputs"]})}
-
-
-def run_cdn(inputs: Inputs, case: Case) -> dict:
-    c = case.config
-    d = inputs["draws"]
-    q = prepare_for_cdn(inputs["targets"], dn_number=c["dn_number"], label_noise_ratio=c["label_noise_ratio"],
-                        box_noise_scale=c["box_noise_scale"], num_classes=c["num_classes"],
-                        num_queries=c["num_queries"],
-                        draws=CdnDraws(d["label_p"], d["relabel"], d["box_sign"], d["box_part"]))
-    return {"labels": q.labels, "boxes": q.boxes, "boxes_unact": q.boxes_unact, "valid": q.valid,
-            "attn_mask": q.attn_mask, "dn_meta": {k: torch.tensor(v) for k, v in q.dn_meta.items()}}
-
-
-_MMDET_HEADS = {"detr": conv.MMDET_DETR_HEAD, "deformable_detr": conv.MMDET_DEFORMABLE_DETR_HEAD,
-                "dino": conv.MMDET_DINO_HEAD}
-
-
-def run_mmdet_head(inputs: Inputs, case: Case) -> dict:
-    head = MMDetDETRHeadLoss(_MMDET_HEADS[case.config["head"]], num_classes=case.config["num_classes"])
-    keys = ("all_cls_scores", "all_bbox_preds", "enc_cls_scores", "enc_bbox_preds", "dn_cls_scores", "dn_bbox_preds")
-    inputs = _with_grad(inputs, *keys)
-    kwargs = {k: inputs[k] for k in keys[2:] if k in inputs}
-    if "dn_meta" in inputs:
-        kwargs["dn_meta"] = {k: int(v) for k, v in inputs["dn_meta"].items()}
-    losses = head(inputs["all_cls_scores"], inputs["all_bbox_preds"], inputs["targets"], **kwargs)
-    total = head.total(losses)
-    # mmdet keys contain dots ("d0.loss_cls"); store them with "/" so that names stay flat.
-    return {"losses": {k.replace(".", "/"): v for k, v in losses.items()}, "total": total,
-            **_grads(total, {k: inputs[k] for k in keys if k in inputs})}
-
-
-COMPONENTS: dict[str, Callable[[Inputs, Case], dict]] = {
-    "boxes.convert": run_convert,
-    "boxes.area": run_area,
-    "boxes.overlap": run_overlap,
-    **{f"losses.{name}": run_loss for name in _LOSSES},
-    "assign.hungarian": run_hungarian,
-    "criteria.set_criterion": run_set_criterion,
-    "criteria.cdn": run_cdn,
-    "criteria.mmdet_detr_head": run_mmdet_head,
-}
-
-
 def run_case(case: Case) -> tuple[Inputs, dict]:
-    """The case's inputs and the reference's outputs for them."""
+    """The case's inputs and the reference's outputs (with gradients) for them."""
     inputs = case.inputs()
-    return inputs, COMPONENTS[case.component](inputs, case)
+    return inputs, reference_outputs(case.component, inputs, case.config, case.profile)
 
 
 # --------------------------------------------------------------------------- the cases
