@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from hypothesis import strategies as st
+from hypothesis import strategies as st  # noqa: F401  (re-exported as S.st)
 from hypothesis.extra import numpy as hnp
 
 _unit = st.floats(0.0, 1.0, allow_nan=False, allow_infinity=False, width=64)
@@ -108,3 +108,25 @@ def criterion_batch(draw, *, num_classes: int = 4, softmax: bool = True, layers:
         labels = draw(st.lists(st.integers(0, num_classes - 1), min_size=t, max_size=t))
         targets.append({"labels": torch.tensor(labels, dtype=torch.int64), "boxes": draw(normalized_cxcywh(t))})
     return lg, boxes, targets
+
+
+@st.composite
+def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bool = False,
+                    num_classes: int = 4) -> dict:
+    """Canonical ``assign.hungarian`` inputs for a batch of 1-2 images.
+
+    ``ties=False`` (tie-free): every logit gets a distinct offset, so no two queries cost the same.
+    ``ties=True`` (tie-rich): the second query of every image copies the first, so their costs tie
+    exactly for every target, and the matching is determined only up to swapping them.
+    """
+    logits_, boxes_, targets, _ = draw(matching_batch(max_images=2, max_queries=5, max_targets=4, softmax=softmax))
+    if ties and logits_.shape[1] >= 2:
+        logits_ = logits_.clone()
+        boxes_ = boxes_.clone()
+        logits_[:, 1] = logits_[:, 0]
+        boxes_[:, 1] = boxes_[:, 0]
+    elif not ties:
+        logits_ = logits_ + torch.arange(logits_.numel(), dtype=torch.float64).reshape(logits_.shape) * 1e-3
+    if pixel:
+        targets = [{**t, "image_size": torch.tensor([480.0, 640.0], dtype=torch.float64)} for t in targets]
+    return {"pred_logits": logits_, "pred_boxes": boxes_, "targets": targets}

@@ -1,0 +1,83 @@
+"""The adapter contract (DESIGN §7).
+
+An adapter wraps one implementation under test. It declares its ``name``, ``version``, the
+``profile`` it follows (``None``: it follows each case's profile, as the reference does), the
+``install`` command shown when it is missing, and per component a callable with the canonical
+signature of golden/components.py::
+
+    call(inputs, config, profile) -> outputs
+
+``inputs`` are nested dicts/lists of torch tensors on the requested device and dtype (floating
+tensors in the run's dtype, integer tensors int64); ``outputs`` must have the canonical names and
+shapes. Floating outputs are compared after upcasting to float64. If ``differentiable`` (the
+default), gradients are taken with torch autograd through the call. The adapter calls its library;
+it never re-implements the math.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+Call = Callable[[Mapping[str, Any], Mapping[str, Any], str], dict]
+
+
+@dataclass(frozen=True)
+class Support:
+    """Whether something is supported, and why not."""
+
+    ok: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+YES = Support(True)
+
+
+@dataclass
+class Adapter:
+    """An implementation under test. Subclass it, or build one from a mapping of component callables.
+
+    - ``components``: ``{component name: call}``; a component absent here is *not provided*.
+    - ``profiles``: the profiles the adapter follows; ``None`` means every profile (the reference).
+    - ``devices`` / ``dtypes``: what it runs on.
+    - ``known_differences``: path of a TOML file of expected failures (see conformance/known.py).
+    """
+
+    name: str
+    version: str
+    components: Mapping[str, Call]
+    profiles: frozenset[str] | None = None
+    devices: frozenset[str] = frozenset({"cpu", "cuda"})
+    dtypes: frozenset[torch.dtype] = frozenset({torch.float64, torch.float32, torch.float16, torch.bfloat16})
+    differentiable: bool = True
+    install: str = ""
+    known_differences: str | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def profile(self) -> str:
+        return "each case's own" if self.profiles is None else ", ".join(sorted(self.profiles))
+
+    def available(self) -> Support:
+        """Whether the implementation can be imported here (override for third-party libraries)."""
+        return YES
+
+    def supports(self, component: str, device: str, dtype: torch.dtype, profile: str) -> Support:
+        if component not in self.components:
+            return Support(False, f"{self.name} provides no {component}")
+        if self.profiles is not None and profile not in self.profiles:
+            return Support(False, f"{self.name} follows profile(s) {self.profile}, not {profile!r}")
+        if device not in self.devices:
+            return Support(False, f"{self.name} does not run on {device}")
+        if dtype not in self.dtypes:
+            return Support(False, f"{self.name} does not run in {str(dtype).removeprefix('torch.')}")
+        return YES
+
+    def run(self, component: str, inputs: Mapping[str, Any], config: Mapping[str, Any], profile: str) -> dict:
+        return self.components[component](inputs, config, profile)

@@ -1,0 +1,307 @@
+"""The detconf pytest plugin (registered as the ``pytest11`` entry point ``detconf``).
+
+Options: ``--impl`` (default ``oracle``), ``--device`` (cpu|cuda), ``--dtype``
+(float32|float16|bfloat16|float64, default float32), ``--conformance-report=PATH`` (``.json`` or
+``.md``; repeatable), ``--allow-tf32``, ``--conformance-replay=PATH``; hypothesis profiles with
+``--hypothesis-profile`` (``dev``, ``ci``, ``thorough``; default ``ci`` under CI, else ``dev``).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from .adapters import AdapterError, resolve
+from .adapters.base import Adapter
+from .hypothesis_profiles import default_profile_name, register_profiles
+from .tolerances import DTYPE_NAMES
+
+CONFORMANCE_DIR = Path(__file__).resolve().parent
+DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}
+STATE = pytest.StashKey["State"]()
+
+
+@dataclass
+class State:
+    impl: str
+    device: str
+    dtype: torch.dtype
+    allow_tf32: bool
+    reports: list[str]
+    replay: list[str]
+    adapter: Adapter | None = None
+    records: list[dict] = field(default_factory=list)
+    unmatched_known: list[str] = field(default_factory=list)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("detconf", "detconf conformance suite")
+    group.addoption("--impl", default="oracle",
+                    help="implementation under test: a built-in adapter (oracle), an entry point of group "
+                         "detconf.adapters, or py:package.module:factory (default: oracle)")
+    group.addoption("--device", default="cpu", choices=("cpu", "cuda"), help="device of the candidate (default cpu)")
+    group.addoption("--dtype", default="float32", choices=tuple(DTYPES), help="dtype of the candidate (default float32)")
+    group.addoption("--conformance-report", action="append", default=[], metavar="PATH",
+                    help="write a report to PATH (.json or .md); may be given twice")
+    group.addoption("--allow-tf32", action="store_true", help="allow TF32 matmuls and convolutions (off by default)")
+    group.addoption("--conformance-replay", action="append", default=[], metavar="PATH",
+                    help="re-run a saved failing example (a file under .detconf/failures/)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    register_profiles()
+    if not config.getoption("hypothesis_profile", None):
+        from hypothesis import settings
+        settings.load_profile(default_profile_name())
+    state = State(impl=config.getoption("impl"), device=config.getoption("device"),
+                  dtype=DTYPES[config.getoption("dtype")], allow_tf32=config.getoption("allow_tf32"),
+                  reports=config.getoption("conformance_report"), replay=config.getoption("conformance_replay"))
+    for path in state.reports:
+        if not path.endswith((".json", ".md")):
+            raise pytest.UsageError(f"--conformance-report={path}: expected a path ending in .json or .md")
+    if state.device == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError("--device=cuda: CUDA is not available here (torch.cuda.is_available() is False); "
+                                "run on a GPU machine or use --device=cpu")
+    # TF32 changes float32 matmul results on Ampere and later; keep it off unless asked for.
+    torch.backends.cuda.matmul.allow_tf32 = state.allow_tf32
+    torch.backends.cudnn.allow_tf32 = state.allow_tf32
+    config.stash[STATE] = state
+    config.addinivalue_line("markers", "conformance: a test of the detconf conformance suite")
+
+
+def _is_conformance(item: pytest.Item) -> bool:
+    return Path(str(item.fspath)).resolve().parent == CONFORMANCE_DIR
+
+
+def _wants_conformance(config: pytest.Config) -> bool:
+    return any("conformance" in str(a) for a in config.args) or config.getoption("impl") != "oracle"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if not _wants_conformance(config):
+        return []
+    state = config.stash[STATE]
+    try:
+        adapter = state.adapter or resolve(state.impl)
+        state.adapter = adapter
+        impl = f"{adapter.name} {adapter.version} (profile: {adapter.profile})"
+    except AdapterError as err:
+        impl = f"{state.impl} (unresolved: {err})"
+    from hypothesis import settings
+    cuda = torch.version.cuda or "none"
+    return [f"detconf conformance: impl {impl}",
+            f"  device {state.device}, dtype {str(state.dtype).removeprefix('torch.')}, TF32 "
+            f"{'on' if state.allow_tf32 else 'off'}, torch {torch.__version__} (CUDA {cuda}, available: "
+            f"{torch.cuda.is_available()}), python {platform.python_version()}, hypothesis profile "
+            f"{settings.get_current_profile_name()!r}"]
+
+
+# --------------------------------------------------------------------------- collection
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "replay_path" in metafunc.fixturenames:
+        paths = metafunc.config.stash[STATE].replay
+        metafunc.parametrize("replay_path", paths, ids=[Path(p).name for p in paths])
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash[STATE]
+    ours = [i for i in items if _is_conformance(i)]
+    if not ours:
+        return
+    replaying = bool(state.replay)
+    keep, dropped = [], []
+    for item in items:
+        is_replay = _is_conformance(item) and item.originalname == "test_replay"
+        (keep if (is_replay == replaying or not _is_conformance(item)) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+    try:
+        adapter = state.adapter or resolve(state.impl)
+    except AdapterError as err:
+        raise pytest.UsageError(str(err)) from None
+    state.adapter = adapter
+    available = adapter.available()
+    for item in items:
+        if not _is_conformance(item):
+            continue
+        item.add_marker(pytest.mark.conformance)
+        if not available:
+            item.add_marker(pytest.mark.skip(reason=f"{adapter.name} is not installed ({available.reason}); install "
+                                                    f"it with: {adapter.install}"))
+    if adapter.known_differences:
+        from .known import apply_known_differences
+        state.unmatched_known = apply_known_differences(Path(adapter.known_differences), items)
+        for entry in state.unmatched_known:
+            warnings.warn(f"known difference {entry!r} of {adapter.name} matches no collected test", UserWarning,
+                          stacklevel=1)
+
+
+@pytest.fixture(scope="session")
+def detconf(request: pytest.FixtureRequest) -> "Session":
+    """The run's adapter, device and dtype, and a way to check one call."""
+    return Session(request.config.stash[STATE])
+
+
+class Session:
+    def __init__(self, state: State):
+        self.state = state
+        self.adapter = state.adapter if state.adapter is not None else resolve(state.impl)
+        self.device, self.dtype, self.impl = state.device, state.dtype, state.impl
+
+    def profiles_for(self, candidates: tuple[str, ...]) -> tuple[str, ...]:
+        """The profiles among ``candidates`` that the adapter follows (all of them for the reference)."""
+        if self.adapter.profiles is None:
+            return candidates
+        return tuple(p for p in candidates if p in self.adapter.profiles) or candidates[:1]
+
+    @staticmethod
+    def recorder(request: pytest.FixtureRequest):
+        """Record a check's figures on the test item; over many generated examples keep the worst."""
+        def record(info: dict) -> None:
+            props = request.node.user_properties
+            previous = next((v for k, v in props if k == "detconf"), None)
+            if previous is None:
+                props.append(("detconf", dict(info)))
+                return
+            for key in ("max_abs", "max_rel", "ulps"):
+                if info.get(key, 0.0) > previous.get(key, 0.0):
+                    previous[key] = info[key]
+            for key in ("outcome", "reason", "class"):
+                if key in info:
+                    previous[key] = info[key]
+        return record
+
+    def check_case(self, case, request: pytest.FixtureRequest) -> None:
+        """Run a golden case through the adapter and compare."""
+        from .runner import check
+        inputs, outputs = case.load()
+        check(self.adapter, case.component, inputs, case.config, case.profile, device=self.device, dtype=self.dtype,
+              fixture=outputs, label=case.name, record=self.recorder(request))
+
+    def check_generated(self, component: str, inputs: dict, config: dict, profile: str,
+                        request: pytest.FixtureRequest) -> None:
+        """Run a generated example through the adapter and compare with the reference, live."""
+        from .runner import check_generated
+        check_generated(self.adapter, component, inputs, config, profile, device=self.device, dtype=self.dtype,
+                        test_name=request.node.name, impl=self.impl, record=self.recorder(request))
+
+
+# --------------------------------------------------------------------------- reporting
+
+_RECORDS: list[dict] = []  # one entry per conformance test, on the controller (xdist relays user_properties)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    infos = [v for k, v in report.user_properties if k == "detconf"]
+    if not infos:
+        return
+    if report.when != "call" and not (report.skipped and report.when == "setup"):
+        return
+    info = dict(infos[-1])
+    if hasattr(report, "wasxfail"):
+        outcome = "xfailed" if report.skipped else "xpassed"
+    elif info.get("outcome") == "not provided":
+        outcome = "not provided"
+    else:
+        outcome = report.outcome
+    info.update(test=report.nodeid, outcome=outcome)
+    if report.failed and "class" not in info:
+        info["class"] = "error"
+    if report.failed:
+        info["message"] = str(report.longrepr).splitlines()[-1][:300] if report.longrepr else ""
+    _RECORDS.append(info)
+
+
+def _summary(records: list[dict]) -> dict[str, dict]:
+    table: dict[str, dict] = defaultdict(lambda: {"passed": 0, "failed": 0, "not provided": 0, "xfailed": 0,
+                                                  "xpassed": 0, "skipped": 0, "worst_rel": 0.0, "worst_abs": 0.0,
+                                                  "worst_ulps": 0.0, "worst_case": "", "classes": defaultdict(int)})
+    for r in records:
+        row = table[r["component"]]
+        row[r["outcome"]] = row.get(r["outcome"], 0) + 1
+        if r.get("class"):
+            row["classes"][r["class"]] += 1
+        if r.get("max_rel", 0.0) >= row["worst_rel"] and r["outcome"] in ("passed", "failed"):
+            row.update(worst_rel=r.get("max_rel", 0.0), worst_abs=r.get("max_abs", 0.0),
+                       worst_ulps=r.get("ulps", 0.0), worst_case=r.get("case", ""))
+    return {k: {**v, "classes": dict(v["classes"])} for k, v in sorted(table.items())}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if not _RECORDS or hasattr(config, "workerinput"):
+        return
+    state = config.stash[STATE]
+    tr = terminalreporter
+    tr.section("detconf conformance summary")
+    adapter = state.adapter
+    tr.write_line(f"impl {adapter.name} {adapter.version}, {str(state.dtype).removeprefix('torch.')} on {state.device}")
+    for component, row in _summary(_RECORDS).items():
+        classes = ", ".join(f"{n} {k}" for k, n in sorted(row["classes"].items()))
+        tr.write_line(f"{component:32s} {row['passed']:4d} passed {row['failed']:3d} failed"
+                      f"{' (' + classes + ')' if classes else ''} {row['not provided']:3d} not provided "
+                      f"{row['xfailed']:3d} xfailed; worst rel {row['worst_rel']:.2g} ({row['worst_ulps']:.3g} ULPs)")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if hasattr(config, "workerinput") or STATE not in config.stash:
+        return
+    state = config.stash[STATE]
+    if not state.reports:
+        return
+    report = build_report(state, _RECORDS)
+    for path in state.reports:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path.endswith(".json"):
+            Path(path).write_text(json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")
+        else:
+            Path(path).write_text(markdown_report(report))
+
+
+def build_report(state: State, records: list[dict]) -> dict[str, Any]:
+    import numpy
+    import scipy
+    adapter = state.adapter
+    return {
+        "header": {"impl": getattr(adapter, "name", state.impl), "version": getattr(adapter, "version", "?"),
+                   "profile": getattr(adapter, "profile", "?"), "device": state.device,
+                   "dtype": str(state.dtype).removeprefix("torch."), "tf32": state.allow_tf32,
+                   "torch": torch.__version__, "cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
+                   "numpy": numpy.__version__, "scipy": scipy.__version__, "python": sys.version.split()[0]},
+        "components": _summary(records),
+        "tests": records,
+        "unmatched_known_differences": state.unmatched_known,
+    }
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    h = report["header"]
+    lines = [f"# detconf conformance report: {h['impl']} {h['version']}", "",
+             f"Profile: {h['profile']}. Device {h['device']}, dtype {h['dtype']}, TF32 {'on' if h['tf32'] else 'off'}. "
+             f"torch {h['torch']} (CUDA {h['cuda']}), numpy {h['numpy']}, scipy {h['scipy']}, python {h['python']}.",
+             "", "| component | passed | failed | not provided | xfailed | worst rel. error | worst ULPs | worst case |",
+             "|---|---|---|---|---|---|---|---|"]
+    for component, row in report["components"].items():
+        failed = f"{row['failed']}" + (f" ({', '.join(f'{n} {k}' for k, n in row['classes'].items())})"
+                                       if row["classes"] else "")
+        lines.append(f"| {component} | {row['passed']} | {failed} | {row['not provided']} | {row['xfailed']} | "
+                     f"{row['worst_rel']:.3g} | {row['worst_ulps']:.3g} | {row['worst_case']} |")
+    failures = [t for t in report["tests"] if t["outcome"] == "failed"]
+    if failures:
+        lines += ["", "## Failures", ""]
+        lines += [f"- `{t['test']}` [{t.get('class', '?')}]: {t.get('message', '')}" for t in failures]
+    not_provided = sorted({t.get("reason", "") for t in report["tests"] if t["outcome"] == "not provided"})
+    if not_provided:
+        lines += ["", "## Not provided", ""] + [f"- {r}" for r in not_provided]
+    return "\n".join(lines) + "\n"

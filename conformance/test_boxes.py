@@ -1,0 +1,26 @@
+"""Box formats, areas and overlaps (IoU, IoF, GIoU, DIoU, CIoU): golden cases and generated inputs."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance import strategies as S
+from conformance._cases import generated, golden_params
+
+PROFILES = ("detr", "dino", "mmdet", "torchvision", "ultralytics")
+
+
+@pytest.mark.parametrize("case", golden_params("boxes."))
+def test_golden(case, detconf, request):
+    detconf.check_case(case, request)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@generated
+@given(boxes1=S.boxes_positive(st.integers(1, 5)), boxes2=S.boxes_positive(st.integers(1, 5)),
+       op=st.sampled_from(["iou", "giou", "diou", "ciou"]))
+def test_overlap_generated(detconf, request, profile, boxes1, boxes2, op):
+    detconf.check_generated("boxes.overlap", {"boxes1": boxes1, "boxes2": boxes2},
+                            {"op": op, "aligned": False, "fmt": "xyxy", "convention": "box_iou"}, profile, request)

@@ -1,0 +1,30 @@
+"""DETR-family criteria: the set criterion, DINO's denoising queries, mmdet's DETR heads."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+
+from conformance import strategies as S
+from conformance._cases import generated, golden_params
+
+PROFILES = ("detr", "hf_detr", "deformable_detr", "hf_deformable_detr", "dino")
+
+
+@pytest.mark.parametrize("case", golden_params("criteria."))
+def test_golden(case, detconf, request):
+    detconf.check_case(case, request)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@generated
+@given(data=S.st.data())
+def test_set_criterion_generated(detconf, request, profile, data):
+    from oracle.conventions import get_profile
+    softmax = get_profile(profile).criterion.classification == "softmax"
+    logits, boxes, targets = data.draw(S.criterion_batch(num_classes=3, softmax=softmax, layers=2, max_images=2,
+                                                         max_queries=4, max_targets=4))
+    outputs = {"pred_logits": logits[-1], "pred_boxes": boxes[-1],
+               "aux_outputs": [{"pred_logits": logits[0], "pred_boxes": boxes[0]}]}
+    detconf.check_generated("criteria.set_criterion", {"outputs": outputs, "targets": targets}, {"num_classes": 3},
+                            profile, request)

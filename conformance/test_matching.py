@@ -1,0 +1,28 @@
+"""DETR-family Hungarian matching: golden cases and generated tie-free and tie-rich problems."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+
+from conformance import strategies as S
+from conformance._cases import generated, golden_params
+
+PROFILES = ("detr", "deformable_detr", "dino", "mmdet", "ultralytics")
+
+
+@pytest.mark.parametrize("case", golden_params("assign."))
+def test_golden(case, detconf, request):
+    detconf.check_case(case, request)
+
+
+@pytest.mark.parametrize("ties", ["tie-free", "tie-rich"])
+@pytest.mark.parametrize("profile", PROFILES)
+@generated
+@given(data=S.st.data())
+def test_hungarian_generated(detconf, request, profile, ties, data):
+    from oracle.conventions import get_profile
+    matcher = get_profile(profile).matcher
+    problem = data.draw(S.matching_inputs(softmax=matcher.class_cost == "softmax", ties=ties == "tie-rich",
+                                          pixel=matcher.giou.units == "pixel"), label=ties)
+    detconf.check_generated("assign.hungarian", problem, {}, profile, request)

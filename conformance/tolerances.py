@@ -1,0 +1,55 @@
+"""Tolerance lookup from conformance/tolerances.toml (DESIGN §6)."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+TOLERANCES_PATH = Path(__file__).with_name("tolerances.toml")
+DTYPE_NAMES = {torch.float64: "float64", torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+    reason: str = "default (torch.testing.assert_close)"
+
+
+@lru_cache(maxsize=None)
+def _table(path: Path = TOLERANCES_PATH) -> dict:
+    table = tomllib.loads(path.read_text())
+    for i, override in enumerate(table.get("override", [])):
+        missing = {"component", "output", "dtype", "rtol", "atol", "reason"} - set(override)
+        if missing:
+            raise ValueError(f"{path}: override #{i} lacks {sorted(missing)} (every override needs a reason)")
+    return table
+
+
+def tolerance(component: str, output: str, dtype: torch.dtype, reduction_terms: int = 1) -> Tolerance:
+    """The tolerance of one output path of a component for a run in ``dtype``."""
+    name = DTYPE_NAMES[dtype]
+    table = _table()
+    tol = Tolerance(**table["default"][name])
+    for override in table.get("override", []):
+        if (fnmatch.fnmatchcase(component, override["component"]) and fnmatch.fnmatchcase(output, override["output"])
+                and fnmatch.fnmatchcase(name, override["dtype"])):
+            tol = Tolerance(override["rtol"], override["atol"], override["reason"])
+            break
+    factor = 1.0 + math.log2(reduction_terms) if reduction_terms > 1 else 1.0
+    return Tolerance(tol.rtol * factor, tol.atol * factor, tol.reason + (f"; x{factor:.3g} for a sum of "
+                                                                          f"{reduction_terms} terms" if factor > 1 else ""))
+
+
+def tie_threshold(cost: torch.Tensor, dtype: torch.dtype) -> float:
+    """Total-cost difference below which two matchings count as tied (see tolerances.toml [matching])."""
+    ulps = _table()["matching"]["tie_ulps"]
+    k = min(cost.shape) if cost.dim() == 2 else 1
+    scale = max(1.0, float(cost.abs().max())) if cost.numel() else 1.0
+    return ulps * torch.finfo(dtype).eps * scale * max(k, 1)
