@@ -117,7 +117,8 @@ def reduction_terms(inputs: Mapping[str, Any], output: torch.Tensor) -> int:
 
 def compare_trees(component: str, actual: Mapping[str, Any], expected: Mapping[str, Any], inputs: Mapping[str, Any],
                   dtype: torch.dtype, figures: Figures, *, skip: tuple[str, ...] = ()) -> list[Mismatch]:
-    """Every mismatch between two output trees (paths like ``losses.loss_ce``, ``grad.outputs.pred_boxes``)."""
+    """Every mismatch between two output trees (paths like ``losses.loss_ce``, ``grad.outputs.pred_boxes``),
+    with the tolerances of ``dtype``."""
     flat_a = {k[4:]: v for k, v in flatten(dict(actual), "out").items()}
     flat_e = {k[4:]: v for k, v in flatten(dict(expected), "out").items()}
     out = []

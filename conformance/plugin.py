@@ -75,6 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.backends.cuda.matmul.allow_tf32 = state.allow_tf32
     torch.backends.cudnn.allow_tf32 = state.allow_tf32
     config.stash[STATE] = state
+    config.pluginmanager.register(Reporter(state), f"detconf-reporter-{id(config)}")
     config.addinivalue_line("markers", "conformance: a test of the detconf conformance suite")
 
 
@@ -199,28 +200,59 @@ class Session:
 
 # --------------------------------------------------------------------------- reporting
 
-_RECORDS: list[dict] = []  # one entry per conformance test, on the controller (xdist relays user_properties)
+class Reporter:
+    """Collects one record per conformance test (xdist relays user_properties to the controller)."""
 
+    def __init__(self, state: State):
+        self.state = state
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    infos = [v for k, v in report.user_properties if k == "detconf"]
-    if not infos:
-        return
-    if report.when != "call" and not (report.skipped and report.when == "setup"):
-        return
-    info = dict(infos[-1])
-    if hasattr(report, "wasxfail"):
-        outcome = "xfailed" if report.skipped else "xpassed"
-    elif info.get("outcome") == "not provided":
-        outcome = "not provided"
-    else:
-        outcome = report.outcome
-    info.update(test=report.nodeid, outcome=outcome)
-    if report.failed and "class" not in info:
-        info["class"] = "error"
-    if report.failed:
-        info["message"] = str(report.longrepr).splitlines()[-1][:300] if report.longrepr else ""
-    _RECORDS.append(info)
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        infos = [v for k, v in report.user_properties if k == "detconf"]
+        if not infos or (report.when != "call" and not (report.skipped and report.when == "setup")):
+            return
+        info = dict(infos[-1])
+        if hasattr(report, "wasxfail"):
+            outcome = "xfailed" if report.skipped else "xpassed"
+        elif report.failed and str(report.longrepr).startswith("[XPASS(strict)]"):
+            outcome = "xpassed"  # a strict xfail that passed: pytest fails it without setting wasxfail
+        elif info.get("outcome") == "not provided":
+            outcome = "not provided"
+        else:
+            outcome = report.outcome
+        info.update(test=report.nodeid, outcome=outcome)
+        if report.failed:
+            info.setdefault("class", "error")
+            info["message"] = str(report.longrepr).splitlines()[-1][:300] if report.longrepr else ""
+        self.state.records.append(info)
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        if not self.state.records or hasattr(config, "workerinput"):
+            return
+        tr = terminalreporter
+        tr.section("detconf conformance summary")
+        adapter = self.state.adapter
+        tr.write_line(f"impl {adapter.name} {adapter.version}, {str(self.state.dtype).removeprefix('torch.')} on "
+                      f"{self.state.device}")
+        for component, row in _summary(self.state.records).items():
+            classes = ", ".join(f"{n} {k}" for k, n in sorted(row["classes"].items()))
+            tr.write_line(f"{component:32s} {row['passed']:4d} passed {row['failed']:3d} failed"
+                          f"{' (' + classes + ')' if classes else ''} {row['not provided']:3d} not provided "
+                          f"{row['xfailed']:3d} xfailed; worst rel {row['worst_rel']:.2g} "
+                          f"({row['worst_ulps']:.3g} ULPs)")
+
+    @pytest.hookimpl
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if hasattr(session.config, "workerinput") or not self.state.reports:
+            return
+        report = build_report(self.state, self.state.records)
+        for path in self.state.reports:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if path.endswith(".json"):
+                Path(path).write_text(json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")
+            else:
+                Path(path).write_text(markdown_report(report))
 
 
 def _summary(records: list[dict]) -> dict[str, dict]:
@@ -236,37 +268,6 @@ def _summary(records: list[dict]) -> dict[str, dict]:
             row.update(worst_rel=r.get("max_rel", 0.0), worst_abs=r.get("max_abs", 0.0),
                        worst_ulps=r.get("ulps", 0.0), worst_case=r.get("case", ""))
     return {k: {**v, "classes": dict(v["classes"])} for k, v in sorted(table.items())}
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    if not _RECORDS or hasattr(config, "workerinput"):
-        return
-    state = config.stash[STATE]
-    tr = terminalreporter
-    tr.section("detconf conformance summary")
-    adapter = state.adapter
-    tr.write_line(f"impl {adapter.name} {adapter.version}, {str(state.dtype).removeprefix('torch.')} on {state.device}")
-    for component, row in _summary(_RECORDS).items():
-        classes = ", ".join(f"{n} {k}" for k, n in sorted(row["classes"].items()))
-        tr.write_line(f"{component:32s} {row['passed']:4d} passed {row['failed']:3d} failed"
-                      f"{' (' + classes + ')' if classes else ''} {row['not provided']:3d} not provided "
-                      f"{row['xfailed']:3d} xfailed; worst rel {row['worst_rel']:.2g} ({row['worst_ulps']:.3g} ULPs)")
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = session.config
-    if hasattr(config, "workerinput") or STATE not in config.stash:
-        return
-    state = config.stash[STATE]
-    if not state.reports:
-        return
-    report = build_report(state, _RECORDS)
-    for path in state.reports:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        if path.endswith(".json"):
-            Path(path).write_text(json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")
-        else:
-            Path(path).write_text(markdown_report(report))
 
 
 def build_report(state: State, records: list[dict]) -> dict[str, Any]:

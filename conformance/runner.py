@@ -106,7 +106,7 @@ def _criterion_problems(inputs64: Mapping[str, Any], config: Mapping[str, Any], 
 
 def judge(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[str, Any], config: Mapping[str, Any],
           profile: str, dtype: torch.dtype, figures: Figures) -> list[str]:
-    """Every problem of a candidate's outputs against the expected ones (messages)."""
+    """Every problem of a candidate's outputs against the expected ones (messages), by the standard of ``dtype``."""
     comp = COMPONENTS[component]
     problems: list[str] = []
     skip: tuple[str, ...] = ()
@@ -160,7 +160,9 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
 
 def classify(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any], profile: str,
              device: str, dtype: torch.dtype, fixture: Mapping | None) -> str:
-    """precision: the candidate agrees when run in float64; semantic: it does not; unclassified: no float64 run."""
+    """precision: run in float64, the candidate meets the standard of the failing run's dtype; semantic: it does
+    not; unclassified: it cannot run in float64. (PyTorch's reference tests arbitrate the same way: rerun in a
+    precise dtype and ask whether the disagreement goes away.)"""
     if dtype == torch.float64:
         return "semantic"
     if not adapter.supports(component, device, torch.float64, profile):
@@ -170,7 +172,7 @@ def classify(adapter: Adapter, component: str, inputs64: Mapping[str, Any], conf
     except Exception:  # noqa: BLE001 - a float64 run that crashes cannot show the difference is precision
         return "semantic"
     expected = fixture if fixture is not None else reference_outputs(component, seen64, config, profile)
-    problems = judge(component, actual, expected, seen64, config, profile, torch.float64, Figures())
+    problems = judge(component, actual, expected, seen64, config, profile, dtype, Figures())
     return "semantic" if problems else "precision"
 
 

@@ -41,3 +41,6 @@ def pytest_report_header(config):
     return (f"detconf {__version__}: hypothesis profile {settings.get_current_profile_name()!r}, "
             f"torch {torch.__version__}, scipy {scipy.__version__}, "
             f"third-party cross-checks {'required' if os.environ.get('DETCONF_REQUIRE_THIRD_PARTY') == '1' else 'optional'}")
+
+
+pytest_plugins = ["pytester"]

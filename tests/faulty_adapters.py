@@ -1,0 +1,146 @@
+"""Deliberately faulty adapters: the reference with one plausible bug each (tests/test_conformance_suite.py).
+
+Each factory returns an Adapter whose components are the reference's, except one. They exist to prove
+that the suite catches the bug and classes it correctly; none of them is an implementation to trust.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from conformance.adapters import Adapter
+from golden.components import COMPONENTS, call_hungarian, call_overlap, call_set_criterion
+from oracle import boxes as B
+from oracle.assign.hungarian import matching_cost_matrix
+from oracle.conventions import IOU_DINO, get_profile
+
+
+def _with(name: str, **replaced) -> Adapter:
+    components = {n: c.call for n, c in COMPONENTS.items()}
+    components.update(replaced)
+    return Adapter(name=name, version="0-faulty", components=components)
+
+
+def wrong_giou_eps() -> Adapter:
+    """GIoU always with DINO's additive 1e-6, whatever the profile says."""
+    def overlap(inputs, config, profile):
+        if config["op"] != "giou":
+            return call_overlap(inputs, config, profile)
+        return {"value": B.giou(inputs["boxes1"], inputs["boxes2"], aligned=config["aligned"], fmt=config["fmt"],
+                                convention=IOU_DINO)}
+    return _with("wrong-giou-eps", **{"boxes.overlap": overlap})
+
+
+def focal_wrong_count() -> Adapter:
+    """The focal class loss divided by the number of queries instead of the number of target boxes."""
+    def criterion(inputs, config, profile):
+        out = call_set_criterion(inputs, config, profile)
+        if get_profile(profile).criterion.classification != "focal":
+            return out
+        num_boxes = max(float(sum(len(t["labels"]) for t in inputs["targets"])), 1.0)
+        queries = float(inputs["outputs"]["pred_logits"].shape[1])
+        losses = {k: (v * num_boxes / queries if k.startswith("loss_ce") else v) for k, v in out["losses"].items()}
+        from oracle.criteria import SetCriterion, SetCriterionConfig
+        crit = SetCriterion(SetCriterionConfig.from_profile(profile, num_classes=config["num_classes"]))
+        return {**out, "losses": losses, "total": crit.total(losses)}
+    return _with("focal-wrong-count", **{"criteria.set_criterion": criterion})
+
+
+def _per_image(inputs, profile, solve):
+    matcher = get_profile(profile).matcher
+    indices, costs = [], []
+    for b, target in enumerate(inputs["targets"]):
+        cost = matching_cost_matrix(inputs["pred_logits"][b], inputs["pred_boxes"][b], target, convention=matcher)
+        rows, cols = solve(cost.numpy())
+        order = np.argsort(rows, kind="stable")
+        indices.append({"pred": torch.as_tensor(np.asarray(rows)[order], dtype=torch.int64),
+                        "gt": torch.as_tensor(np.asarray(cols)[order], dtype=torch.int64)})
+        costs.append(cost)
+    total = torch.tensor([float(c[i["pred"], i["gt"]].sum()) if len(i["pred"]) else 0.0
+                          for c, i in zip(costs, indices)], dtype=torch.float64)
+    return {"indices": indices, "cost": costs, "total_cost": total}
+
+
+def greedy_matcher() -> Adapter:
+    """Each target, in order, takes the cheapest query still free: valid, but not optimal."""
+    def greedy(cost):
+        rows, cols, used = [], [], set()
+        for j in range(cost.shape[1]):
+            free = [i for i in range(cost.shape[0]) if i not in used]
+            if not free:
+                break
+            i = min(free, key=lambda r: cost[r, j])
+            used.add(i)
+            rows.append(i)
+            cols.append(j)
+        return rows, cols
+    return _with("greedy-matcher", **{"assign.hungarian": lambda inputs, config, profile:
+                                      _per_image(inputs, profile, greedy)})
+
+
+def reversed_tie_break() -> Adapter:
+    """An optimal matcher that breaks ties the other way (it solves the problem with the queries reversed)."""
+    def reversed_solve(cost):
+        rows, cols = linear_sum_assignment(cost[::-1])
+        return cost.shape[0] - 1 - rows, cols
+    return _with("reversed-tie-break", **{"assign.hungarian": lambda inputs, config, profile:
+                                          _per_image(inputs, profile, reversed_solve)})
+
+
+def wrong_focal_gradient() -> Adapter:
+    """The right focal loss value with half its gradient."""
+    def focal(inputs, config, profile):
+        loss = COMPONENTS["losses.sigmoid_focal_loss"].call(inputs, config, profile)["loss"]
+        return {"loss": loss.detach() + 0.5 * (loss - loss.detach())}
+    return _with("wrong-focal-gradient", **{"losses.sigmoid_focal_loss": focal})
+
+
+def naive_focal_in_input_dtype() -> Adapter:
+    """Focal loss as log(sigmoid(x)) in the input's own dtype: right in float64, inf/NaN-prone in float32."""
+    def focal(inputs, config, profile):
+        x, t = inputs["logits"], inputs["targets"]
+        p = torch.sigmoid(x)
+        ce = -(t * torch.log(p) + (1 - t) * torch.log(1 - p))
+        p_t = p * t + (1 - p) * (1 - t)
+        loss = ce * (1 - p_t) ** config["gamma"]
+        if config["alpha"] is not None:
+            loss = (config["alpha"] * t + (1 - config["alpha"]) * (1 - t)) * loss
+        reduction = config.get("reduction", "mean")
+        if reduction == "sum":
+            loss = loss.sum()
+        elif reduction == "mean":
+            loss = loss.sum() / config["avg_factor"] if "avg_factor" in config else loss.mean()
+        return {"loss": loss}
+    return _with("naive-focal", **{"losses.sigmoid_focal_loss": focal})
+
+
+def wrong_giou_eps_known() -> Adapter:
+    """wrong_giou_eps with a known-differences file that declares its DETR-profile GIoU cases."""
+    from pathlib import Path
+    adapter = wrong_giou_eps()
+    adapter.known_differences = str(Path(__file__).with_name("data") / "known_wrong_giou.toml")
+    return adapter
+
+
+def missing_components() -> Adapter:
+    """Provides box conversion only: everything else must be reported as not provided."""
+    return Adapter(name="partial", version="0", components={"boxes.convert": COMPONENTS["boxes.convert"].call})
+
+
+def not_installed() -> Adapter:
+    class Missing(Adapter):
+        def available(self):
+            from conformance.adapters import Support
+            return Support(False, "No module named 'fancylib'")
+    return Missing(name="fancylib", version="?", components={}, install="pip install fancylib")
+
+
+
+def oracle_with_known_giou() -> Adapter:
+    """The reference with the faulty adapter's known-differences file: its strict xfail must XPASS."""
+    from pathlib import Path
+    adapter = _with("oracle-with-known")
+    adapter.known_differences = str(Path(__file__).with_name("data") / "known_wrong_giou.toml")
+    return adapter
