@@ -135,7 +135,7 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
           device: str, dtype: torch.dtype, fixture: Mapping | None = None, label: str = "",
           record: Callable[[dict], None] = lambda info: None) -> None:
     """Run the candidate on one input and raise :class:`ConformanceFailure` if it disagrees."""
-    support = adapter.supports(component, device, dtype, profile)
+    support = adapter.supports(component, device, dtype, profile, config)
     info = {"component": component, "case": label, "profile": profile}
     if not support:
         record({**info, "outcome": "not provided", "reason": support.reason})
@@ -165,7 +165,7 @@ def classify(adapter: Adapter, component: str, inputs64: Mapping[str, Any], conf
     precise dtype and ask whether the disagreement goes away.)"""
     if dtype == torch.float64:
         return "semantic"
-    if not adapter.supports(component, device, torch.float64, profile):
+    if not adapter.supports(component, device, torch.float64, profile, config):
         return "unclassified"
     try:
         actual, seen64 = run_candidate(adapter, component, inputs64, config, profile, torch.float64, device)

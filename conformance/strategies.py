@@ -34,6 +34,12 @@ def boxes_positive(n: int | st.SearchStrategy[int] = st.integers(1, 6)) -> st.Se
     return boxes_xyxy(n, min_size=1e-3)
 
 
+def boxes_realistic(n: int | st.SearchStrategy[int] = st.integers(1, 5)) -> st.SearchStrategy[torch.Tensor]:
+    """xyxy boxes in the unit square with sides >= 1e-2 (about 6 px at 640 px): the domain of the
+    conformance suite's generated tests. Tinier and degenerate boxes are golden edge cases."""
+    return boxes_xyxy(n, min_size=1e-2)
+
+
 def logits(shape: tuple[int, ...], *, bound: float = 20.0) -> st.SearchStrategy[torch.Tensor]:
     """Float64 logits of the given shape in ``[-bound, bound]``."""
     return hnp.arrays(np.float64, shape, elements=st.floats(-bound, bound, width=64)).map(torch.from_numpy)

@@ -35,7 +35,7 @@ def test_softmax_cross_entropy_generated(detconf, request, logits, labels):
 @pytest.mark.parametrize("name, profile", [("giou_loss", "torchvision"), ("ciou_loss", "ultralytics"),
                                            ("giou_loss", "mmdet")])
 @generated
-@given(pred=S.boxes_positive(st.just(4)), target=S.boxes_positive(st.just(4)))
+@given(pred=S.boxes_realistic(st.just(4)), target=S.boxes_realistic(st.just(4)))
 def test_box_losses_generated(detconf, request, name, profile, pred, target):
     detconf.check_generated(f"losses.{name}", {"pred": pred, "target": target},
                             {"convention": "iou_loss", "reduction": "sum"}, profile, request)

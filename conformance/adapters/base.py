@@ -68,7 +68,10 @@ class Adapter:
         """Whether the implementation can be imported here (override for third-party libraries)."""
         return YES
 
-    def supports(self, component: str, device: str, dtype: torch.dtype, profile: str) -> Support:
+    def supports(self, component: str, device: str, dtype: torch.dtype, profile: str,
+                 config: Mapping[str, Any] | None = None) -> Support:
+        """Whether this adapter runs ``component`` for this profile, device and dtype; ``config`` (the case's)
+        lets an adapter decline variants it lacks (e.g. ``op == "iof"``)."""
         if component not in self.components:
             return Support(False, f"{self.name} provides no {component}")
         if self.profiles is not None and profile not in self.profiles:
