@@ -263,6 +263,48 @@ MMDET_DINO_HEAD = MMDetDETRHeadConvention(classification="focal", loss_weight_cl
 
 
 @dataclass(frozen=True)
+class SinePEConvention:
+    """Sine positional encoding (oracle/position.py).
+
+    ``temperature``: one value, or ``(temperature_y, temperature_x)`` (DINO's
+    ``PositionEmbeddingSineHW``, 20 and 20); ``normalize`` divides the cumulative position by the last
+    valid one (plus ``eps``), after adding ``offset`` (0 for DETR and DINO, -0.5 for Deformable-DETR;
+    mmdet's ``offset`` is applied before the division the same way), then multiplies by ``scale``.
+    Upstream: detr models/position_encoding.py, Deformable-DETR models/position_encoding.py, DINO
+    models/dino/position_encoding.py, mmdet models/layers/positional_encoding.py, transformers
+    DetrSinePositionEmbedding / DeformableDetrSinePositionEmbedding.
+    """
+
+    num_feats: int = 128
+    temperature: float | tuple[float, float] = 10000.0
+    normalize: bool = True
+    scale: float = 2 * 3.141592653589793
+    eps: float = 1e-6
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.num_feats, int) or isinstance(self.num_feats, bool) or self.num_feats < 2 \
+                or self.num_feats % 2:
+            raise fail("SinePEConvention.num_feats", "an even int >= 2 (sin/cos pairs)", repr(self.num_feats))
+        temps = self.temperature if isinstance(self.temperature, tuple) else (self.temperature,)
+        if len(temps) not in (1, 2):
+            raise fail("SinePEConvention.temperature", "a number or a (y, x) pair", repr(self.temperature))
+        for t in temps:
+            check_scalar("SinePEConvention.temperature", t, low=0.0, low_open=True)
+        check_scalar("SinePEConvention.scale", self.scale, low=0.0, low_open=True)
+        check_scalar("SinePEConvention.eps", self.eps, low=0.0)
+        check_scalar("SinePEConvention.offset", self.offset)
+
+
+#: DETR build_position_encoding: PositionEmbeddingSine(hidden_dim // 2, normalize=True).
+PE_DETR = SinePEConvention()
+#: Deformable-DETR: (y - 0.5) / (y_last + eps) * 2 pi.
+PE_DEFORMABLE_DETR = SinePEConvention(offset=-0.5)
+#: DINO DINO_4scale.py: pe_temperatureH = pe_temperatureW = 20.
+PE_DINO = SinePEConvention(temperature=(20.0, 20.0))
+
+
+@dataclass(frozen=True)
 class Profile:
     """One library's choices, by name. An adapter declares the profile it follows.
 
@@ -276,6 +318,7 @@ class Profile:
     - ``focal_alpha`` / ``focal_gamma``: the sigmoid focal loss parameters it uses by default.
     - ``criterion``: its DETR-family set criterion, where it has one.
     - ``mmdet_head``: its mmdet-style DETR head loss, where it has one.
+    - ``position``: its sine positional encoding, where it has one.
     - ``upstream``: the files these values were read from.
     """
 
@@ -290,6 +333,7 @@ class Profile:
     focal_gamma: float = 2.0
     criterion: SetCriterionConvention | None = None
     mmdet_head: MMDetDETRHeadConvention | None = None
+    position: SinePEConvention | None = None
     notes: tuple[str, ...] = field(default=())
 
 
@@ -304,13 +348,14 @@ PROFILES: dict[str, Profile] = {
             name="detr",
             upstream="facebookresearch/detr models/matcher.py, models/detr.py, util/box_ops.py (29901c51)",
             box_iou=IOU_EXACT, iou_loss=IOU_EXACT, matcher=_DETR_MATCHER, background_weight=0.1,
-            criterion=SetCriterionConvention(classification="softmax", eos_coef=0.1),
+            criterion=SetCriterionConvention(classification="softmax", eos_coef=0.1), position=PE_DETR,
         ),
         Profile(
             name="hf_detr",
             upstream="transformers 5.23.0 loss/loss_for_object_detection.py (HungarianMatcher, ImageLoss)",
             box_iou=IOU_EXACT, iou_loss=IOU_EXACT, matcher=_DETR_MATCHER, background_weight=0.1,
             criterion=SetCriterionConvention(classification="softmax", eos_coef=0.1, class_error=False),
+            position=PE_DETR,
             notes=("generalized_box_iou raises ValueError on x1<x0 or y1<y0 (the reference raises OracleInputError)",
                    "the matcher replaces NaN/inf costs by finfo.max; the reference refuses non-finite input"),
         ),
@@ -318,7 +363,7 @@ PROFILES: dict[str, Profile] = {
             name="deformable_detr",
             upstream="fundamentalvision/Deformable-DETR models/matcher.py, models/deformable_detr.py (11169a60)",
             box_iou=IOU_EXACT, iou_loss=IOU_EXACT, matcher=_DEFORMABLE_MATCHER,
-            criterion=SetCriterionConvention(classification="focal", weight_ce=2.0),
+            criterion=SetCriterionConvention(classification="focal", weight_ce=2.0), position=PE_DEFORMABLE_DETR,
             notes=("the matcher hard-codes alpha=0.25, gamma=2",),
         ),
         Profile(
@@ -330,6 +375,7 @@ PROFILES: dict[str, Profile] = {
             matcher=dataclasses.replace(_DEFORMABLE_MATCHER, weight_class=1.0),
             criterion=SetCriterionConvention(classification="focal", cardinality="sigmoid_max_gt_half",
                                              class_error=False, weight_ce=1.0),
+            position=PE_DEFORMABLE_DETR,
             notes=("DeformableDetrForObjectDetectionLoss has no two-stage (enc) term",),
         ),
         Profile(
@@ -340,6 +386,7 @@ PROFILES: dict[str, Profile] = {
                                       focal_alpha=0.25, focal_gamma=2.0, focal_eps=1e-8, giou=IOU_DINO),
             criterion=SetCriterionConvention(classification="focal", box_diagnostics=True, giou=IOU_DINO,
                                              weight_ce=1.0, interm_coef=1.0),
+            position=PE_DINO,
         ),
         Profile(
             name="mmdet",
@@ -348,7 +395,7 @@ PROFILES: dict[str, Profile] = {
             box_iou=IOU_MMDET, iou_loss=IOU_MMDET,
             matcher=MatcherConvention(class_cost="softmax", weight_class=1.0, weight_bbox=5.0, weight_giou=2.0,
                                       focal_eps=1e-12, giou=IOU_MMDET),
-            avg_factor_eps=FLT_EPS, background_weight=0.1, mmdet_head=MMDET_DETR_HEAD,
+            avg_factor_eps=FLT_EPS, background_weight=0.1, mmdet_head=MMDET_DETR_HEAD, position=PE_DETR,
             notes=("DETRHead's matcher; Deformable-DETR/DINO heads use FocalLossCost(weight=2, eps=1e-12)",
                    "ciou_loss has its own convention: IOU_MMDET_CIOU_LOSS"),
         ),

@@ -1,0 +1,177 @@
+"""DETR's transformer in float64 as functions of explicit weights (eval mode: no dropout).
+
+Layout: batch-first, ``[B, L, E]`` (DETR and mmdet's reference code is sequence-first ``[L, B, E]``).
+Masks: ``key_padding_mask`` ``[B, Lk]`` bool, True = that key is padding; ``attn_mask`` ``[Lq, Lk]``
+bool (True = may not attend) or float (added to the scores).
+
+Fully masked rows: when every key of a query is masked, upstream's softmax over all ``-inf`` gives
+NaN. The reference defines that query's attention weights as all zero, so its attended value is 0
+and the attention output is the out-projection's bias.
+
+Weights are dicts of tensors with the names of ``torch.nn.MultiheadAttention`` and DETR's
+``TransformerEncoderLayer`` / ``TransformerDecoderLayer`` (facebookresearch/detr models/transformer.py):
+``self_attn.in_proj_weight [3E, E]``, ``self_attn.in_proj_bias``, ``self_attn.out_proj.weight``,
+``self_attn.out_proj.bias``, ``linear1.weight [F, E]``, ``linear1.bias``, ``linear2.weight [E, F]``,
+``linear2.bias``, ``norm1.weight``, ``norm1.bias``, ``norm2.*`` (and ``multihead_attn.*``, ``norm3.*``
+in the decoder). Upstream: detr models/transformer.py (post-norm, ``normalize_before=False``),
+torch.nn.functional.multi_head_attention_forward, mmdet models/layers/transformer/detr_layers.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from ._checks import as_float64, check_finite, check_rank, fail
+
+LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, used by DETR and mmdet
+
+
+def _w(weights: Mapping[str, object], name: str, shape: tuple[int, ...]) -> torch.Tensor:
+    if name not in weights:
+        raise fail("weights", f"an entry {name!r}", f"keys {sorted(weights)[:8]}...")
+    t = as_float64(f"weights[{name!r}]", weights[name])
+    if tuple(t.shape) != shape:
+        raise fail(f"weights[{name!r}]", f"shape {shape}", f"shape {tuple(t.shape)}")
+    check_finite(f"weights[{name!r}]", t)
+    return t
+
+
+def _seq(name: str, x: object, embed_dim: int | None = None) -> torch.Tensor:
+    t = as_float64(name, x)
+    check_rank(name, t, 3, "([B, L, E])")
+    check_finite(name, t)
+    if embed_dim is not None and t.shape[2] != embed_dim:
+        raise fail(name, f"embedding size {embed_dim}", f"shape {tuple(t.shape)}")
+    return t
+
+
+def multi_head_attention(query: object, key: object, value: object, weights: Mapping[str, object], num_heads: int,
+                         *, prefix: str = "", key_padding_mask: object = None, attn_mask: object = None) -> torch.Tensor:
+    """Multi-head attention ``[B, Lq, E]`` (scaled dot product per head, softmax over keys).
+
+    query ``[B, Lq, E]``, key and value ``[B, Lk, E]``; weights ``{prefix}in_proj_weight [3E, E]``,
+    ``{prefix}in_proj_bias [3E]``, ``{prefix}out_proj.weight [E, E]``, ``{prefix}out_proj.bias [E]``.
+    """
+    q = _seq("query", query)
+    e = q.shape[2]
+    k = _seq("key", key, e)
+    v = _seq("value", value, e)
+    if k.shape[:2] != v.shape[:2] or k.shape[0] != q.shape[0]:
+        raise fail("key/value", f"[B={q.shape[0]}, Lk, {e}] each", f"{tuple(k.shape)} and {tuple(v.shape)}")
+    if not isinstance(num_heads, int) or num_heads < 1 or e % num_heads:
+        raise fail("num_heads", f"a positive divisor of the embedding size {e}", repr(num_heads))
+    w_in = _w(weights, prefix + "in_proj_weight", (3 * e, e))
+    b_in = _w(weights, prefix + "in_proj_bias", (3 * e,))
+    w_out = _w(weights, prefix + "out_proj.weight", (e, e))
+    b_out = _w(weights, prefix + "out_proj.bias", (e,))
+    b, lq, lk, d = q.shape[0], q.shape[1], k.shape[1], e // num_heads
+
+    def heads(x: torch.Tensor, i: int) -> torch.Tensor:
+        y = x @ w_in[i * e:(i + 1) * e].T + b_in[i * e:(i + 1) * e]
+        return y.reshape(b, x.shape[1], num_heads, d).transpose(1, 2)  # [B, h, L, d]
+    qh, kh, vh = heads(q, 0), heads(k, 1), heads(v, 2)
+    scores = qh @ kh.transpose(-1, -2) / math.sqrt(d)  # [B, h, Lq, Lk]
+    blocked = torch.zeros(b, 1, lq, lk, dtype=torch.bool)
+    if attn_mask is not None:
+        if not isinstance(attn_mask, torch.Tensor) or tuple(attn_mask.shape) != (lq, lk):
+            raise fail("attn_mask", f"a tensor [{lq}, {lk}]", repr(getattr(attn_mask, "shape", attn_mask)))
+        if attn_mask.dtype == torch.bool:
+            blocked = blocked | attn_mask.cpu()[None, None]
+        else:
+            additive = as_float64("attn_mask", attn_mask)
+            blocked = blocked | torch.isneginf(additive)[None, None]
+            scores = scores + torch.where(torch.isneginf(additive), 0.0, additive)[None, None]
+    if key_padding_mask is not None:
+        if not isinstance(key_padding_mask, torch.Tensor) or key_padding_mask.dtype != torch.bool \
+                or tuple(key_padding_mask.shape) != (b, lk):
+            raise fail("key_padding_mask", f"a bool tensor [{b}, {lk}] (True = padding)",
+                       repr(getattr(key_padding_mask, "shape", key_padding_mask)))
+        blocked = blocked | key_padding_mask.cpu()[:, None, None, :]
+    scores = scores.masked_fill(blocked, float("-inf"))
+    all_blocked = blocked.all(-1, keepdim=True)
+    # Defined result for a fully masked row (upstream: NaN): zero attention weights.
+    probs = torch.softmax(scores.masked_fill(all_blocked, 0.0), dim=-1).masked_fill(all_blocked, 0.0)
+    out = (probs @ vh).transpose(1, 2).reshape(b, lq, e)
+    return out @ w_out.T + b_out
+
+
+def _layer_norm(x: torch.Tensor, weights: Mapping[str, object], name: str) -> torch.Tensor:
+    e = x.shape[-1]
+    return F.layer_norm(x, (e,), _w(weights, name + ".weight", (e,)), _w(weights, name + ".bias", (e,)), LAYER_NORM_EPS)
+
+
+def _ffn(x: torch.Tensor, weights: Mapping[str, object]) -> torch.Tensor:
+    e = x.shape[-1]
+    w1 = as_float64("weights['linear1.weight']", weights.get("linear1.weight"))
+    f = w1.shape[0] if w1.dim() == 2 else 0
+    h = torch.relu(x @ _w(weights, "linear1.weight", (f, e)).T + _w(weights, "linear1.bias", (f,)))
+    return h @ _w(weights, "linear2.weight", (e, f)).T + _w(weights, "linear2.bias", (e,))
+
+
+def _add(x: torch.Tensor, pos: object, name: str) -> torch.Tensor:
+    return x if pos is None else x + _seq(name, pos, x.shape[2])
+
+
+def encoder_layer(src: object, weights: Mapping[str, object], num_heads: int, *, pos: object = None,
+                  key_padding_mask: object = None) -> torch.Tensor:
+    """DETR's post-norm encoder layer ``[B, L, E]``: ``q = k = src + pos``, ``v = src``; add & norm1; FFN
+    (ReLU); add & norm2."""
+    x = _seq("src", src)
+    q = _add(x, pos, "pos")
+    x = _layer_norm(x + multi_head_attention(q, q, x, weights, num_heads, prefix="self_attn.",
+                                             key_padding_mask=key_padding_mask), weights, "norm1")
+    return _layer_norm(x + _ffn(x, weights), weights, "norm2")
+
+
+def decoder_layer(tgt: object, memory: object, weights: Mapping[str, object], num_heads: int, *, pos: object = None,
+                  query_pos: object = None, memory_key_padding_mask: object = None,
+                  tgt_mask: object = None) -> torch.Tensor:
+    """DETR's post-norm decoder layer ``[B, Q, E]``: self-attention (``q = k = tgt + query_pos``),
+    add & norm1; cross-attention (``q = tgt + query_pos``, ``k = memory + pos``, ``v = memory``, memory
+    padding mask), add & norm2; FFN, add & norm3."""
+    t = _seq("tgt", tgt)
+    m = _seq("memory", memory, t.shape[2])
+    q = _add(t, query_pos, "query_pos")
+    t = _layer_norm(t + multi_head_attention(q, q, t, weights, num_heads, prefix="self_attn.", attn_mask=tgt_mask),
+                    weights, "norm1")
+    t = _layer_norm(t + multi_head_attention(_add(t, query_pos, "query_pos"), _add(m, pos, "pos"), m, weights,
+                                             num_heads, prefix="multihead_attn.",
+                                             key_padding_mask=memory_key_padding_mask), weights, "norm2")
+    return _layer_norm(t + _ffn(t, weights), weights, "norm3")
+
+
+def _sub(weights: Mapping[str, object], prefix: str) -> dict[str, object]:
+    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+
+
+def encoder(src: object, weights: Mapping[str, object], num_layers: int, num_heads: int, *, pos: object = None,
+            key_padding_mask: object = None) -> torch.Tensor:
+    """A stack of encoder layers (weights ``layers.{i}.*``); DETR's post-norm encoder has no final norm."""
+    x = src
+    for i in range(num_layers):
+        x = encoder_layer(x, _sub(weights, f"layers.{i}."), num_heads, pos=pos, key_padding_mask=key_padding_mask)
+    return _seq("src", x)
+
+
+def decoder(tgt: object, memory: object, weights: Mapping[str, object], num_layers: int, num_heads: int, *,
+            pos: object = None, query_pos: object = None, memory_key_padding_mask: object = None,
+            return_intermediate: bool = True) -> torch.Tensor:
+    """A stack of decoder layers (``layers.{i}.*``) with the shared final ``norm.*``.
+
+    Returns ``[L, B, Q, E]`` (every layer's output through the final norm) with ``return_intermediate``,
+    else ``[1, B, Q, E]`` (the last one), as DETR's ``TransformerDecoder``.
+    """
+    t = tgt
+    outputs = []
+    for i in range(num_layers):
+        t = decoder_layer(t, memory, _sub(weights, f"layers.{i}."), num_heads, pos=pos, query_pos=query_pos,
+                          memory_key_padding_mask=memory_key_padding_mask)
+        if return_intermediate:
+            outputs.append(_layer_norm(t, weights, "norm"))
+    if not return_intermediate:
+        outputs.append(_layer_norm(_seq("tgt", t), weights, "norm"))
+    return torch.stack(outputs)
