@@ -4,9 +4,10 @@ Layout: batch-first, ``[B, L, E]`` (DETR and mmdet's reference code is sequence-
 Masks: ``key_padding_mask`` ``[B, Lk]`` bool, True = that key is padding; ``attn_mask`` ``[Lq, Lk]``
 bool (True = may not attend) or float (added to the scores).
 
-Fully masked rows: when every key of a query is masked, upstream's softmax over all ``-inf`` gives
-NaN. The reference defines that query's attention weights as all zero, so its attended value is 0
-and the attention output is the out-projection's bias.
+Fully masked rows: when every key of a query is masked, a softmax over all ``-inf`` gives NaN (as
+the attention of DETR's era did). The reference defines that query's attention weights as all
+zero, so its attended value is 0 and the attention output is the out-projection's bias; torch
+2.13's ``nn.MultiheadAttention`` returns the same (tests/test_encoder.py).
 
 Weights are dicts of tensors with the names of ``torch.nn.MultiheadAttention`` and DETR's
 ``TransformerEncoderLayer`` / ``TransformerDecoderLayer`` (facebookresearch/detr models/transformer.py):
