@@ -85,8 +85,9 @@ def _closed_form(y: float, x: float, c: int, conv: SinePEConvention) -> float:
     return math.sin(arg) if k % 2 == 0 else math.cos(arg)
 
 
-@pytest.mark.parametrize("conv", [PE_DETR, PE_DEFORMABLE_DETR, PE_DINO, SinePEConvention(num_feats=8, normalize=False)],
-                         ids=["detr", "deformable", "dino", "unnormalized"])
+@pytest.mark.parametrize("conv", [PE_DETR, PE_DEFORMABLE_DETR, PE_DINO, SinePEConvention(num_feats=8, normalize=False),
+                                  SinePEConvention(num_feats=16, temperature=(20.0, 10000.0))],
+                         ids=["detr", "deformable", "dino", "unnormalized", "distinct-yx-temperatures"])
 def test_position_encoding_closed_form(conv):
     mask = M.padding_mask([(3, 4), (2, 2)], (3, 5))
     pos = PE.sine_position_encoding(mask, convention=conv)
@@ -229,6 +230,28 @@ def test_decoder_layer_without_pos_is_the_standard_post_norm_layer():
     layer.load_state_dict(w)
     theirs = layer.eval()(tgt, memory, memory_key_padding_mask=pad)
     torch.testing.assert_close(T.decoder_layer(tgt, memory, w, heads, memory_key_padding_mask=pad), theirs,
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_decoder_layer_adds_positions_to_queries_and_memory_keys_only():
+    e, f, heads = 8, 16, 2
+    w = P.decoder_layer_weights(e, f, 6)
+    g = torch.Generator().manual_seed(6)
+    tgt, qpos = torch.randn(1, 3, e, dtype=torch.float64, generator=g), torch.randn(1, 3, e, dtype=torch.float64, generator=g)
+    memory, pos = torch.randn(1, 5, e, dtype=torch.float64, generator=g), torch.randn(1, 5, e, dtype=torch.float64, generator=g)
+
+    def mha(prefix):
+        m = torch.nn.MultiheadAttention(e, heads, batch_first=True, dtype=torch.float64)
+        m.load_state_dict({k.removeprefix(prefix): v for k, v in w.items() if k.startswith(prefix)})
+        return m
+
+    def norm(x, name):
+        return F.layer_norm(x, (e,), w[name + ".weight"], w[name + ".bias"])
+    t = norm(tgt + mha("self_attn.")(tgt + qpos, tgt + qpos, tgt, need_weights=False)[0], "norm1")
+    t = norm(t + mha("multihead_attn.")(t + qpos, memory + pos, memory, need_weights=False)[0], "norm2")
+    ffn = torch.relu(t @ w["linear1.weight"].T + w["linear1.bias"]) @ w["linear2.weight"].T + w["linear2.bias"]
+    want = norm(t + ffn, "norm3")
+    torch.testing.assert_close(T.decoder_layer(tgt, memory, w, heads, pos=pos, query_pos=qpos), want,
                                rtol=1e-12, atol=1e-12)
 
 
