@@ -406,10 +406,91 @@ def _saturate(inputs: Inputs) -> Inputs:
     return inputs
 
 
+def _slash(weights: dict) -> dict:
+    return {k.replace(".", "/"): v for k, v in weights.items()}
+
+
+def _encoder_cases() -> list[Case]:
+    from oracle import masks as M
+    from oracle import params as P
+    cases = [
+        Case("masks.padding/random", "masks.padding", "detr", {"padded_shape": [12, 17]}, 800, ("random",),
+             lambda rng: {"image_sizes": torch.as_tensor(np.stack([rng.integers(1, 13, 3), rng.integers(1, 18, 3)], 1))}),
+        Case("masks.padding/edge-1x1-valid-region", "masks.padding", "detr", {"padded_shape": [4, 5]}, 0,
+             ("edge:fully-padded-rows",), lambda rng: {"image_sizes": torch.tensor([[1, 1], [4, 5]])}),
+    ]
+    resize_specs = [("non-square", [(20, 37), (33, 15)], (33, 37), (5, 7), ("random", "edge:non-square-maps")),
+                    ("image-smaller-than-stride", [(5, 3)], (32, 32), (1, 1), ("edge:image-smaller-than-stride",)),
+                    ("float32-scale-boundary", [(1, 2)], (2, 2), (82, 82), ("edge:float32-rounding",)),
+                    ("unrepresentable-scale", [(100, 7)], (100, 7), (3, 3), ("edge:unrepresentable-scale",)),
+                    ("detr-sizes", [(800, 1066), (608, 1199)], (800, 1199), (25, 38), ("random", "size:realistic"))]
+    for name, sizes, padded, feature, tags in resize_specs:
+        cases.append(Case(f"masks.resize/{name}", "masks.resize", "detr", {"size": list(feature)}, 0, tags,
+                          lambda rng, s=sizes, p=padded: {"mask": M.padding_mask(s, p)}))
+    cases += [
+        Case("masks.crop/random", "masks.crop", "ultralytics", {}, 810, ("random",),
+             lambda rng: {"masks": f64(rng.random((3, 8, 10)) > 0.4), "boxes": f64(np.sort(rng.random((3, 2, 2)) * [10, 8],
+                                                                                      axis=1).reshape(3, 4)[:, [0, 1, 2, 3]])}),
+        Case("masks.crop/edge-fractional-and-empty-boxes", "masks.crop", "ultralytics", {}, 0, ("edge:zero-area-boxes",),
+             lambda rng: {"masks": f64(np.ones((2, 4, 6))), "boxes": f64([[1.0, 0.5, 3.0, 2.0], [2.0, 2.0, 2.0, 3.0]])}),
+        Case("masks.downsample/random", "masks.downsample", "ultralytics", {"size": [7, 9]}, 811, ("random",),
+             lambda rng: {"masks": f64(rng.random((2, 28, 36)) > 0.5)}),
+        Case("masks.downsample/edge-odd-factor", "masks.downsample", "ultralytics", {"size": [3, 3]}, 812,
+             ("edge:unrepresentable-scale",), lambda rng: {"masks": f64(rng.random((1, 10, 7)) > 0.5)}),
+    ]
+    for profile in ("detr", "deformable_detr", "dino", "mmdet"):
+        cases.append(Case(f"position.sine/random-{profile}", "position.sine", profile, {"num_feats": 16}, 820,
+                          ("random",), lambda rng: {"mask": M.padding_mask([(5, 7), (3, 9), (6, 2)], (6, 9))}))
+        cases.append(Case(f"position.sine/edge-fully-padded-rows-{profile}", "position.sine", profile, {"num_feats": 8},
+                          0, ("edge:fully-padded-rows", "edge:non-square-maps"),
+                          lambda rng: {"mask": M.padding_mask([(1, 1), (2, 5)], (4, 7))}))
+    cases.append(Case("position.sine/no-mask-detr-sizes", "position.sine", "detr", {"shape": [2, 25, 38], "num_feats": 32}, 0,
+                      ("random", "size:realistic"), lambda rng: {}))
+
+    def encoder_inputs(rng, sizes, padded, e=16, heads=2, layers=2, seed=830):
+        mask = M.padding_mask(sizes, padded)
+        b = len(sizes)
+        pos = __import__("oracle.position", fromlist=["x"]).sine_position_encoding(
+            mask, convention=conv.SinePEConvention(num_feats=e // 2))
+        return {"src": f64(rng.standard_normal((b, padded[0] * padded[1], e))),
+                "pos": pos.flatten(2).transpose(1, 2).contiguous(), "key_padding_mask": mask.flatten(1),
+                "weights": _slash(P.encoder_weights(e, 2 * e, layers, seed))}
+    cases += [
+        Case("transformer.encoder/random-padded", "transformer.encoder", "detr", {"num_layers": 2, "num_heads": 2}, 830,
+             ("random",), lambda rng: encoder_inputs(rng, [(3, 4), (2, 5)], (3, 5))),
+        Case("transformer.encoder/edge-fully-padded-image", "transformer.encoder", "detr",
+             {"num_layers": 1, "num_heads": 2}, 831, ("edge:fully-padded-rows",),
+             lambda rng: {**encoder_inputs(rng, [(2, 3)], (2, 3), layers=1),
+                          "key_padding_mask": torch.ones(1, 6, dtype=torch.bool)}),
+    ]
+
+    def decoder_inputs(rng, b=2, q=4, mem=6, e=16, layers=3, pad=None):
+        out = {"tgt": f64(np.zeros((b, q, e))), "memory": f64(rng.standard_normal((b, mem, e))),
+               "pos": f64(rng.standard_normal((b, mem, e))), "query_pos": f64(rng.standard_normal((b, q, e))),
+               "weights": _slash(P.decoder_weights(e, 2 * e, layers, 840))}
+        if pad is not None:
+            out["memory_key_padding_mask"] = pad
+        return out
+    cases += [
+        Case("transformer.decoder/random-intermediate", "transformer.decoder", "detr", {"num_layers": 3, "num_heads": 4},
+             840, ("random",), lambda rng: decoder_inputs(rng, pad=torch.tensor([[False] * 6, [False] * 4 + [True] * 2]))),
+        Case("transformer.decoder/edge-all-memory-padded", "transformer.decoder", "detr",
+             {"num_layers": 2, "num_heads": 2, "return_intermediate": False}, 841, ("edge:fully-padded-rows",),
+             lambda rng: decoder_inputs(rng, b=1, layers=2, pad=torch.ones(1, 6, dtype=torch.bool))),
+        Case("heads.detr/random", "heads.detr", "detr", {"num_reg_fcs": 2}, 850, ("random",),
+             lambda rng: {"hidden": f64(rng.standard_normal((3, 2, 5, 16))),
+                          "weights": _slash(P.detr_head_weights(16, 6, 850))}),
+        Case("heads.detr/edge-saturated", "heads.detr", "detr", {"num_reg_fcs": 2}, 851, ("edge:saturated-logits",),
+             lambda rng: {"hidden": f64(rng.standard_normal((1, 1, 3, 16)) * 40.0),
+                          "weights": _slash(P.detr_head_weights(16, 6, 851))}),
+    ]
+    return cases
+
+
 @functools.lru_cache(maxsize=1)
 def catalogue() -> tuple[Case, ...]:
     """Every case, in a fixed order; names are unique."""
-    cases = tuple(_boxes_cases() + _loss_cases() + _hungarian_cases() + _criterion_cases())
+    cases = tuple(_boxes_cases() + _loss_cases() + _hungarian_cases() + _criterion_cases() + _encoder_cases())
     names = [c.name for c in cases]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -20,7 +20,11 @@ import torch
 
 from oracle import boxes as B
 from oracle import conventions as conv
+from oracle import heads as H
 from oracle import losses as L
+from oracle import masks as M
+from oracle import position as PE
+from oracle import transformer as T
 from oracle.assign.hungarian import hungarian_match
 from oracle.criteria import CdnDraws, MMDetDETRHeadLoss, SetCriterion, SetCriterionConfig, prepare_for_cdn
 from oracle.criteria._inputs import layer_arg, targets_arg
@@ -171,6 +175,53 @@ def call_mmdet_head(inputs, config, profile):
     return {"losses": {k.replace(".", "/"): v for k, v in losses.items()}, "total": head.total(losses)}
 
 
+def _weights(inputs) -> dict:
+    """Weight dicts are stored with '/' for the dots of their names (flattened tensor names use dots)."""
+    return {k.replace("/", "."): v for k, v in inputs["weights"].items()}
+
+
+def call_padding(inputs, config, profile):
+    return {"mask": M.padding_mask(inputs["image_sizes"], tuple(config["padded_shape"]))}
+
+
+def call_resize(inputs, config, profile):
+    return {"mask": M.resize_nearest(inputs["mask"], tuple(config["size"]))}
+
+
+def call_crop(inputs, config, profile):
+    return {"masks": M.crop_mask(inputs["masks"], inputs["boxes"])}
+
+
+def call_downsample(inputs, config, profile):
+    return {"masks": M.downsample_masks(inputs["masks"], tuple(config["size"]))}
+
+
+def call_position(inputs, config, profile):
+    import dataclasses
+    convention = conv.get_profile(profile).position
+    if "num_feats" in config:
+        convention = dataclasses.replace(convention, num_feats=config["num_feats"])
+    return {"pos": PE.sine_position_encoding(inputs.get("mask"), tuple(config["shape"]) if "shape" in config else None,
+                                             convention=convention)}
+
+
+def call_encoder(inputs, config, profile):
+    return {"memory": T.encoder(inputs["src"], _weights(inputs), config["num_layers"], config["num_heads"],
+                                pos=inputs.get("pos"), key_padding_mask=inputs.get("key_padding_mask"))}
+
+
+def call_decoder(inputs, config, profile):
+    return {"hidden": T.decoder(inputs["tgt"], inputs["memory"], _weights(inputs), config["num_layers"],
+                                config["num_heads"], pos=inputs.get("pos"), query_pos=inputs.get("query_pos"),
+                                memory_key_padding_mask=inputs.get("memory_key_padding_mask"),
+                                return_intermediate=config.get("return_intermediate", True))}
+
+
+def call_detr_head(inputs, config, profile):
+    logits, boxes = H.detr_head(inputs["hidden"], _weights(inputs), num_reg_fcs=config.get("num_reg_fcs", 2))
+    return {"logits": logits, "boxes": boxes}
+
+
 COMPONENTS: dict[str, Component] = {c.name: c for c in [
     Component("boxes.convert", call_convert, doc="boxes [..., 4] in config.src -> boxes in config.dst"),
     Component("boxes.area", call_area, doc="boxes [..., 4] in config.fmt -> area [...]"),
@@ -186,6 +237,17 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
     Component("criteria.cdn", call_cdn, doc="targets, draws -> labels, boxes, boxes_unact, valid, attn_mask, dn_meta"),
     Component("criteria.mmdet_detr_head", call_mmdet_head, MMDET_SCORE_INPUTS, lambda o: o["total"],
               doc="all_cls_scores, all_bbox_preds, targets (+ enc, dn) -> losses (mmdet keys), total"),
+    Component("masks.padding", call_padding, doc="image_sizes [B, 2] -> mask [B, H, W] (True = padding)"),
+    Component("masks.resize", call_resize, doc="mask [B, H, W] bool -> mask [B, h, w] (PyTorch nearest)"),
+    Component("masks.crop", call_crop, doc="masks [N, h, w], boxes [N, 4] xyxy pixels -> masks"),
+    Component("masks.downsample", call_downsample, doc="masks [N, H, W] -> masks [N, h, w] (nearest)"),
+    Component("position.sine", call_position, doc="mask [B, H, W] (or config.shape) -> pos [B, 2F, H, W]"),
+    Component("transformer.encoder", call_encoder, ("src", "pos"), lambda o: o["memory"].sum(),
+              doc="src [B, L, E], pos, key_padding_mask, weights ('/' for '.') -> memory [B, L, E]"),
+    Component("transformer.decoder", call_decoder, ("tgt", "memory", "pos", "query_pos"), lambda o: o["hidden"].sum(),
+              doc="tgt [B, Q, E], memory [B, L, E], pos, query_pos, memory_key_padding_mask, weights -> hidden"),
+    Component("heads.detr", call_detr_head, ("hidden",), lambda o: o["logits"].sum() + o["boxes"].sum(),
+              doc="hidden [..., Q, E], weights -> logits [..., Q, K], boxes [..., Q, 4]"),
 ]}
 
 

@@ -144,3 +144,31 @@ def oracle_with_known_giou() -> Adapter:
     adapter = _with("oracle-with-known")
     adapter.known_differences = str(Path(__file__).with_name("data") / "known_wrong_giou.toml")
     return adapter
+
+
+def off_by_one_nearest() -> Adapter:
+    """Nearest resizing that rounds the source index instead of flooring it."""
+    import numpy as np
+
+    def resize(inputs, config, profile):
+        mask = inputs["mask"]
+        h, w = config["size"]
+
+        def index(n_in, n_out):
+            return torch.as_tensor(np.minimum(np.round(np.arange(n_out) * n_in / n_out).astype(np.int64), n_in - 1))
+        return {"mask": mask.cpu()[..., index(mask.shape[-2], h), :][..., :, index(mask.shape[-1], w)]}
+    return _with("off-by-one-nearest", **{"masks.resize": resize})
+
+
+def pe_wrong_offset() -> Adapter:
+    """The sine positional encoding with Deformable-DETR's -0.5 offset whatever the profile."""
+    import dataclasses
+
+    from oracle.position import sine_position_encoding
+
+    def position(inputs, config, profile):
+        convention = dataclasses.replace(get_profile(profile).position, num_feats=config.get("num_feats", 128),
+                                         offset=-0.5)
+        shape = tuple(config["shape"]) if "shape" in config else None
+        return {"pos": sine_position_encoding(inputs.get("mask"), shape, convention=convention)}
+    return _with("pe-wrong-offset", **{"position.sine": position})

@@ -191,8 +191,24 @@ def test_reports_are_written(pytester):
 
 def test_every_golden_component_is_exercised_by_the_suite():
     import ast
-    trees = [ast.parse((Path(SUITE) / f).read_text())
-             for f in ("test_boxes.py", "test_losses.py", "test_matching.py", "test_criteria_detr.py")]
+    trees = [ast.parse(f.read_text()) for f in Path(SUITE).glob("test_*.py")]
     prefixes = {node.value for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Constant)
                 and isinstance(node.value, str) and node.value.endswith(".")}
     assert all(any(c.startswith(p) for p in prefixes) for c in COMPONENTS)
+
+
+def test_off_by_one_nearest_interpolation(pytester):
+    result, report = run_suite(pytester, faulty("off_by_one_nearest"), "-k", "resize")
+    got = outcomes(report)
+    assert got["test_golden[masks.resize/non-square]"] == ("failed", "semantic")
+    assert got["test_resize_generated"] == ("failed", "semantic")
+    assert "integer values differ" in result.stdout.str() or "values differ" in result.stdout.str()
+
+
+def test_positional_encoding_with_the_wrong_offset(pytester):
+    result, report = run_suite(pytester, faulty("pe_wrong_offset"), "-k", "position")
+    got = outcomes(report)
+    for profile in ("detr", "dino", "mmdet"):
+        assert got[f"test_golden[position.sine/random-{profile}]"] == ("failed", "semantic"), profile
+        assert got[f"test_position_generated[{profile}]"] == ("failed", "semantic"), profile
+    assert got["test_golden[position.sine/random-deformable_detr]"] == ("passed", None)  # -0.5 is its convention

@@ -1,0 +1,52 @@
+"""DETR's transformer encoder and decoder, and the DETR head, with explicit weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance._cases import generated, golden_params
+
+
+@pytest.mark.parametrize("case", golden_params("transformer.", "heads."))
+def test_golden(case, detconf, request):
+    detconf.check_case(case, request)
+
+
+def _slash(weights):
+    return {k.replace(".", "/"): v for k, v in weights.items()}
+
+
+@generated
+@given(b=st.integers(1, 2), length=st.integers(1, 6), heads=st.sampled_from([1, 2, 4]), seed=st.integers(0, 2**16),
+       padded=st.integers(0, 3))
+def test_encoder_generated(detconf, request, b, length, heads, seed, padded):
+    from oracle import params
+    rng = np.random.Generator(np.random.PCG64(seed))
+    e = 8
+    mask = torch.zeros(b, length, dtype=torch.bool)
+    mask[:, length - min(padded, length - 1):] = True if length > 1 else False
+    inputs = {"src": torch.from_numpy(rng.standard_normal((b, length, e))),
+              "pos": torch.from_numpy(rng.standard_normal((b, length, e))), "key_padding_mask": mask,
+              "weights": _slash(params.encoder_weights(e, 16, 2, seed))}
+    detconf.check_generated("transformer.encoder", inputs, {"num_layers": 2, "num_heads": heads}, "detr", request)
+
+
+@generated
+@given(b=st.integers(1, 2), queries=st.integers(1, 4), length=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_decoder_and_head_generated(detconf, request, b, queries, length, seed):
+    from oracle import params
+    rng = np.random.Generator(np.random.PCG64(seed))
+    e = 8
+    inputs = {"tgt": torch.zeros(b, queries, e, dtype=torch.float64),
+              "memory": torch.from_numpy(rng.standard_normal((b, length, e))),
+              "pos": torch.from_numpy(rng.standard_normal((b, length, e))),
+              "query_pos": torch.from_numpy(rng.standard_normal((b, queries, e))),
+              "weights": _slash(params.decoder_weights(e, 16, 2, seed))}
+    detconf.check_generated("transformer.decoder", inputs, {"num_layers": 2, "num_heads": 2}, "detr", request)
+    head = {"hidden": torch.from_numpy(rng.standard_normal((2, b, queries, e))),
+            "weights": _slash(params.detr_head_weights(e, 5, seed))}
+    detconf.check_generated("heads.detr", head, {"num_reg_fcs": 2}, "detr", request)
