@@ -18,21 +18,15 @@ from typing import Any
 
 import torch
 
-from .store import GOLDEN_DIR, FixtureError, read_case_file, read_manifest, unflatten
+from .store import GOLDEN_DIR, CaseRecord, FixtureError, read_case_file, read_manifest, unflatten
 
 __all__ = ["FixtureError", "GoldenCase", "cases", "load"]
 
 
 @dataclass(frozen=True)
-class GoldenCase:
+class GoldenCase(CaseRecord):
     """A fixture as the manifest lists it."""
 
-    name: str
-    component: str
-    profile: str
-    config: Mapping[str, Any]
-    seed: int
-    tags: tuple[str, ...]
     path: Path
     entry: Mapping[str, Any]
 

@@ -10,7 +10,7 @@ are part of conformance (DESIGN §6).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,20 +21,15 @@ from oracle import boxes as B
 from oracle import conventions as conv
 
 from .components import COMPONENTS, reference_outputs
+from .store import CaseRecord
 
 Inputs = dict[str, Any]
 
 
 @dataclass(frozen=True)
-class Case:
+class Case(CaseRecord):
     """One golden case. ``build(rng)`` makes its inputs (nested dicts/lists of tensors)."""
 
-    name: str
-    component: str
-    profile: str
-    config: Mapping[str, Any]
-    seed: int
-    tags: tuple[str, ...]
     build: Callable[[np.random.Generator], Inputs] = field(compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,18 @@ MANIFEST_PATH = GOLDEN_DIR / "MANIFEST.json"
 
 class FixtureError(Exception):
     """A fixture file or the manifest is missing, damaged or inconsistent."""
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """A case's identity, as its JSON and the manifest record it."""
+
+    name: str
+    component: str
+    profile: str
+    config: Mapping[str, Any]
+    seed: int
+    tags: tuple[str, ...]
 
 
 # --------------------------------------------------------------------------- nesting
