@@ -41,6 +41,8 @@ class Component:
     - ``grad_inputs``: top-level input keys whose float tensors are differentiated.
     - ``objective``: ``outputs -> scalar`` that is differentiated (None: no gradient).
     - ``matching``: output key with per-layer/per-image matchings ``{"pred", "gt"}``, if any.
+    - ``profile_dependent``: whether the result depends on the case's profile (its conventions); an
+      adapter's declared profiles only restrict the components for which it does.
     - ``doc``: inputs, config and outputs in words.
     """
 
@@ -50,6 +52,7 @@ class Component:
     objective: Callable[[Mapping[str, Any]], torch.Tensor] | None = None
     matching: str | None = None
     doc: str = ""
+    profile_dependent: bool = True
 
 
 def profile_convention(profile: str, which: str) -> conv.IoUConvention:
@@ -223,12 +226,14 @@ def call_detr_head(inputs, config, profile):
 
 
 COMPONENTS: dict[str, Component] = {c.name: c for c in [
-    Component("boxes.convert", call_convert, doc="boxes [..., 4] in config.src -> boxes in config.dst"),
-    Component("boxes.area", call_area, doc="boxes [..., 4] in config.fmt -> area [...]"),
+    Component("boxes.convert", call_convert, doc="boxes [..., 4] in config.src -> boxes in config.dst",
+              profile_dependent=False),
+    Component("boxes.area", call_area, doc="boxes [..., 4] in config.fmt -> area [...]", profile_dependent=False),
     Component("boxes.overlap", call_overlap, ("boxes1", "boxes2"), lambda o: o["value"].sum(),
               doc="boxes1, boxes2 -> value [N, M] (or [N] aligned); config op, aligned, fmt, convention"),
     *[Component(f"losses.{name}", _loss_call(name), (pos[0],), lambda o: o["loss"].sum(),
-                doc=f"oracle.losses.{name}: inputs {', '.join(pos)} (+ keyword tensors) -> loss")
+                doc=f"oracle.losses.{name}: inputs {', '.join(pos)} (+ keyword tensors) -> loss",
+                profile_dependent=name.endswith("iou_loss"))  # only the IoU losses take a profile's convention
       for name, pos in LOSS_POSITIONAL.items()],
     Component("assign.hungarian", call_hungarian, matching="indices",
               doc="pred_logits [B,Q,K], pred_boxes [B,Q,4], targets -> indices, cost, total_cost"),
@@ -237,17 +242,23 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
     Component("criteria.cdn", call_cdn, doc="targets, draws -> labels, boxes, boxes_unact, valid, attn_mask, dn_meta"),
     Component("criteria.mmdet_detr_head", call_mmdet_head, MMDET_SCORE_INPUTS, lambda o: o["total"],
               doc="all_cls_scores, all_bbox_preds, targets (+ enc, dn) -> losses (mmdet keys), total"),
-    Component("masks.padding", call_padding, doc="image_sizes [B, 2] -> mask [B, H, W] (True = padding)"),
-    Component("masks.resize", call_resize, doc="mask [B, H, W] bool -> mask [B, h, w] (PyTorch nearest)"),
-    Component("masks.crop", call_crop, doc="masks [N, h, w], boxes [N, 4] xyxy pixels -> masks"),
-    Component("masks.downsample", call_downsample, doc="masks [N, H, W] -> masks [N, h, w] (nearest)"),
+    Component("masks.padding", call_padding, doc="image_sizes [B, 2] -> mask [B, H, W] (True = padding)",
+              profile_dependent=False),
+    Component("masks.resize", call_resize, doc="mask [B, H, W] bool -> mask [B, h, w] (PyTorch nearest)",
+              profile_dependent=False),
+    Component("masks.crop", call_crop, doc="masks [N, h, w], boxes [N, 4] xyxy pixels -> masks",
+              profile_dependent=False),
+    Component("masks.downsample", call_downsample, doc="masks [N, H, W] -> masks [N, h, w] (nearest)",
+              profile_dependent=False),
     Component("position.sine", call_position, doc="mask [B, H, W] (or config.shape) -> pos [B, 2F, H, W]"),
     Component("transformer.encoder", call_encoder, ("src", "pos"), lambda o: o["memory"].sum(),
-              doc="src [B, L, E], pos, key_padding_mask, weights ('/' for '.') -> memory [B, L, E]"),
+              doc="src [B, L, E], pos, key_padding_mask, weights ('/' for '.') -> memory [B, L, E]",
+              profile_dependent=False),
     Component("transformer.decoder", call_decoder, ("tgt", "memory", "pos", "query_pos"), lambda o: o["hidden"].sum(),
-              doc="tgt [B, Q, E], memory [B, L, E], pos, query_pos, memory_key_padding_mask, weights -> hidden"),
+              doc="tgt [B, Q, E], memory [B, L, E], pos, query_pos, memory_key_padding_mask, weights -> hidden",
+              profile_dependent=False),
     Component("heads.detr", call_detr_head, ("hidden",), lambda o: o["logits"].sum() + o["boxes"].sum(),
-              doc="hidden [..., Q, E], weights -> logits [..., Q, K], boxes [..., Q, 4]"),
+              doc="hidden [..., Q, E], weights -> logits [..., Q, K], boxes [..., Q, 4]", profile_dependent=False),
 ]}
 
 

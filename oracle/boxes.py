@@ -151,8 +151,13 @@ def _geometry(boxes1: object, boxes2: object, *, aligned: bool, fmt: str, conv: 
         b1, b2 = b1[:, None, :], b2[None, :, :]
     w1, h1 = b1[..., 2] - b1[..., 0], b1[..., 3] - b1[..., 1]
     w2, h2 = b2[..., 2] - b2[..., 0], b2[..., 3] - b2[..., 1]
-    iw = (torch.minimum(b1[..., 2], b2[..., 2]) - torch.maximum(b1[..., 0], b2[..., 0])).clamp(min=0)
-    ih = (torch.minimum(b1[..., 3], b2[..., 3]) - torch.maximum(b1[..., 1], b2[..., 1])).clamp(min=0)
+    iw = torch.minimum(b1[..., 2], b2[..., 2]) - torch.maximum(b1[..., 0], b2[..., 0])
+    ih = torch.minimum(b1[..., 3], b2[..., 3]) - torch.maximum(b1[..., 1], b2[..., 1])
+    if conv.intersection == "strict":  # torchvision _loss_inter_union: no gradient where boxes only touch
+        overlapping = (iw > 0) & (ih > 0)
+        inter = torch.where(overlapping, iw * ih, torch.zeros_like(iw))
+    else:
+        inter = iw.clamp(min=0) * ih.clamp(min=0)
     ew = torch.maximum(b1[..., 2], b2[..., 2]) - torch.minimum(b1[..., 0], b2[..., 0])
     eh = torch.maximum(b1[..., 3], b2[..., 3]) - torch.minimum(b1[..., 1], b2[..., 1])
     # Centre distance from corner sums, ((x1+x2) - (x1'+x2'))^2 / 4, as every upstream writes it.
@@ -160,7 +165,7 @@ def _geometry(boxes1: object, boxes2: object, *, aligned: bool, fmt: str, conv: 
     dy = (b2[..., 1] + b2[..., 3]) - (b1[..., 1] + b1[..., 3])
     he = conv.area_height_eps
     return _PairGeometry(
-        inter=iw * ih,
+        inter=inter,
         area1=w1 * (h1 + he) if he else w1 * h1,
         area2=w2 * (h2 + he) if he else w2 * h2,
         enclose_w=ew, enclose_h=eh, center_dist2=(dx * dx + dy * dy) / 4,

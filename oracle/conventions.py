@@ -57,6 +57,11 @@ class IoUConvention:
     - ``ciou_alpha_min_iou``: if set, ``alpha = 0`` where ``iou <= ciou_alpha_min_iou``
       (mmdet ``ciou_loss`` multiplies by ``(ious > 0.5)``, from the CIoU authors' code).
     - ``ciou_clamp``: clamp CIoU to ``[-1, 1]`` (mmdet ``ciou_loss``).
+    - ``intersection``: how the overlap's width and height are cut at 0, which decides the gradient
+      where two boxes exactly touch: ``"clamp"`` (``(x2' - x1').clamp(min=0)``: the gradient passes at
+      0, as DETR, mmdet and torchvision's pairwise ops compute it) or ``"strict"`` (the intersection
+      only where both extents are > 0, else 0: torchvision's ``_loss_inter_union`` in its IoU losses).
+      Values are identical.
 
     In every upstream the CIoU alpha is computed without gradient (``torch.no_grad``); the
     reference does the same, so it is not a field.
@@ -71,9 +76,11 @@ class IoUConvention:
     ciou_alpha_eps: float = 0.0
     ciou_alpha_min_iou: float | None = None
     ciou_clamp: bool = False
+    intersection: Literal["clamp", "strict"] = "clamp"
 
     def __post_init__(self) -> None:
         check_choice("IoUConvention.eps_mode", self.eps_mode, ("none", "add", "clamp"))
+        check_choice("IoUConvention.intersection", self.intersection, ("clamp", "strict"))
         check_choice("IoUConvention.units", self.units, ("normalized", "pixel", "any"))
         eps = check_scalar("IoUConvention.eps", self.eps, low=0.0)
         if self.eps_mode == "none" and eps != 0.0:
@@ -100,7 +107,8 @@ IOU_MMDET_CIOU_LOSS = IoUConvention(eps_mode="add", eps=1e-7, units="pixel", dia
 IOU_TORCHVISION_PAIRWISE = IoUConvention(diag_eps=1e-7, ciou_alpha_eps=1e-7)
 #: torchvision ``generalized_box_iou_loss`` / ``distance_box_iou_loss`` / ``complete_box_iou_loss``
 #: (eps=1e-7 on the union, the enclosing area, the diagonal and in alpha), torchvision/ops/*_loss.py.
-IOU_TORCHVISION_LOSS = IoUConvention(eps_mode="add", eps=1e-7, diag_eps=1e-7, ciou_alpha_eps=1e-7)
+IOU_TORCHVISION_LOSS = IoUConvention(eps_mode="add", eps=1e-7, diag_eps=1e-7, ciou_alpha_eps=1e-7,
+                                     intersection="strict")
 #: ultralytics ``bbox_iou(..., xywh=False)`` (utils/metrics.py): eps on heights as well.
 IOU_ULTRALYTICS_XYXY = IoUConvention(eps_mode="add", eps=1e-7, diag_eps=1e-7, area_height_eps=1e-7,
                                      aspect_height_eps=1e-7, ciou_alpha_eps=1e-7)

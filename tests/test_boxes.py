@@ -266,3 +266,22 @@ def test_giou_gradient_matches_finite_differences():
     b = torch.tensor([[0.3, 0.1, 0.9, 0.6]], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x, y: B.giou(x, y, convention=IOU_DINO), (a, b))
     assert torch.autograd.gradcheck(lambda x, y: B.diou(x, y, convention=IOU_TORCHVISION_PAIRWISE), (a, b))
+
+
+def test_intersection_convention_decides_the_gradient_where_boxes_touch():
+    # pred's right edge lies on target's left edge (overlap width exactly 0, height 0.0625): the geometry
+    # hypothesis found against torchvision's generalized_box_iou_loss.
+    pred = torch.tensor([[0.0, 0.0, 0.5, 0.5625]], requires_grad=True)
+    target = torch.tensor([[0.5, 0.5, 1.0, 1.0]])
+    e = 1e-7
+    clamp = IoUConvention(eps_mode="add", eps=e)
+    strict = IoUConvention(eps_mode="add", eps=e, intersection="strict")
+    values = [B.giou(pred, target, aligned=True, convention=c) for c in (clamp, strict)]
+    assert values[0].item() == values[1].item()
+    (g_clamp,) = torch.autograd.grad(values[0].sum(), pred)
+    (g_strict,) = torch.autograd.grad(values[1].sum(), pred)
+    # d/dx2: union U = 0.28125 + 0.25 = 0.53125, enclosing C = 1, d(area1)/dx2 = 0.5625, overlap height 0.0625.
+    # clamp passes d(inter)/dx2 = 0.0625: dGIoU = 0.0625/(U+e) + (0.5625 - 0.0625)/(C+e)
+    # strict has d(inter)/dx2 = 0:          dGIoU = 0 + 0.5625/(C+e)
+    assert g_clamp[0, 2].item() == pytest.approx(0.0625 / (0.53125 + e) + 0.5 / (1 + e), rel=1e-12)
+    assert g_strict[0, 2].item() == pytest.approx(0.5625 / (1 + e), rel=1e-12)

@@ -15,9 +15,9 @@ from .base import YES, Adapter, Support
 __all__ = ["Adapter", "BUILTIN", "PLANNED", "Support", "YES", "resolve"]
 
 #: Built-in adapters available in this version.
-BUILTIN = ("oracle",)
+BUILTIN = ("oracle", "torchvision", "transformers")
 #: Adapters planned by later work; naming one is a clear error until it exists.
-PLANNED = {"transformers": 8, "torchvision": 8, "ultralytics": 9, "mmdet": 10, "onnx": 11}
+PLANNED = {"ultralytics": 9, "mmdet": 10, "onnx": 11}
 
 
 class AdapterError(Exception):

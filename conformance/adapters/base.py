@@ -74,7 +74,9 @@ class Adapter:
         lets an adapter decline variants it lacks (e.g. ``op == "iof"``)."""
         if component not in self.components:
             return Support(False, f"{self.name} provides no {component}")
-        if self.profiles is not None and profile not in self.profiles:
+        from golden.components import COMPONENTS
+        dependent = COMPONENTS[component].profile_dependent if component in COMPONENTS else True
+        if dependent and self.profiles is not None and profile not in self.profiles:
             return Support(False, f"{self.name} follows profile(s) {self.profile}, not {profile!r}")
         if device not in self.devices:
             return Support(False, f"{self.name} does not run on {device}")

@@ -1,0 +1,116 @@
+"""torchvision 0.28 through its own ``torchvision.ops`` (profile ``torchvision``).
+
+Component mapping (every call is the library's; the adapter only renames and selects):
+
+- ``boxes.convert``: ``ops.box_convert(boxes, src, dst)`` (torchvision's ``xywh`` is the reference's
+  ``xywh``: top-left corner and size).
+- ``boxes.area``: ``ops.box_area`` (after ``ops.box_convert`` to xyxy when needed).
+- ``boxes.overlap`` pairwise, under the profile's ``box_iou`` convention: ``ops.box_iou``,
+  ``generalized_box_iou``, ``distance_box_iou``, ``complete_box_iou``; aligned, under ``iou_loss``:
+  ``1 - generalized_box_iou_loss / distance_box_iou_loss / complete_box_iou_loss`` (reduction none).
+  IoF and aligned IoU have no torchvision op: not provided.
+- ``losses.giou_loss`` / ``diou_loss`` / ``ciou_loss`` (xyxy, reduction none/sum/mean, no weights or
+  avg_factor) and ``losses.sigmoid_focal_loss`` (``alpha=None`` is torchvision's ``alpha=-1``).
+
+``BoxCoder`` and ``Matcher`` (torchvision.models.detection._utils) correspond to reference components
+that do not exist yet (box coders, MaxIoU assignment): not provided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import Adapter, Support
+
+INSTALL = 'pip install -c constraints.txt "torchvision==0.28.0" (from the package index: see docs/install.md)'
+_LOSS_CONFIG = {"reduction", "convention"}
+_FOCAL_CONFIG = {"alpha", "gamma", "reduction"}
+
+
+class TorchvisionAdapter(Adapter):
+    def __init__(self, ops: Any, version: str):
+        self.ops = ops
+        super().__init__(name="torchvision", version=version, components=self._components(),
+                         profiles=frozenset({"torchvision"}), install=INSTALL,
+                         known_differences=_known_differences_path())
+
+    def supports(self, component: str, device, dtype, profile: str, config: Mapping[str, Any] | None = None) -> Support:
+        base = super().supports(component, device, dtype, profile, config)
+        if not base or config is None:
+            return base
+        if component == "boxes.overlap":
+            if config["op"] == "iof" or (config["op"] == "iou" and config["aligned"]):
+                return Support(False, f"torchvision has no {'aligned ' if config['aligned'] else ''}{config['op']} op")
+            wanted = "iou_loss" if config["aligned"] else "box_iou"
+            if config["convention"] != wanted:
+                return Support(False, f"torchvision's {'losses' if config['aligned'] else 'pairwise ops'} follow the "
+                                      f"{wanted} convention, not {config['convention']}")
+        if component.endswith("iou_loss") and (set(config) - _LOSS_CONFIG or config.get("convention") != "iou_loss"):
+            return Support(False, "torchvision's IoU losses take reduction none/sum/mean only (no weight, avg_factor)")
+        if component == "losses.sigmoid_focal_loss" and set(config) - _FOCAL_CONFIG:
+            return Support(False, "torchvision's sigmoid_focal_loss takes alpha, gamma and reduction only")
+        return base
+
+    def _components(self) -> dict:
+        ops = self.ops
+
+        def convert(inputs, config, profile):
+            return {"boxes": ops.box_convert(inputs["boxes"], config["src"], config["dst"])}
+
+        def area(inputs, config, profile):
+            boxes = inputs["boxes"]
+            if config["fmt"] != "xyxy":
+                boxes = ops.box_convert(boxes, config["fmt"], "xyxy")
+            return {"area": ops.box_area(boxes)}
+
+        pairwise = {"iou": ops.box_iou, "giou": ops.generalized_box_iou, "diou": ops.distance_box_iou,
+                    "ciou": ops.complete_box_iou}
+        aligned_losses = {"giou": ops.generalized_box_iou_loss, "diou": ops.distance_box_iou_loss,
+                          "ciou": ops.complete_box_iou_loss}
+
+        def overlap(inputs, config, profile):
+            b1, b2 = inputs["boxes1"], inputs["boxes2"]
+            if config["fmt"] != "xyxy":
+                b1, b2 = ops.box_convert(b1, config["fmt"], "xyxy"), ops.box_convert(b2, config["fmt"], "xyxy")
+            if config["aligned"]:
+                return {"value": 1 - aligned_losses[config["op"]](b1, b2, reduction="none")}
+            return {"value": pairwise[config["op"]](b1, b2)}
+
+        def iou_loss(name):
+            fn = {"giou_loss": ops.generalized_box_iou_loss, "diou_loss": ops.distance_box_iou_loss,
+                  "ciou_loss": ops.complete_box_iou_loss}[name]
+            return lambda inputs, config, profile: {"loss": fn(inputs["pred"], inputs["target"],
+                                                               reduction=config.get("reduction", "mean"))}
+
+        def focal(inputs, config, profile):
+            alpha = config.get("alpha", 0.25)
+            return {"loss": ops.sigmoid_focal_loss(inputs["logits"], inputs["targets"],
+                                                   alpha=-1 if alpha is None else alpha, gamma=config.get("gamma", 2.0),
+                                                   reduction=config.get("reduction", "none"))}
+        return {"boxes.convert": convert, "boxes.area": area, "boxes.overlap": overlap,
+                "losses.giou_loss": iou_loss("giou_loss"), "losses.diou_loss": iou_loss("diou_loss"),
+                "losses.ciou_loss": iou_loss("ciou_loss"), "losses.sigmoid_focal_loss": focal}
+
+
+def _known_differences_path() -> str:
+    from pathlib import Path
+    return str(Path(__file__).with_name("known_differences") / "torchvision.toml")
+
+
+class _Missing(Adapter):
+    def __init__(self, reason: str):
+        super().__init__(name="torchvision", version="not installed", components={}, install=INSTALL)
+        self.reason = reason
+
+    def available(self) -> Support:
+        return Support(False, self.reason)
+
+
+def make_adapter() -> Adapter:
+    try:
+        import torchvision
+        from torchvision import ops
+    except Exception as err:  # noqa: BLE001 - a CPU torch makes torchvision raise RuntimeError, not ImportError
+        return _Missing(f"{type(err).__name__}: {err}")
+    return TorchvisionAdapter(ops, torchvision.__version__)
