@@ -116,14 +116,15 @@ def reduction_terms(inputs: Mapping[str, Any], output: torch.Tensor) -> int:
 
 
 def compare_trees(component: str, actual: Mapping[str, Any], expected: Mapping[str, Any], inputs: Mapping[str, Any],
-                  dtype: torch.dtype, figures: Figures, *, skip: tuple[str, ...] = ()) -> list[Mismatch]:
+                  dtype: torch.dtype, figures: Figures, *, skip: tuple[str, ...] = (),
+                  optional: tuple[str, ...] = ()) -> list[Mismatch]:
     """Every mismatch between two output trees (paths like ``losses.loss_ce``, ``grad.outputs.pred_boxes``),
     with the tolerances of ``dtype``."""
     flat_a = {k[4:]: v for k, v in flatten(dict(actual), "out").items()}
     flat_e = {k[4:]: v for k, v in flatten(dict(expected), "out").items()}
     out = []
     for path in sorted(set(flat_e) - set(flat_a)):
-        if not path.startswith(skip):
+        if not path.startswith(skip) and not (optional and path.startswith(optional)):
             out.append(Mismatch(path, f"{path}: missing from the candidate's outputs"))
     for path in sorted(set(flat_a) - set(flat_e)):
         if not path.startswith(skip):

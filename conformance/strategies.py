@@ -26,6 +26,12 @@ def boxes_xyxy(draw, n: int | st.SearchStrategy[int] = st.integers(0, 6), *, min
     xy = draw(hnp.arrays(np.float64, (count, 2), elements=st.floats(0.0, max_coord * 0.9, width=64)))
     wh = draw(hnp.arrays(np.float64, (count, 2),
                          elements=st.floats(min_size, max(min_size, max_coord * 0.6), width=64)))
+    # Corners on a dyadic grid (multiples of max_coord / 1024, exact even in float16): centres and
+    # half-sizes are then exact in every dtype, so a candidate and the reference on its rounded inputs
+    # take the same side of every kink (touching boxes, clamps); see docs/conformance.md.
+    q = max_coord / 1024
+    xy = np.round(xy / q) * q
+    wh = np.maximum(np.round(wh / q) * q, np.ceil(min_size / q) * q)
     return torch.from_numpy(np.concatenate([xy, xy + wh], axis=1))
 
 
@@ -41,8 +47,11 @@ def boxes_realistic(n: int | st.SearchStrategy[int] = st.integers(1, 5)) -> st.S
 
 
 def logits(shape: tuple[int, ...], *, bound: float = 20.0) -> st.SearchStrategy[torch.Tensor]:
-    """Float64 logits of the given shape in ``[-bound, bound]``."""
-    return hnp.arrays(np.float64, shape, elements=st.floats(-bound, bound, width=64)).map(torch.from_numpy)
+    """Float64 logits of the given shape in ``[-bound, bound]``, on a grid of 1/64 (exact in float16 up
+    to 32), so that a threshold decision (``sigmoid > 0.5``, an argmax) cannot flip between a candidate's
+    dtype and the reference on its rounded inputs: a logit is exactly 0 or at least 1/64 away from it."""
+    return hnp.arrays(np.float64, shape, elements=st.floats(-bound, bound, width=64)).map(
+        lambda a: torch.from_numpy(np.round(a * 64) / 64))
 
 
 def probabilities(shape: tuple[int, ...]) -> st.SearchStrategy[torch.Tensor]:

@@ -53,6 +53,7 @@ class Component:
     matching: str | None = None
     doc: str = ""
     profile_dependent: bool = True
+    optional_outputs: tuple[str, ...] = ()
 
 
 def profile_convention(profile: str, which: str) -> conv.IoUConvention:
@@ -235,9 +236,10 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
                 doc=f"oracle.losses.{name}: inputs {', '.join(pos)} (+ keyword tensors) -> loss",
                 profile_dependent=name.endswith("iou_loss"))  # only the IoU losses take a profile's convention
       for name, pos in LOSS_POSITIONAL.items()],
-    Component("assign.hungarian", call_hungarian, matching="indices",
+    Component("assign.hungarian", call_hungarian, matching="indices", optional_outputs=("cost", "total_cost"),
               doc="pred_logits [B,Q,K], pred_boxes [B,Q,4], targets -> indices, cost, total_cost"),
     Component("criteria.set_criterion", call_set_criterion, ("outputs",), lambda o: o["total"], matching="indices",
+              optional_outputs=("indices",),
               doc="outputs, targets -> losses (unweighted), total, indices"),
     Component("criteria.cdn", call_cdn, doc="targets, draws -> labels, boxes, boxes_unact, valid, attn_mask, dn_meta"),
     Component("criteria.mmdet_detr_head", call_mmdet_head, MMDET_SCORE_INPUTS, lambda o: o["total"],

@@ -10,7 +10,9 @@ signature of golden/components.py::
 ``inputs`` are nested dicts/lists of torch tensors on the requested device and dtype (floating
 tensors in the run's dtype, integer tensors int64); ``outputs`` must have the canonical names and
 shapes. Floating outputs are compared after upcasting to float64. If ``differentiable`` (the
-default), gradients are taken with torch autograd through the call. The adapter calls its library;
+default), gradients are taken with torch autograd through the call. A call may raise
+``NotImplementedError(reason)`` for an input it cannot take (a rank, an optional tensor): that check is
+reported as not provided. The adapter calls its library;
 it never re-implements the math.
 """
 
