@@ -32,7 +32,8 @@ def test_softmax_cross_entropy_generated(detconf, request, logits, labels):
                             {"reduction": "mean"}, "detr", request)
 
 
-@pytest.mark.parametrize("name, profile", [("giou_loss", "torchvision"), ("ciou_loss", "ultralytics"),
+@pytest.mark.parametrize("name, profile", [("giou_loss", "torchvision"), ("diou_loss", "torchvision"),
+                                           ("ciou_loss", "torchvision"), ("ciou_loss", "ultralytics"),
                                            ("giou_loss", "mmdet")])
 @generated
 @given(pred=S.boxes_realistic(st.just(4)), target=S.boxes_realistic(st.just(4)))

@@ -212,7 +212,8 @@ def _loss_cases() -> list[Case]:
                                                 ("giou_loss", "torchvision", "iou_loss"),
                                                 ("diou_loss", "torchvision", "iou_loss"),
                                                 ("ciou_loss", "ultralytics", "iou_loss"),
-                                                ("ciou_loss", "mmdet", "IOU_MMDET_CIOU_LOSS")]):
+                                                ("ciou_loss", "mmdet", "IOU_MMDET_CIOU_LOSS"),
+                                                ("ciou_loss", "torchvision", "iou_loss")]):
         cases.append(Case(f"losses.{name}/random-{profile}", f"losses.{name}", profile,
                           {"convention": which, "reduction": "mean"}, 350 + i, ("random",),
                           lambda rng: {"pred": rand_xyxy(rng, 6, scale=100.0), "target": rand_xyxy(rng, 6, scale=100.0)}))
