@@ -90,7 +90,14 @@ def compare_values(path: str, actual: torch.Tensor, expected: torch.Tensor, tol:
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(diff == 0, 0.0, diff / np.abs(e))
     ulps = diff / _ulp(e, dtype)
-    figures.update(path, float(diff.max()), float(np.nan_to_num(rel, nan=np.inf).max()), float(ulps.max()))
+    # Report figures where the expected magnitude exceeds atol: relative errors and ULPs of values that
+    # are (almost) zero say nothing and would read as 1e308.
+    meaningful = np.abs(e) > tol.atol
+    if bool(meaningful.any()):
+        figures.update(path, float(diff.max()), float(np.nan_to_num(rel[meaningful], nan=np.inf).max()),
+                       float(ulps[meaningful].max()))
+    else:
+        figures.update(path, float(diff.max()), 0.0, 0.0)
     if not bool(bad.any()):
         return None
     n_bad = int(bad.sum())

@@ -35,9 +35,10 @@ def test_encoder_generated(detconf, request, b, length, heads, seed, padded):
     detconf.check_generated("transformer.encoder", inputs, {"num_layers": 2, "num_heads": heads}, "detr", request)
 
 
+@pytest.mark.parametrize("intermediate", [True, False], ids=["intermediate", "last"])
 @generated
 @given(b=st.integers(1, 2), queries=st.integers(1, 4), length=st.integers(1, 6), seed=st.integers(0, 2**16))
-def test_decoder_and_head_generated(detconf, request, b, queries, length, seed):
+def test_decoder_generated(detconf, request, intermediate, b, queries, length, seed):
     from oracle import params
     rng = np.random.Generator(np.random.PCG64(seed))
     e = 8
@@ -46,7 +47,15 @@ def test_decoder_and_head_generated(detconf, request, b, queries, length, seed):
               "pos": torch.from_numpy(rng.standard_normal((b, length, e))),
               "query_pos": torch.from_numpy(rng.standard_normal((b, queries, e))),
               "weights": _slash(params.decoder_weights(e, 16, 2, seed))}
-    detconf.check_generated("transformer.decoder", inputs, {"num_layers": 2, "num_heads": 2}, "detr", request)
-    head = {"hidden": torch.from_numpy(rng.standard_normal((2, b, queries, e))),
-            "weights": _slash(params.detr_head_weights(e, 5, seed))}
+    detconf.check_generated("transformer.decoder", inputs,
+                            {"num_layers": 2, "num_heads": 2, "return_intermediate": intermediate}, "detr", request)
+
+
+@generated
+@given(b=st.integers(1, 2), queries=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_head_generated(detconf, request, b, queries, seed):
+    from oracle import params
+    rng = np.random.Generator(np.random.PCG64(seed))
+    head = {"hidden": torch.from_numpy(rng.standard_normal((2, b, queries, 8))),
+            "weights": _slash(params.detr_head_weights(8, 5, seed))}
     detconf.check_generated("heads.detr", head, {"num_reg_fcs": 2}, "detr", request)

@@ -21,6 +21,14 @@ Component mapping (the library computes; the adapter builds its inputs as a user
   multi-rank normalisation are not part of these entry points: not provided.
 - ``position.sine``: ``DetrSinePositionEmbedding`` (profiles ``detr``, ``hf_detr``, ``mmdet``: offset 0)
   and ``DeformableDetrSinePositionEmbedding`` (offset -0.5), with the pixel mask ``~mask``.
+- ``transformer.encoder`` / ``transformer.decoder``: ``DetrEncoder`` / ``DetrDecoder`` built from a
+  ``DetrConfig`` (dropout 0, ReLU) with the case's weights loaded through :func:`_hf_state_dict` (the
+  packed ``in_proj`` splits into ``q_proj``/``k_proj``/``v_proj``; ``out_proj`` is ``o_proj``;
+  ``norm1``/``norm2``/``norm3`` are ``self_attn_layer_norm``/``encoder_attn_layer_norm`` (decoder) or
+  ``final_layer_norm`` (the last of each layer); ``linear1``/``linear2`` are ``mlp.fc1``/``mlp.fc2``;
+  the decoder's ``norm`` is ``layernorm``); masks as ``attention_mask`` 1 = valid. Intermediate decoder
+  outputs use ``auxiliary_loss=True`` (a known difference: see known_differences/transformers.toml).
+- ``heads.detr``: ``DetrForObjectDetection``'s heads, ``nn.Linear`` and ``DetrMLPPredictionHead``.
 
 The criterion modules build float buffers in torch's default dtype, so the adapter sets it to the run's
 dtype during the call, as a user of float64 must (api_survey_installed.md §2.2).
@@ -182,9 +190,99 @@ class TransformersAdapter(Adapter):
             b, h, w = mask.shape
             return {"pos": module((b, 2 * feats, h, w), mask.device, torch.float64, mask=(~mask).to(torch.int64))}
 
+        def encoder(inputs, config, profile):
+            src = inputs["src"]
+            weights = _hf_state_dict(inputs["weights"], "encoder")
+            module = self.md.DetrEncoder(_detr_config(src, config, weights, encoder=True)).to(src.dtype).eval()
+            module.load_state_dict(weights)
+            mask = inputs.get("key_padding_mask")
+            out = module(inputs_embeds=src, attention_mask=None if mask is None else (~mask).to(torch.int64),
+                         spatial_position_embeddings=inputs.get("pos"))
+            return {"memory": out.last_hidden_state}
+
+        def decoder(inputs, config, profile):
+            tgt = inputs["tgt"]
+            weights = _hf_state_dict(inputs["weights"], "decoder")
+            intermediate = config.get("return_intermediate", True)
+            hf_config = _detr_config(tgt, config, weights, encoder=False, auxiliary_loss=intermediate)
+            module = self.md.DetrDecoder(hf_config).to(tgt.dtype).eval()
+            module.load_state_dict(weights)
+            mask = inputs.get("memory_key_padding_mask")
+            out = module(inputs_embeds=tgt, encoder_hidden_states=inputs["memory"],
+                         encoder_attention_mask=None if mask is None else (~mask).to(torch.int64),
+                         spatial_position_embeddings=inputs.get("pos"),
+                         object_queries_position_embeddings=inputs.get("query_pos"))
+            hidden = out.intermediate_hidden_states if intermediate else out.last_hidden_state[None]
+            return {"hidden": hidden}
+
+        def head(inputs, config, profile):
+            # DetrForObjectDetection: class_labels_classifier = nn.Linear(d_model, num_labels + 1) and
+            # bbox_predictor = DetrMLPPredictionHead(d_model, d_model, 4, num_layers=3), then .sigmoid().
+            if config.get("num_reg_fcs", 2) != 2:
+                raise NotImplementedError("transformers' DETR box head has exactly two hidden layers")
+            hidden = inputs["hidden"]
+            w = {k.replace("/", "."): v for k, v in inputs["weights"].items()}
+            e, k = hidden.shape[-1], w["cls.weight"].shape[0]
+            classifier = torch.nn.Linear(e, k).to(hidden.dtype)
+            classifier.load_state_dict({"weight": w["cls.weight"], "bias": w["cls.bias"]})
+            mlp = self.md.DetrMLPPredictionHead(input_dim=e, hidden_dim=e, output_dim=4, num_layers=3).to(hidden.dtype)
+            mlp.load_state_dict({"layers.0.weight": w["reg.0.weight"], "layers.0.bias": w["reg.0.bias"],
+                                 "layers.1.weight": w["reg.1.weight"], "layers.1.bias": w["reg.1.bias"],
+                                 "layers.2.weight": w["reg.out.weight"], "layers.2.bias": w["reg.out.bias"]})
+            return {"logits": classifier(hidden), "boxes": mlp(hidden).sigmoid()}
+
         return {"boxes.convert": convert, "boxes.overlap": overlap, "losses.sigmoid_focal_loss": focal,
                 "losses.dice_loss": dice, "assign.hungarian": hungarian, "criteria.set_criterion": criterion,
-                "position.sine": position}
+                "position.sine": position, "transformer.encoder": encoder, "transformer.decoder": decoder,
+                "heads.detr": head}
+
+
+#: The reference's weight names (torch / facebookresearch/detr state dicts) -> transformers' DETR modules.
+_LAYER_NAMES = {"norm1": "self_attn_layer_norm", "linear1": "mlp.fc1", "linear2": "mlp.fc2",
+                "multihead_attn": "encoder_attn"}
+
+
+def _hf_state_dict(weights: Mapping[str, torch.Tensor], stack: str) -> dict[str, torch.Tensor]:
+    """Map ``layers.{i}.self_attn.in_proj_weight`` etc. to DetrEncoder/DetrDecoder names: the packed in-projection
+    splits into ``q_proj``/``k_proj``/``v_proj``, ``out_proj`` is ``o_proj``; encoder ``norm2`` and decoder
+    ``norm3`` are ``final_layer_norm``, decoder ``norm2`` is ``encoder_attn_layer_norm``, the decoder's shared
+    ``norm`` is ``layernorm``."""
+    out = {}
+    for name, value in weights.items():
+        name = name.replace("/", ".")
+        if name.startswith("norm."):
+            out["layernorm." + name[5:]] = value
+            continue
+        prefix, _, rest = name.partition(".")  # "layers"
+        index, _, rest = rest.partition(".")
+        module, _, leaf = rest.rpartition(".") if rest.count(".") == 1 else rest.partition(".")
+        norms = {"norm2": "final_layer_norm"} if stack == "encoder" else \
+            {"norm2": "encoder_attn_layer_norm", "norm3": "final_layer_norm"}
+        module = norms.get(module, module)
+        module = _LAYER_NAMES.get(module, module)
+        base = f"layers.{index}."
+        if leaf.startswith("in_proj_"):
+            kind = leaf.removeprefix("in_proj_")
+            for part, chunk in zip(("q_proj", "k_proj", "v_proj"), value.chunk(3)):
+                out[f"{base}{module}.{part}.{kind}"] = chunk
+        elif leaf.startswith("out_proj."):
+            out[f"{base}{module}.o_proj.{leaf.removeprefix('out_proj.')}"] = value
+        else:
+            out[f"{base}{module}.{leaf}"] = value
+    return out
+
+
+def _detr_config(x: torch.Tensor, config: Mapping[str, Any], weights: Mapping[str, torch.Tensor], *, encoder: bool,
+                 auxiliary_loss: bool = False):
+    import transformers
+    e = x.shape[-1]
+    ffn = weights["layers.0.mlp.fc1.weight"].shape[0]
+    layers, heads = config["num_layers"], config["num_heads"]
+    return transformers.DetrConfig(d_model=e, encoder_layers=layers if encoder else 1,
+                                   decoder_layers=layers if not encoder else 1, encoder_attention_heads=heads,
+                                   decoder_attention_heads=heads, encoder_ffn_dim=ffn, decoder_ffn_dim=ffn,
+                                   dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+                                   activation_function="relu", auxiliary_loss=auxiliary_loss)
 
 
 def _known_differences_path() -> str:
