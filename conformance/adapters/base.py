@@ -88,3 +88,20 @@ class Adapter:
 
     def run(self, component: str, inputs: Mapping[str, Any], config: Mapping[str, Any], profile: str) -> dict:
         return self.components[component](inputs, config, profile)
+
+
+class MissingAdapter(Adapter):
+    """Stands for a library that cannot be imported here: the run becomes one skip with the install command."""
+
+    def __init__(self, name: str, install: str, reason: str):
+        super().__init__(name=name, version="not installed", components={}, install=install)
+        self.reason = reason
+
+    def available(self) -> Support:
+        return Support(False, self.reason)
+
+
+def known_differences_file(name: str) -> str:
+    """Path of a built-in adapter's known-differences file (conformance/adapters/known_differences/<name>.toml)."""
+    from pathlib import Path
+    return str(Path(__file__).with_name("known_differences") / f"{name}.toml")

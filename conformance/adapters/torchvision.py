@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Adapter, Support
+from .base import Adapter, MissingAdapter, Support, known_differences_file
 
 INSTALL = 'pip install -c constraints.txt "torchvision==0.28.0" (from the package index: see docs/install.md)'
 _LOSS_CONFIG = {"reduction", "convention"}
@@ -33,7 +33,7 @@ class TorchvisionAdapter(Adapter):
         self.ops = ops
         super().__init__(name="torchvision", version=version, components=self._components(),
                          profiles=frozenset({"torchvision"}), install=INSTALL,
-                         known_differences=_known_differences_path())
+                         known_differences=known_differences_file("torchvision"))
 
     def supports(self, component: str, device, dtype, profile: str, config: Mapping[str, Any] | None = None) -> Support:
         base = super().supports(component, device, dtype, profile, config)
@@ -93,24 +93,10 @@ class TorchvisionAdapter(Adapter):
                 "losses.ciou_loss": iou_loss("ciou_loss"), "losses.sigmoid_focal_loss": focal}
 
 
-def _known_differences_path() -> str:
-    from pathlib import Path
-    return str(Path(__file__).with_name("known_differences") / "torchvision.toml")
-
-
-class _Missing(Adapter):
-    def __init__(self, reason: str):
-        super().__init__(name="torchvision", version="not installed", components={}, install=INSTALL)
-        self.reason = reason
-
-    def available(self) -> Support:
-        return Support(False, self.reason)
-
-
 def make_adapter() -> Adapter:
     try:
         import torchvision
         from torchvision import ops
     except Exception as err:  # noqa: BLE001 - a CPU torch makes torchvision raise RuntimeError, not ImportError
-        return _Missing(f"{type(err).__name__}: {err}")
+        return MissingAdapter("torchvision", INSTALL, f"{type(err).__name__}: {err}")
     return TorchvisionAdapter(ops, torchvision.__version__)

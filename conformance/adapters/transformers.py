@@ -44,7 +44,7 @@ import torch
 
 from oracle.conventions import get_profile
 
-from .base import Adapter, Support
+from .base import Adapter, MissingAdapter, Support, known_differences_file
 
 INSTALL = 'pip install -c constraints.txt "transformers==5.23.0" "torchvision==0.28.0" (see docs/install.md)'
 SOFTMAX_PROFILES = frozenset({"detr", "hf_detr"})
@@ -76,7 +76,7 @@ class TransformersAdapter(Adapter):
         self.c2c, self.c2center = center_to_corners_format, corners_to_center_format
         super().__init__(name="transformers", version=version, components=self._components(),
                          profiles=frozenset(SOFTMAX_PROFILES | FOCAL_PROFILES | {"mmdet"}), install=INSTALL,
-                         known_differences=_known_differences_path())
+                         known_differences=known_differences_file("transformers"))
 
     def supports(self, component: str, device, dtype, profile: str, config: Mapping[str, Any] | None = None) -> Support:
         from golden.components import COMPONENTS
@@ -285,23 +285,9 @@ def _detr_config(x: torch.Tensor, config: Mapping[str, Any], weights: Mapping[st
                                    activation_function="relu", auxiliary_loss=auxiliary_loss)
 
 
-def _known_differences_path() -> str:
-    from pathlib import Path
-    return str(Path(__file__).with_name("known_differences") / "transformers.toml")
-
-
-class _Missing(Adapter):
-    def __init__(self, reason: str):
-        super().__init__(name="transformers", version="not installed", components={}, install=INSTALL)
-        self.reason = reason
-
-    def available(self) -> Support:
-        return Support(False, self.reason)
-
-
 def make_adapter() -> Adapter:
     try:
         import transformers
         return TransformersAdapter(transformers.__version__)
     except Exception as err:  # noqa: BLE001 - transformers' loss import fails with RuntimeError on a CPU torch
-        return _Missing(f"{type(err).__name__}: {err}")
+        return MissingAdapter("transformers", INSTALL, f"{type(err).__name__}: {err}")
