@@ -160,12 +160,6 @@ class Session:
         self.adapter = state.adapter if state.adapter is not None else resolve(state.impl)
         self.device, self.dtype, self.impl = state.device, state.dtype, state.impl
 
-    def profiles_for(self, candidates: tuple[str, ...]) -> tuple[str, ...]:
-        """The profiles among ``candidates`` that the adapter follows (all of them for the reference)."""
-        if self.adapter.profiles is None:
-            return candidates
-        return tuple(p for p in candidates if p in self.adapter.profiles) or candidates[:1]
-
     @staticmethod
     def recorder(request: pytest.FixtureRequest):
         """Record a check's figures on the test item; over many generated examples keep the worst."""

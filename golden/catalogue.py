@@ -22,6 +22,7 @@ from oracle import conventions as conv
 
 from .components import COMPONENTS, reference_outputs
 from .store import CaseRecord
+from oracle.criteria import cdn_group_count
 
 Inputs = dict[str, Any]
 
@@ -338,7 +339,7 @@ def _criterion_cases() -> list[Case]:
 
     def cdn(rng, counts, dn_number, num_classes=5, ratio=0.5):
         targets = rand_targets(rng, counts, num_classes)
-        g = cdn_groups(counts, dn_number)
+        g = cdn_group_count(max(counts, default=0), dn_number)
         k = 2 * g * sum(counts)
         label_p = rng.random(k)
         chosen = int((label_p < ratio * 0.5).sum())
@@ -389,11 +390,6 @@ def _criterion_cases() -> list[Case]:
              lambda rng: mmdet(rng, "dino", q=2, counts=(4, 1), dn=True)),
     ]
     return cases
-
-
-def cdn_groups(counts: list[int], dn_number: int) -> int:
-    from oracle.criteria import cdn_group_count
-    return cdn_group_count(max(counts, default=0), dn_number)
 
 
 def _saturate(inputs: Inputs) -> Inputs:

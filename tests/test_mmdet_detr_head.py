@@ -170,7 +170,7 @@ def test_assign_result_encoding():
 
 def test_errors():
     head = MMDetDETRHeadLoss(MMDET_DETR_HEAD, num_classes=2)
-    with pytest.raises(OracleInputError, match=r"targets\[0\]: expected a 'image_size' entry"):
+    with pytest.raises(OracleInputError, match=r"targets\[0\]: expected an 'image_size' \(height, width\) entry"):
         head(torch.zeros(1, 1, 2, 3), torch.full((1, 1, 2, 4), 0.3), [{"labels": torch.tensor([0]),
                                                                         "boxes": torch.full((1, 4), 0.3)}])
     with pytest.raises(OracleInputError, match=r"all_cls_scores: expected K = 3 scores per query"):

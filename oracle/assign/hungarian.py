@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 from .. import boxes as box_ops
-from .._checks import as_float64, as_index, check_finite, check_labels, check_rank, fail
+from .._checks import as_float64, as_index, check_finite, check_rank, fail
+from .._targets import target_arg
 from ..conventions import MatcherConvention
 
 
@@ -95,17 +96,6 @@ def focal_class_cost(logits: torch.Tensor, labels: torch.Tensor, *, alpha: float
 
 # --------------------------------------------------------------------------- cost matrix
 
-def _image_size_arg(name: str, size: object) -> tuple[float, float]:
-    t = as_float64(name, size)
-    if t.shape != (2,):
-        raise fail(name, "(height, width)", f"shape {tuple(t.shape)}")
-    check_finite(name, t)
-    h, w = float(t[0]), float(t[1])
-    if h <= 0 or w <= 0:
-        raise fail(name, "positive (height, width)", f"({h}, {w})")
-    return h, w
-
-
 def _num_classes(logits: torch.Tensor, conv: MatcherConvention) -> int:
     # Softmax logits carry a last no-object column (DETR's num_classes + 1); focal logits do not.
     return logits.shape[-1] - 1 if conv.class_cost == "softmax" else logits.shape[-1]
@@ -143,27 +133,9 @@ def _image_args(prefix: str, logits: object, boxes: object, target: Mapping, con
     bx = box_ops.validate_boxes(f"{prefix}pred_boxes", boxes, "cxcywh", rank=2)
     if bx.shape[0] != lg.shape[0]:
         raise fail(f"{prefix}pred_boxes", f"shape ({lg.shape[0]}, 4) to match pred_logits", f"shape {tuple(bx.shape)}")
-    if not isinstance(target, Mapping):
-        raise fail(f"{prefix}targets", "a mapping with 'labels' and 'boxes'", type(target).__name__)
-    for key in ("labels", "boxes"):
-        if key not in target:
-            raise fail(f"{prefix}targets", f"a '{key}' entry", f"keys {sorted(target)}")
-    labels = as_index(f"{prefix}targets['labels']", target["labels"])
-    check_rank(f"{prefix}targets['labels']", labels, 1, "([T])")
-    check_labels(f"{prefix}targets['labels']", labels, _num_classes(lg, conv))
-    gt = as_float64(f"{prefix}targets['boxes']", target["boxes"])
-    if gt.numel() == 0 and labels.numel() == 0:
-        gt = gt.reshape(0, 4)
-    gt = box_ops.validate_boxes(f"{prefix}targets['boxes']", gt, "cxcywh", rank=2)
-    if gt.shape[0] != labels.shape[0]:
-        raise fail(f"{prefix}targets['boxes']", f"shape ({labels.shape[0]}, 4), one box per label",
-                   f"shape {tuple(gt.shape)}")
-    size = None
-    if conv.giou.units == "pixel":
-        if "image_size" not in target:
-            raise fail(f"{prefix}targets", "an 'image_size' (height, width) entry: this GIoU convention works in pixels",
-                       f"keys {sorted(target)}")
-        size = _image_size_arg(f"{prefix}targets['image_size']", target["image_size"])
+    t = target_arg(f"{prefix}targets", target, _num_classes(lg, conv), need_image_size=conv.giou.units == "pixel",
+                   image_size_why="this GIoU convention works in pixels")
+    labels, gt, size = t.labels, t.boxes, t.image_size
     return lg, bx, labels, gt, size
 
 

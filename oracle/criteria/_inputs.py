@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 
 from .. import boxes as box_ops
-from .._checks import as_float64, as_index, check_finite, check_labels, check_range, check_rank, fail
+from .._checks import as_float64, as_index, check_finite, check_rank, fail
+from .._targets import Target, target_arg
 
 
 @dataclass(frozen=True)
@@ -27,14 +28,6 @@ class Layer:
     logits: torch.Tensor  # [B, Q, K]
     boxes: torch.Tensor  # [B, Q, 4] normalised cxcywh
     masks: torch.Tensor | None = None  # [B, Q, h, w]
-
-
-@dataclass(frozen=True)
-class Target:
-    labels: torch.Tensor  # int64 [T]
-    boxes: torch.Tensor  # float64 [T, 4] normalised cxcywh
-    masks: torch.Tensor | None = None  # float64 [T, H, W]
-    image_size: tuple[float, float] | None = None
 
 
 def layer_arg(name: str, layer: object, *, num_logits: int | None = None, batch: int | None = None) -> Layer:
@@ -73,39 +66,8 @@ def targets_arg(targets: object, batch: int, num_classes: int, *, need_masks: bo
         raise fail("targets", "a sequence of per-image mappings", type(targets).__name__)
     if len(targets) != batch:
         raise fail("targets", f"{batch} per-image mappings (the batch size of the outputs)", f"{len(targets)}")
-    out = []
-    for i, t in enumerate(targets):
-        name = f"targets[{i}]"
-        if not isinstance(t, Mapping):
-            raise fail(name, "a mapping with 'labels' and 'boxes'", type(t).__name__)
-        for key in ("labels", "boxes") + (("masks",) if need_masks else ()) + (("image_size",) if need_image_size else ()):
-            if key not in t:
-                raise fail(name, f"a '{key}' entry", f"keys {sorted(t)}")
-        labels = as_index(f"{name}['labels']", t["labels"])
-        check_rank(f"{name}['labels']", labels, 1, "([T])")
-        check_labels(f"{name}['labels']", labels, num_classes)
-        boxes = as_float64(f"{name}['boxes']", t["boxes"])
-        if boxes.numel() == 0 and labels.numel() == 0:
-            boxes = boxes.reshape(0, 4)
-        boxes = box_ops.validate_boxes(f"{name}['boxes']", boxes, "cxcywh", rank=2)
-        if boxes.shape[0] != labels.shape[0]:
-            raise fail(f"{name}['boxes']", f"{labels.shape[0]} boxes, one per label", f"shape {tuple(boxes.shape)}")
-        masks = None
-        if need_masks:
-            masks = as_float64(f"{name}['masks']", t["masks"])
-            check_rank(f"{name}['masks']", masks, 3, "([T, H, W] binary masks)")
-            check_finite(f"{name}['masks']", masks)
-            check_range(f"{name}['masks']", masks, 0.0, 1.0)
-            if masks.shape[0] != labels.shape[0]:
-                raise fail(f"{name}['masks']", f"{labels.shape[0]} masks, one per label", f"shape {tuple(masks.shape)}")
-        size = None
-        if need_image_size:
-            s = as_float64(f"{name}['image_size']", t["image_size"])
-            if s.shape != (2,) or not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
-                raise fail(f"{name}['image_size']", "positive finite (height, width)", f"{s.tolist()}")
-            size = (float(s[0]), float(s[1]))
-        out.append(Target(labels, boxes, masks, size))
-    return out
+    return [target_arg(f"targets[{i}]", t, num_classes, need_masks=need_masks, need_image_size=need_image_size)
+            for i, t in enumerate(targets)]
 
 
 Indices = list[tuple[torch.Tensor, torch.Tensor]]
