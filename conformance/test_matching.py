@@ -11,7 +11,7 @@ from conformance._cases import generated, golden_params
 PROFILES = ("detr", "deformable_detr", "dino", "mmdet", "ultralytics")
 
 
-@pytest.mark.parametrize("case", golden_params("assign."))
+@pytest.mark.parametrize("case", golden_params("assign.hungarian"))
 def test_golden(case, detconf, request):
     detconf.check_case(case, request)
 

@@ -482,7 +482,9 @@ def _encoder_cases() -> list[Case]:
 @functools.lru_cache(maxsize=1)
 def catalogue() -> tuple[Case, ...]:
     """Every case, in a fixed order; names are unique."""
-    cases = tuple(_boxes_cases() + _loss_cases() + _hungarian_cases() + _criterion_cases() + _encoder_cases())
+    from .dense_cases import dense_cases  # it imports this module's Case and input helpers
+    cases = tuple(_boxes_cases() + _loss_cases() + _hungarian_cases() + _criterion_cases() + _encoder_cases()
+                  + dense_cases())
     names = [c.name for c in cases]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

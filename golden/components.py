@@ -29,6 +29,8 @@ from oracle.assign.hungarian import hungarian_match
 from oracle.criteria import CdnDraws, MMDetDETRHeadLoss, SetCriterion, SetCriterionConfig, prepare_for_cdn
 from oracle.criteria._inputs import layer_arg, targets_arg
 
+from . import dense_calls as D
+
 Tree = Any
 Call = Callable[[Mapping[str, Any], Mapping[str, Any], str], dict]
 
@@ -261,6 +263,21 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
               profile_dependent=False),
     Component("heads.detr", call_detr_head, ("hidden",), lambda o: o["logits"].sum() + o["boxes"].sum(),
               doc="hidden [..., Q, E], weights -> logits [..., Q, K], boxes [..., Q, 4]", profile_dependent=False),
+    Component("anchors.grid", D.call_anchor_grid, profile_dependent=False,
+              doc="config: AnchorGenerator fields, featmap_sizes, pad_shape -> anchors, valid_flags (per level)"),
+    Component("anchors.points", D.call_anchor_points, profile_dependent=False,
+              doc="config: featmap_sizes, strides, offset -> points [A, 2] (grid units), strides [A, 1]"),
+    Component("coders.delta_xywh_encode", D.call_delta_encode, ("gt",), lambda o: o["deltas"].sum(),
+              profile_dependent=False, doc="anchors [N, 4], gt [N, 4] xyxy; config: coder fields -> deltas [N, 4]"),
+    Component("coders.delta_xywh_decode", D.call_delta_decode, ("deltas",), lambda o: o["boxes"].sum(),
+              profile_dependent=False,
+              doc="anchors [N, 4] xyxy, deltas [N, 4]; config: coder fields, max_shape -> boxes [N, 4] xyxy"),
+    Component("coders.dist2bbox", D.call_dist2bbox, ("distances",), lambda o: o["boxes"].sum(), profile_dependent=False,
+              doc="distances [..., 4] ltrb, points [..., 2]; config fmt -> boxes [..., 4]"),
+    Component("coders.bbox2dist", D.call_bbox2dist, ("boxes",), lambda o: o["distances"].sum(), profile_dependent=False,
+              doc="points [..., 2], boxes [..., 4] xyxy; config reg_max -> distances [..., 4] ltrb"),
+    Component("coders.dfl_expectation", D.call_dfl_expectation, ("logits",), lambda o: o["distances"].sum(),
+              profile_dependent=False, doc="logits [..., 4, reg_max] -> distances [..., 4]"),
 ]}
 
 

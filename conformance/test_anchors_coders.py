@@ -1,0 +1,36 @@
+"""Anchors (mmdet grid anchors, YOLOv8 anchor points) and box coders: golden cases and generated inputs."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance import strategies as S
+from conformance._cases import generated, golden_params
+
+
+@pytest.mark.parametrize("case", golden_params("anchors.", "coders."))
+def test_golden(case, detconf, request):
+    detconf.check_case(case, request)
+
+
+@generated
+@given(anchors=S.boxes_xyxy(st.just(5), min_size=1.0 / 16, max_coord=64.0),
+       deltas=S.logits((5, 4), bound=3.0), clip=st.booleans())
+def test_delta_xywh_decode_generated(detconf, request, anchors, deltas, clip):
+    config = {"stds": [0.1, 0.1, 0.2, 0.2], "max_shape": [48, 64] if clip else None}
+    detconf.check_generated("coders.delta_xywh_decode", {"anchors": anchors, "deltas": deltas}, config, "mmdet", request)
+
+
+@generated
+@given(distances=S.probabilities((6, 4)), points=S.probabilities((6, 2)), fmt=st.sampled_from(["xyxy", "cxcywh"]))
+def test_dist2bbox_generated(detconf, request, distances, points, fmt):
+    detconf.check_generated("coders.dist2bbox", {"distances": distances * 16, "points": points * 64},
+                            {"fmt": fmt}, "ultralytics", request)
+
+
+@generated
+@given(logits=S.logits((3, 4, 16), bound=8.0))
+def test_dfl_expectation_generated(detconf, request, logits):
+    detconf.check_generated("coders.dfl_expectation", {"logits": logits}, {}, "ultralytics", request)
