@@ -12,8 +12,10 @@ Component mapping (every call is the library's; the adapter only renames and sel
 - ``losses.giou_loss`` / ``diou_loss`` / ``ciou_loss`` (xyxy, reduction none/sum/mean, no weights or
   avg_factor) and ``losses.sigmoid_focal_loss`` (``alpha=None`` is torchvision's ``alpha=-1``).
 
-``BoxCoder`` and ``Matcher`` (torchvision.models.detection._utils) correspond to reference components
-that do not exist yet (box coders, MaxIoU assignment): not provided.
+- ``coders.delta_xywh_encode`` / ``decode``: ``models.detection._utils.BoxCoder(weights=1 / stds)``,
+  ``encode_single(gt, anchors)`` and ``decode_single(deltas, anchors)``, for the configurations it has:
+  zero means, no centre clamp, the default ``bbox_xform_clip = log(1000 / 16)`` applied from above only
+  (``wh_clamp="upper"``) and no clipping to the image; others are not provided.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Adapter, MissingAdapter, Support, known_differences_file
+from .base import YES, Adapter, MissingAdapter, Support, known_differences_file
 
 INSTALL = 'pip install -c constraints.txt "torchvision==0.28.0" (from the package index: see docs/install.md)'
 _LOSS_CONFIG = {"reduction", "convention"}
@@ -48,12 +50,36 @@ class TorchvisionAdapter(Adapter):
                                       f"{wanted} convention, not {config['convention']}")
         if component.endswith("iou_loss") and (set(config) - _LOSS_CONFIG or config.get("convention") != "iou_loss"):
             return Support(False, "torchvision's IoU losses take reduction none/sum/mean only (no weight, avg_factor)")
+        if component.startswith("coders.delta_xywh"):
+            return self._coder_support(component, config)
         if component == "losses.sigmoid_focal_loss" and set(config) - _FOCAL_CONFIG:
             return Support(False, "torchvision's sigmoid_focal_loss takes alpha, gamma and reduction only")
         return base
 
+    @staticmethod
+    def _coder_support(component: str, config: Mapping[str, Any]) -> Support:
+        if any(m != 0 for m in config.get("means", (0, 0, 0, 0))) or config.get("add_ctr_clamp", False):
+            return Support(False, "torchvision's BoxCoder has no means and no centre clamp")
+        if config.get("wh_ratio_clip", 16 / 1000) != 16 / 1000:
+            return Support(False, "the adapter uses BoxCoder's default bbox_xform_clip = log(1000 / 16)")
+        if component.endswith("decode") and (config.get("wh_clamp", "both") != "upper"
+                                             or (config.get("clip_border", True) and config.get("max_shape"))):
+            return Support(False, "torchvision's BoxCoder clamps size deltas from above only and never clips "
+                                  "to the image (wh_clamp='upper', no max_shape)")
+        return YES
+
     def _components(self) -> dict:
         ops = self.ops
+        from torchvision.models.detection._utils import BoxCoder
+
+        def box_coder(config) -> BoxCoder:
+            return BoxCoder(tuple(1.0 / s for s in config.get("stds", (1.0, 1.0, 1.0, 1.0))))
+
+        def encode(inputs, config, profile):
+            return {"deltas": box_coder(config).encode_single(inputs["gt"], inputs["anchors"])}
+
+        def decode(inputs, config, profile):
+            return {"boxes": box_coder(config).decode_single(inputs["deltas"], inputs["anchors"])}
 
         def convert(inputs, config, profile):
             return {"boxes": ops.box_convert(inputs["boxes"], config["src"], config["dst"])}
@@ -90,7 +116,8 @@ class TorchvisionAdapter(Adapter):
                                                    reduction=config.get("reduction", "none"))}
         return {"boxes.convert": convert, "boxes.area": area, "boxes.overlap": overlap,
                 "losses.giou_loss": iou_loss("giou_loss"), "losses.diou_loss": iou_loss("diou_loss"),
-                "losses.ciou_loss": iou_loss("ciou_loss"), "losses.sigmoid_focal_loss": focal}
+                "losses.ciou_loss": iou_loss("ciou_loss"), "losses.sigmoid_focal_loss": focal,
+                "coders.delta_xywh_encode": encode, "coders.delta_xywh_decode": decode}
 
 
 def make_adapter() -> Adapter:
