@@ -278,6 +278,13 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
               doc="points [..., 2], boxes [..., 4] xyxy; config reg_max -> distances [..., 4] ltrb"),
     Component("coders.dfl_expectation", D.call_dfl_expectation, ("logits",), lambda o: o["distances"].sum(),
               profile_dependent=False, doc="logits [..., 4, reg_max] -> distances [..., 4]"),
+    Component("assign.max_iou", D.call_max_iou, profile_dependent=False,
+              doc="priors [N, 4], gt_boxes [K, 4], gt_labels [K] (+ gt_boxes_ignore); config convention (a preset "
+                  "name) -> gt_inds, max_overlaps, labels"),
+    Component("criteria.anchor_head", D.call_anchor_head, ("cls_scores", "bbox_preds"), lambda o: o["total"],
+              optional_outputs=("labels", "label_weights"), profile_dependent=False,
+              doc="cls_scores, bbox_preds per level, targets; config head, num_classes, img_metas -> loss_cls, "
+                  "loss_bbox (per level), avg_factor, total, labels, label_weights"),
 ]}
 
 

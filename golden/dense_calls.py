@@ -6,8 +6,15 @@ them. Hyper-parameters travel in ``config`` (JSON: tuples become lists); tensors
 
 from __future__ import annotations
 
+import dataclasses
+
+import torch
+
 from oracle import anchors as A
 from oracle import coders as C
+from oracle import conventions as conv
+from oracle.assign.max_iou import max_iou_assign
+from oracle.criteria import anchor_head as AH
 
 
 def _generator(config) -> A.AnchorGenerator:
@@ -56,3 +63,43 @@ def call_bbox2dist(inputs, config, profile):
 
 def call_dfl_expectation(inputs, config, profile):
     return {"distances": C.dfl_expectation(inputs["logits"])}
+
+
+def _max_iou_convention(config):
+    """config ``convention``: a preset name of oracle/conventions.py (``MAX_IOU_RETINANET_MMDET``), with
+    optional field overrides in ``convention_overrides`` (``neg_iou_thr`` as a list is a (lo, hi) range)."""
+    base = getattr(conv, config["convention"])
+    overrides = dict(config.get("convention_overrides", {}))
+    if isinstance(overrides.get("neg_iou_thr"), list):
+        overrides["neg_iou_thr"] = tuple(overrides["neg_iou_thr"])
+    return dataclasses.replace(base, **overrides) if overrides else base
+
+
+def call_max_iou(inputs, config, profile):
+    """priors [N, 4], gt_boxes [K, 4] xyxy pixels, gt_labels [K], optional gt_boxes_ignore [M, 4]
+    -> gt_inds [N] (k + 1 / 0 negative / -1 ignored), max_overlaps [N], labels [N] (-1 where not positive)."""
+    result = max_iou_assign(inputs["priors"], inputs["gt_boxes"], inputs["gt_labels"],
+                            convention=_max_iou_convention(config), gt_boxes_ignore=inputs.get("gt_boxes_ignore"))
+    return {"gt_inds": result.gt_inds, "max_overlaps": result.max_overlaps, "labels": result.labels}
+
+
+def anchor_head_config(config):
+    """config ``head``: a preset of oracle/criteria/anchor_head.py; ``strides`` (optional) replaces its
+    anchor generator's strides (same anchors per level), so that small images keep every level."""
+    head = getattr(AH, config["head"])
+    if "strides" in config:
+        head = dataclasses.replace(head, anchor_generator=dataclasses.replace(
+            head.anchor_generator, strides=tuple(config["strides"])))
+    return head
+
+
+def call_anchor_head(inputs, config, profile):
+    """cls_scores, bbox_preds (per level, mmdet layout), targets (boxes xyxy pixels, labels, optional
+    ignore_boxes); config head, num_classes, img_metas -> loss_cls, loss_bbox (per level), avg_factor,
+    total, labels and label_weights per image (over all anchors)."""
+    metas = [{k: tuple(v) for k, v in m.items()} for m in config["img_metas"]]
+    loss = AH.anchor_head_loss(inputs["cls_scores"], inputs["bbox_preds"], inputs["targets"], metas,
+                            config=anchor_head_config(config), num_classes=config["num_classes"])
+    return {"loss_cls": list(loss.loss_cls), "loss_bbox": list(loss.loss_bbox),
+            "avg_factor": torch.tensor(float(loss.avg_factor), dtype=torch.float64), "total": loss.total,
+            "labels": [t.labels for t in loss.targets], "label_weights": [t.label_weights for t in loss.targets]}

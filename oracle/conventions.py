@@ -488,3 +488,91 @@ def profiles_markdown() -> str:
         rows.append(f"| `{p.name}` | {_iou_summary(p.box_iou)} | {_iou_summary(p.iou_loss)} | {matcher} | "
                     f"{p.avg_factor_eps:g} | {bg} | {_criterion_summary(p)} |")
     return "\n".join(rows) + "\n"
+
+
+@dataclass(frozen=True)
+class MaxIoUConvention:
+    """Which prior learns from which ground-truth box, by IoU (oracle/assign/max_iou.py).
+
+    mmdet ``MaxIoUAssigner`` (mmdet/models/task_modules/assigners/max_iou_assigner.py) and, as a
+    variant, torchvision ``Matcher`` (torchvision/models/detection/_utils.py). For each prior, ``best``
+    is its largest overlap over the ground truths (the lowest GT index among ties). In order:
+
+    1. every prior starts ignored;
+    2. negative where ``best`` lies in the negative range: a number ``t`` gives ``0 <= best < t``, a
+       pair ``(lo, hi)`` gives ``lo <= best < hi`` (``neg_iou_thr``). mmdet tests
+       ``isinstance(neg_iou_thr, float)`` / ``isinstance(neg_iou_thr, tuple)``, so an int or a list
+       silently assigns no negatives there; the reference refuses both. torchvision's negatives are
+       ``best < low_threshold`` without the floor at 0: the same on IoU values, which are >= 0;
+    3. positive (of its best GT) where ``best >= pos_iou_thr``;
+    4. with ``match_low_quality``, for each GT whose own best overlap is ``>= min_pos_iou``: the priors
+       tied at that best overlap (all of them with ``gt_max_assign_all``, else the first) become
+       positive. ``low_quality_gt`` says of which GT: ``"overwrite"`` (mmdet) of this GT, GTs taken in
+       index order so that a later GT overwrites an earlier one (and step 3's choice); ``"own_argmax"``
+       (torchvision ``set_low_quality_matches_``) of the prior's own best GT.
+
+    Quirk (mmdet, RetinaNet's ``min_pos_iou=0``): a GT whose best overlap is 0 makes **every** prior
+    with overlap 0 to it positive for it. Between the thresholds a prior stays ignored (torchvision's
+    ``BETWEEN_THRESHOLDS``).
+
+    Ignore regions: where ``ignore_iof_thr > 0`` and ignore boxes are given, a prior whose largest IoF
+    with them is ``> ignore_iof_thr`` gets overlap -1 with every GT (never negative, never positive).
+    The IoF is over the prior's area (``ignore_wrt_candidates``) or over the ignore box's area.
+    ``iou`` is the convention of these overlaps (mmdet ``BboxOverlaps2D``: clamp 1e-6 in pixels;
+    torchvision ``box_iou``: no eps).
+    """
+
+    pos_iou_thr: float
+    neg_iou_thr: float | tuple[float, float]
+    min_pos_iou: float = 0.0
+    gt_max_assign_all: bool = True
+    match_low_quality: bool = True
+    low_quality_gt: Literal["overwrite", "own_argmax"] = "overwrite"
+    ignore_iof_thr: float = -1.0
+    ignore_wrt_candidates: bool = True
+    iou: IoUConvention = IOU_MMDET
+
+    def __post_init__(self) -> None:
+        name = "MaxIoUConvention"
+        check_choice(f"{name}.low_quality_gt", self.low_quality_gt, ("overwrite", "own_argmax"))
+        pos = check_scalar(f"{name}.pos_iou_thr", self.pos_iou_thr, low=0.0, high=1.0)
+        lo, hi = self.negative_range
+        if self.low_quality_gt == "own_argmax" and not isinstance(self.neg_iou_thr, tuple) and hi > pos:
+            raise fail(f"{name}.neg_iou_thr", f"<= pos_iou_thr ({pos}) for the torchvision variant (Matcher asserts "
+                       "low_threshold <= high_threshold)", str(hi))
+        check_scalar(f"{name}.min_pos_iou", self.min_pos_iou, low=0.0, high=1.0)
+        check_scalar(f"{name}.ignore_iof_thr", self.ignore_iof_thr)
+        for flag in ("gt_max_assign_all", "match_low_quality", "ignore_wrt_candidates"):
+            if not isinstance(getattr(self, flag), bool):
+                raise fail(f"{name}.{flag}", "a bool", repr(getattr(self, flag)))
+        if not isinstance(self.iou, IoUConvention):
+            raise fail(f"{name}.iou", "an IoUConvention", type(self.iou).__name__)
+
+    @property
+    def negative_range(self) -> tuple[float, float]:
+        """``[lo, hi)`` of the best overlap that makes a prior negative."""
+        thr = self.neg_iou_thr
+        name = "MaxIoUConvention.neg_iou_thr"
+        if isinstance(thr, tuple):
+            if len(thr) != 2 or not all(isinstance(v, float) for v in thr):
+                raise fail(name, "a float or a (lo, hi) tuple of floats", repr(thr))
+            lo = check_scalar(f"{name}[0]", thr[0], low=0.0, high=1.0)
+            hi = check_scalar(f"{name}[1]", thr[1], low=0.0, high=1.0)
+            if lo > hi:
+                raise fail(name, "lo <= hi", repr(thr))
+            return lo, hi
+        if not isinstance(thr, float):
+            raise fail(name, "a float or a (lo, hi) tuple of floats (mmdet assigns no negatives for an int or a "
+                       "list: it tests isinstance(neg_iou_thr, float) and isinstance(neg_iou_thr, tuple))",
+                       f"{type(thr).__name__} {thr!r}")
+        return 0.0, check_scalar(name, thr, low=0.0, high=1.0)
+
+
+#: mmdet RetinaNet train_cfg (configs/_base_/models/retinanet_r50_fpn.py).
+MAX_IOU_RETINANET_MMDET = MaxIoUConvention(pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0.0, ignore_iof_thr=-1.0)
+#: mmdet RPN train_cfg (configs/_base_/models/faster-rcnn_r50_fpn.py, ``rpn.assigner``).
+MAX_IOU_RPN_MMDET = MaxIoUConvention(pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3, ignore_iof_thr=-1.0)
+#: torchvision RetinaNet: ``Matcher(0.5, 0.4, allow_low_quality_matches=True)`` on ``box_iou``
+#: (torchvision/models/detection/retinanet.py). Every prior tied at a GT's best IoU gets its own best GT.
+MAX_IOU_RETINANET_TORCHVISION = MaxIoUConvention(pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0.0,
+                                                 low_quality_gt="own_argmax", iou=IOU_TORCHVISION_PAIRWISE)
