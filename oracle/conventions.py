@@ -576,3 +576,71 @@ MAX_IOU_RPN_MMDET = MaxIoUConvention(pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_i
 #: (torchvision/models/detection/retinanet.py). Every prior tied at a GT's best IoU gets its own best GT.
 MAX_IOU_RETINANET_TORCHVISION = MaxIoUConvention(pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0.0,
                                                  low_quality_gt="own_argmax", iou=IOU_TORCHVISION_PAIRWISE)
+
+
+@dataclass(frozen=True)
+class TaskAlignedConvention:
+    """One library's task-aligned assigner (see the module docstring for each step).
+
+    - ``topk``, ``alpha``, ``beta``: top-k size and metric exponents. ultralytics' class defaults are
+      13 / 1.0 / 6.0, but ``v8DetectionLoss`` builds it with ``tal_topk=10``, ``alpha=0.5``, ``beta=6``;
+      mmdet's TOOD config uses ``topk=13`` and ``assign(alpha=1, beta=6)``.
+    - ``overlap``: ``"ciou"`` (clamped at 0) or ``"iou"``, under the IoU convention ``iou``.
+    - ``centre_margin``: the strict margin of the centre test (ultralytics 1e-9, mmdet 0.01), pixels.
+    - ``enlarge_small_gts``: ultralytics 8.4 enlarges GT sides ``< stride_val`` to ``stride_val`` for
+      the centre test only (pass ``stride_val``; :func:`ultralytics_stride_val`).
+    - ``selection``: ``"topk_in_box"`` (ultralytics) or ``"topk_then_filter"`` (mmdet).
+    - ``clip_topk``: mmdet takes ``min(topk, A)``; ultralytics' ``torch.topk`` raises when
+      ``topk > A`` (or ``topk2 > A``), and so does the reference without it.
+    - ``resolve``: ``"max_overlap_any_gt"`` (ultralytics) or ``"max_overlap_candidate_gt"`` (mmdet).
+    - ``topk2``: ultralytics' second top-k after resolution; None (or equal to ``topk``, which
+      ultralytics skips with ``if self.topk2 != self.topk``) disables it.
+    - ``normalise_scores``, ``norm_eps``: ultralytics' target-score normalisation (eps 1e-9).
+    """
+
+    topk: int = 10
+    alpha: float = 0.5
+    beta: float = 6.0
+    overlap: Literal["ciou", "iou"] = "ciou"
+    iou: IoUConvention = IOU_ULTRALYTICS_XYXY
+    centre_margin: float = 1e-9
+    enlarge_small_gts: bool = True
+    selection: Literal["topk_in_box", "topk_then_filter"] = "topk_in_box"
+    clip_topk: bool = False
+    resolve: Literal["max_overlap_any_gt", "max_overlap_candidate_gt"] = "max_overlap_any_gt"
+    topk2: int | None = None
+    normalise_scores: bool = True
+    norm_eps: float = 1e-9
+
+    def __post_init__(self) -> None:
+        for name in ("topk", "topk2"):
+            k = getattr(self, name)
+            if name == "topk2" and k is None:
+                continue
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise fail(f"TaskAlignedConvention.{name}", "an int >= 1", repr(k))
+        check_scalar("TaskAlignedConvention.alpha", self.alpha, low=0.0)
+        check_scalar("TaskAlignedConvention.beta", self.beta, low=0.0)
+        check_choice("TaskAlignedConvention.overlap", self.overlap, ("ciou", "iou"))
+        if not isinstance(self.iou, IoUConvention):
+            raise fail("TaskAlignedConvention.iou", "an IoUConvention", type(self.iou).__name__)
+        check_scalar("TaskAlignedConvention.centre_margin", self.centre_margin, low=0.0)
+        check_choice("TaskAlignedConvention.selection", self.selection, ("topk_in_box", "topk_then_filter"))
+        check_choice("TaskAlignedConvention.resolve", self.resolve, ("max_overlap_any_gt", "max_overlap_candidate_gt"))
+        # A GT whose positives all have metric 0 would give 0 / 0 without the eps.
+        check_scalar("TaskAlignedConvention.norm_eps", self.norm_eps, low=0.0, low_open=self.normalise_scores)
+
+    @property
+    def second_topk(self) -> int | None:
+        """``topk2`` where it applies (ultralytics skips it when equal to ``topk``)."""
+        return None if self.topk2 is None or self.topk2 == self.topk else self.topk2
+
+
+#: ultralytics 8.4.190 as ``v8DetectionLoss`` builds it (tal_topk=10, alpha=0.5, beta=6.0, eps=1e-9).
+TAL_ULTRALYTICS = TaskAlignedConvention()
+#: YOLOv8 up to ultralytics 8.2: the same without the small-GT enlargement of the centre test.
+TAL_ULTRALYTICS_LEGACY = TaskAlignedConvention(enlarge_small_gts=False)
+#: mmdet 3.3.0 ``TaskAlignedAssigner(topk=13)`` with ``assign(alpha=1, beta=6)`` (TOOD config).
+TAL_MMDET = TaskAlignedConvention(topk=13, alpha=1.0, beta=6.0, overlap="iou", iou=IOU_MMDET, centre_margin=0.01,
+                                  enlarge_small_gts=False, selection="topk_then_filter", clip_topk=True,
+                                  resolve="max_overlap_candidate_gt", normalise_scores=False)

@@ -302,3 +302,37 @@ def dice_loss(logits: object, targets: object, *, smooth: float = 1.0, weight: o
         raise fail("logits/targets", "a non-zero denominator when smooth=0", "a mask with sum(p) + sum(t) = 0")
     return reduce_loss(1 - num / den, weight=weight, reduction=reduction, avg_factor=avg_factor,
                        avg_factor_eps=avg_factor_eps)
+
+
+# --------------------------------------------------------------------------- distribution focal loss
+
+def distribution_focal_loss(logits: object, targets: object, *, weight: object = None, reduction: Reduction = "mean",
+                            avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
+    """Distribution focal loss (Li et al. 2020, arXiv:2006.04388) of the four sides, as ultralytics' ``DFLoss``.
+
+    logits ``[..., 4, R]`` (``R = reg_max`` bins ``0 .. R-1`` per side l, t, r, b, the layout of
+    :func:`oracle.coders.dfl_expectation`), targets ``[..., 4]`` distances in bins. Each target is
+    clamped to ``[0, R - 1 - 0.01]``, split between its floor bin ``i`` and ``i + 1`` with linear
+    weights ``w_i = i + 1 - y`` and ``w_{i+1} = y - i``, and the side's loss is
+    ``-(w_i log softmax_i + w_{i+1} log softmax_{i+1})``; the element-wise loss ``[...]`` is the mean
+    over the four sides. Upstream: ultralytics/utils/loss.py ``DFLoss.__call__`` (clamps its target
+    in place to ``reg_max - 1 - 0.01``, ``.mean(-1, keepdim=True)``); mmdet's
+    ``distribution_focal_loss`` (models/losses/gfocal_loss.py) is the per-side term without the clamp.
+    """
+    x = as_float64("logits", logits)
+    if x.dim() < 2 or x.shape[-2] != 4 or x.shape[-1] < 2:
+        raise fail("logits", "shape [..., 4, R] with R >= 2 bins (l, t, r, b)", f"shape {tuple(x.shape)}")
+    check_finite("logits", x)
+    t = as_float64("targets", targets)
+    if t.shape != x.shape[:-1]:
+        raise fail("targets", f"shape {tuple(x.shape[:-1])} (one distance per side)", f"shape {tuple(t.shape)}")
+    check_finite("targets", t)
+    bins = x.shape[-1]
+    t = t.clamp(min=0.0, max=bins - 1 - 0.01)
+    left = t.detach().floor().to(torch.int64)
+    w_left = (left + 1) - t
+    log_p = torch.log_softmax(x, dim=-1)
+    side = -(log_p.gather(-1, left[..., None]).squeeze(-1) * w_left
+             + log_p.gather(-1, (left + 1)[..., None]).squeeze(-1) * (1 - w_left))
+    return reduce_loss(side.mean(-1), weight=weight, reduction=reduction, avg_factor=avg_factor,
+                       avg_factor_eps=avg_factor_eps)

@@ -1,1 +1,1 @@
-"""Assigners: which prediction learns from which target."""
+"""Assigners: which prediction learns from which target (Hungarian matching, max-IoU, task-aligned)."""
