@@ -93,6 +93,7 @@ LOSS_POSITIONAL: dict[str, tuple[str, ...]] = {
     "diou_loss": ("pred", "target"),
     "ciou_loss": ("pred", "target"),
     "dice_loss": ("logits", "targets"),
+    "distribution_focal_loss": ("logits", "targets"),
 }
 
 
@@ -281,6 +282,16 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
     Component("assign.max_iou", D.call_max_iou, profile_dependent=False,
               doc="priors [N, 4], gt_boxes [K, 4], gt_labels [K] (+ gt_boxes_ignore); config convention (a preset "
                   "name) -> gt_inds, max_overlaps, labels"),
+    Component("assign.task_aligned", D.call_task_aligned, profile_dependent=False,
+              doc="pd_scores, pd_bboxes, anchor_points, gt_labels, gt_bboxes, mask_gt; config convention, stride_val "
+                  "-> target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx"),
+    Component("criteria.yolov8_detection", D.call_yolov8_detection, ("pred_distri", "pred_logits"),
+              lambda o: o["total"], optional_outputs=("fg_mask",), profile_dependent=False,
+              doc="pred_distri, pred_logits, batch; config featmap_sizes, strides -> loss [3], total, fg_mask"),
+    Component("criteria.yolov8_segmentation", D.call_yolov8_segmentation,
+              ("pred_distri", "pred_logits", "mask_coefficients", "proto"), lambda o: o["total"],
+              optional_outputs=("fg_mask",), profile_dependent=False,
+              doc="+ mask_coefficients, proto, batch.masks; config overlap_mask -> loss [4], total, fg_mask"),
     Component("criteria.anchor_head", D.call_anchor_head, ("cls_scores", "bbox_preds"), lambda o: o["total"],
               optional_outputs=("labels", "label_weights"), profile_dependent=False,
               doc="cls_scores, bbox_preds per level, targets; config head, num_classes, img_metas -> loss_cls, "

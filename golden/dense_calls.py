@@ -14,7 +14,9 @@ from oracle import anchors as A
 from oracle import coders as C
 from oracle import conventions as conv
 from oracle.assign.max_iou import max_iou_assign
+from oracle.assign.task_aligned import task_aligned_assign
 from oracle.criteria import anchor_head as AH
+from oracle.criteria import yolov8 as Y
 
 
 def _generator(config) -> A.AnchorGenerator:
@@ -103,3 +105,40 @@ def call_anchor_head(inputs, config, profile):
     return {"loss_cls": list(loss.loss_cls), "loss_bbox": list(loss.loss_bbox),
             "avg_factor": torch.tensor(float(loss.avg_factor), dtype=torch.float64), "total": loss.total,
             "labels": [t.labels for t in loss.targets], "label_weights": [t.label_weights for t in loss.targets]}
+
+
+def call_task_aligned(inputs, config, profile):
+    """pd_scores [B, A, C] probabilities, pd_bboxes [B, A, 4] and anchor_points [A, 2] pixels, gt_labels [B, n],
+    gt_bboxes [B, n, 4] xyxy pixels, mask_gt [B, n]; config convention (preset name), stride_val
+    -> target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx."""
+    a = task_aligned_assign(inputs["pd_scores"], inputs["pd_bboxes"], inputs["anchor_points"], inputs["gt_labels"],
+                            inputs["gt_bboxes"], inputs["mask_gt"], convention=getattr(conv, config["convention"]),
+                            stride_val=config.get("stride_val"))
+    return {"target_labels": a.target_labels, "target_bboxes": a.target_bboxes, "target_scores": a.target_scores,
+            "fg_mask": a.fg_mask, "target_gt_idx": a.target_gt_idx}
+
+
+def _yolov8_config(config) -> Y.YOLOv8LossConfig:
+    base = getattr(Y, config.get("preset", "YOLOV8_ULTRALYTICS"))
+    return dataclasses.replace(base, overlap_mask=config["overlap_mask"]) if "overlap_mask" in config else base
+
+
+def _yolov8_outputs(result: Y.YOLOv8LossResult) -> dict:
+    return {"loss": result.loss, "total": result.total, "fg_mask": result.assignment.fg_mask}
+
+
+def call_yolov8_detection(inputs, config, profile):
+    """pred_distri [B, A, 4 * reg_max], pred_logits [B, A, C], batch (batch_idx, cls, bboxes normalised cxcywh);
+    config featmap_sizes, strides, preset -> loss [3] (box, cls, dfl; gained, times B), total, fg_mask."""
+    return _yolov8_outputs(Y.yolov8_detection_loss(
+        inputs["pred_distri"], inputs["pred_logits"], [tuple(s) for s in config["featmap_sizes"]],
+        list(config["strides"]), inputs["batch"], config=_yolov8_config(config)))
+
+
+def call_yolov8_segmentation(inputs, config, profile):
+    """As criteria.yolov8_detection, plus mask_coefficients [B, A, nm], proto [B, nm, Hm, Wm], batch.masks;
+    config overlap_mask -> loss [4] (box, seg, cls, dfl), total, fg_mask."""
+    return _yolov8_outputs(Y.yolov8_segmentation_loss(
+        inputs["pred_distri"], inputs["pred_logits"], inputs["mask_coefficients"], inputs["proto"],
+        [tuple(s) for s in config["featmap_sizes"]], list(config["strides"]), inputs["batch"],
+        config=_yolov8_config(config)))
