@@ -108,10 +108,12 @@ def _max_iou_cases() -> list[Case]:
         Case("assign.max_iou/edge-exact-thresholds-zero-overlap-gt-torchvision", "assign.max_iou", "torchvision",
              {"convention": "MAX_IOU_RETINANET_TORCHVISION"}, 0, ("edge:iou-at-threshold", "edge:zero-overlap-gt"),
              lambda rng: exact),
-        Case("assign.max_iou/edge-no-targets", "assign.max_iou", "mmdet", {"convention": "MAX_IOU_RETINANET_MMDET"},
-             1203, ("edge:empty-targets",),
-             lambda rng: {"priors": _pixel_boxes(rng, 6, 64.0), "gt_boxes": f64(np.zeros((0, 4))),
-                          "gt_labels": i64([])}),
+        *[Case(f"assign.max_iou/edge-no-targets{suffix}", "assign.max_iou", profile, {"convention": convention},
+               1203, ("edge:empty-targets",),
+               lambda rng: {"priors": _pixel_boxes(rng, 6, 64.0), "gt_boxes": f64(np.zeros((0, 4))),
+                            "gt_labels": i64([])})
+          for suffix, profile, convention in (("", "mmdet", "MAX_IOU_RETINANET_MMDET"),
+                                              ("-torchvision", "torchvision", "MAX_IOU_RETINANET_TORCHVISION"))],
     ]
 
 

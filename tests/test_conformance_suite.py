@@ -192,9 +192,13 @@ def test_reports_are_written(pytester):
 def test_every_golden_component_is_exercised_by_the_suite():
     import ast
     trees = [ast.parse(f.read_text()) for f in Path(SUITE).glob("test_*.py")]
-    prefixes = {node.value for tree in trees for node in ast.walk(tree) if isinstance(node, ast.Constant)
-                and isinstance(node.value, str) and node.value.endswith(".")}
-    assert all(any(c.startswith(p) for p in prefixes) for c in COMPONENTS)
+    prefixes = [arg.value for tree in trees for node in ast.walk(tree)
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "golden_params"
+                for arg in node.args if isinstance(arg, ast.Constant)]
+    missing = [c for c in COMPONENTS if not any(c.startswith(p) for p in prefixes)]
+    assert not missing, f"components no conformance module's golden_params selects: {missing}"
+    # and none twice (test_the_reference_passes_everything counts the golden tests)
+    assert all(sum(c.startswith(p) for p in prefixes) == 1 for c in COMPONENTS), prefixes
 
 
 def test_off_by_one_nearest_interpolation(pytester):

@@ -16,12 +16,19 @@ Component mapping (every call is the library's; the adapter only renames and sel
   ``encode_single(gt, anchors)`` and ``decode_single(deltas, anchors)``, for the configurations it has:
   zero means, no centre clamp, the default ``bbox_xform_clip = log(1000 / 16)`` applied from above only
   (``wh_clamp="upper"``) and no clipping to the image; others are not provided.
+- ``assign.max_iou`` under ``MAX_IOU_RETINANET_TORCHVISION``: ``ops.box_iou(gt, priors)`` into
+  ``models.detection._utils.Matcher(0.5, 0.4, allow_low_quality_matches=True)`` (RetinaNet's), whose
+  0-based GT index / -1 (below) / -2 (between) become the reference's ``k + 1`` / 0 / -1; ``max_overlaps``
+  is the IoU matrix's column maximum and ``labels`` the matched GT's label. The Matcher raises on an
+  image without GT (RetinaNet special-cases it before calling): a known difference.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+import torch
 
 from .base import YES, Adapter, MissingAdapter, Support, known_differences_file
 
@@ -50,6 +57,10 @@ class TorchvisionAdapter(Adapter):
                                       f"{wanted} convention, not {config['convention']}")
         if component.endswith("iou_loss") and (set(config) - _LOSS_CONFIG or config.get("convention") != "iou_loss"):
             return Support(False, "torchvision's IoU losses take reduction none/sum/mean only (no weight, avg_factor)")
+        if component == "assign.max_iou" and (config.get("convention") != "MAX_IOU_RETINANET_TORCHVISION"
+                                              or config.get("convention_overrides")):
+            return Support(False, "the adapter runs torchvision's Matcher as RetinaNet builds it "
+                                  "(MAX_IOU_RETINANET_TORCHVISION)")
         if component.startswith("coders.delta_xywh"):
             return self._coder_support(component, config)
         if component == "losses.sigmoid_focal_loss" and set(config) - _FOCAL_CONFIG:
@@ -70,7 +81,7 @@ class TorchvisionAdapter(Adapter):
 
     def _components(self) -> dict:
         ops = self.ops
-        from torchvision.models.detection._utils import BoxCoder
+        from torchvision.models.detection._utils import BoxCoder, Matcher
 
         def box_coder(config) -> BoxCoder:
             return BoxCoder(tuple(1.0 / s for s in config.get("stds", (1.0, 1.0, 1.0, 1.0))))
@@ -80,6 +91,13 @@ class TorchvisionAdapter(Adapter):
 
         def decode(inputs, config, profile):
             return {"boxes": box_coder(config).decode_single(inputs["deltas"], inputs["anchors"])}
+
+        def max_iou(inputs, config, profile):
+            iou = ops.box_iou(inputs["gt_boxes"], inputs["priors"])
+            matches = Matcher(0.5, 0.4, allow_low_quality_matches=True)(iou)
+            gt_inds = torch.where(matches >= 0, matches + 1, torch.where(matches == -1, 0, -1))
+            labels = torch.where(matches >= 0, inputs["gt_labels"][matches.clamp(min=0)], -1)
+            return {"gt_inds": gt_inds, "max_overlaps": iou.max(dim=0).values, "labels": labels}
 
         def convert(inputs, config, profile):
             return {"boxes": ops.box_convert(inputs["boxes"], config["src"], config["dst"])}
@@ -117,7 +135,7 @@ class TorchvisionAdapter(Adapter):
         return {"boxes.convert": convert, "boxes.area": area, "boxes.overlap": overlap,
                 "losses.giou_loss": iou_loss("giou_loss"), "losses.diou_loss": iou_loss("diou_loss"),
                 "losses.ciou_loss": iou_loss("ciou_loss"), "losses.sigmoid_focal_loss": focal,
-                "coders.delta_xywh_encode": encode, "coders.delta_xywh_decode": decode}
+                "coders.delta_xywh_encode": encode, "coders.delta_xywh_decode": decode, "assign.max_iou": max_iou}
 
 
 def make_adapter() -> Adapter:
