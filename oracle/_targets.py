@@ -18,7 +18,7 @@ from ._checks import as_float64, as_index, check_finite, check_labels, check_ran
 @dataclass(frozen=True)
 class Target:
     labels: torch.Tensor  # int64 [T]
-    boxes: torch.Tensor  # float64 [T, 4] normalised cxcywh
+    boxes: torch.Tensor  # float64 [T, 4] in the format asked for (DETR family: normalised cxcywh)
     masks: torch.Tensor | None = None  # float64 [T, H, W]
     image_size: tuple[float, float] | None = None
 
@@ -36,8 +36,9 @@ def image_size_arg(name: str, size: object) -> tuple[float, float]:
 
 
 def target_arg(name: str, target: object, num_classes: int, *, need_masks: bool = False,
-               need_image_size: bool = False, image_size_why: str = "") -> Target:
-    """Validate one target mapping; errors name ``name`` (e.g. ``targets[1]`` or ``image 1: targets``)."""
+               need_image_size: bool = False, image_size_why: str = "", fmt: box_ops.BoxFormat = "cxcywh") -> Target:
+    """Validate one target mapping (``boxes`` ``[T, 4]`` in ``fmt``, ``labels`` ``[T]``); errors name ``name``
+    (e.g. ``targets[1]`` or ``image 1: targets``)."""
     if not isinstance(target, Mapping):
         raise fail(name, "a mapping with 'labels' and 'boxes'", type(target).__name__)
     for key in ("labels", "boxes") + (("masks",) if need_masks else ()):
@@ -52,7 +53,7 @@ def target_arg(name: str, target: object, num_classes: int, *, need_masks: bool 
     boxes = as_float64(f"{name}['boxes']", target["boxes"])
     if boxes.numel() == 0 and labels.numel() == 0:
         boxes = boxes.reshape(0, 4)
-    boxes = box_ops.validate_boxes(f"{name}['boxes']", boxes, "cxcywh", rank=2)
+    boxes = box_ops.validate_boxes(f"{name}['boxes']", boxes, fmt, rank=2)
     if boxes.shape[0] != labels.shape[0]:
         raise fail(f"{name}['boxes']", f"shape ({labels.shape[0]}, 4), one box per label", f"shape {tuple(boxes.shape)}")
     masks = None

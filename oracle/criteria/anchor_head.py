@@ -73,6 +73,7 @@ from .. import losses as L
 from .._checks import (as_float64, as_index, check_choice, check_finite, check_labels, check_range, check_rank,
                        check_scalar, fail)
 from ..anchors import ANCHOR_HEAD_ANCHOR_GENERATOR, RETINANET_ANCHOR_GENERATOR, AnchorGenerator, anchor_inside_flags
+from .._targets import Target, target_arg
 from ..assign.max_iou import AssignResult, max_iou_assign
 from ..coders import CODER_MMDET, DeltaXYWHCoder
 from ..conventions import (FLT_EPS, IOU_MMDET, MAX_IOU_RETINANET_MMDET, MAX_IOU_RPN_MMDET, IoUConvention,
@@ -213,27 +214,12 @@ def _boxes_arg(name: str, boxes: object) -> torch.Tensor:
     return box_ops.validate_boxes(name, t, "xyxy", rank=2).detach()
 
 
-@dataclass(frozen=True)
-class _Target:
-    boxes: torch.Tensor  # [K, 4] xyxy pixels
-    labels: torch.Tensor  # [K]
-    ignore: torch.Tensor | None  # [M, 4] xyxy pixels
-
-
-def _target_arg(name: str, target: object, num_classes: int) -> _Target:
-    if not isinstance(target, Mapping):
-        raise fail(name, "a mapping with 'boxes' and 'labels'", type(target).__name__)
-    for key in ("boxes", "labels"):
-        if key not in target:
-            raise fail(name, f"a '{key}' entry", f"keys {sorted(target)}")
-    boxes = _boxes_arg(f"{name}['boxes']", target["boxes"])
-    labels = as_index(f"{name}['labels']", target["labels"])
-    check_rank(f"{name}['labels']", labels, 1, "([K] one label per box)")
-    if labels.shape[0] != boxes.shape[0]:
-        raise fail(f"{name}['labels']", f"{boxes.shape[0]} labels (one per box)", f"shape {tuple(labels.shape)}")
-    check_labels(f"{name}['labels']", labels, num_classes)
+def _target_arg(name: str, target: object, num_classes: int) -> tuple[Target, torch.Tensor | None]:
+    """The image's target (``boxes`` ``[K, 4]`` xyxy pixels, ``labels`` ``[K]``) and its optional
+    ``ignore_boxes`` ``[M, 4]`` xyxy pixels."""
+    t = target_arg(name, target, num_classes, fmt="xyxy")
     ignore = target.get("ignore_boxes")
-    return _Target(boxes, labels, None if ignore is None else _boxes_arg(f"{name}['ignore_boxes']", ignore))
+    return t, None if ignore is None else _boxes_arg(f"{name}['ignore_boxes']", ignore)
 
 
 def _shape_arg(name: str, shape: object) -> tuple[int, int]:
@@ -327,14 +313,14 @@ def image_targets(anchors: object, valid_flags: object, target: Mapping, img_met
     name = "target" if image is None else f"targets{suffix}"
     conf, c = _config_arg(config, num_classes)
     a = box_ops.validate_boxes("anchors", anchors, "xyxy", rank=2).detach()
-    t = _target_arg(name, target, c)
+    t, ignore = _target_arg(name, target, c)
     img_shape, _ = _img_meta_arg("img_meta" if image is None else f"img_metas{suffix}", img_meta)
     inside = anchor_inside_flags(a, valid_flags, img_shape, conf.allowed_border)
     if not bool(inside.any()):
         raise fail("anchors", f"at least one valid anchor inside the image {img_shape} (allowed_border "
                    f"{conf.allowed_border}); mmdet raises ValueError", f"none of {a.shape[0]}")
     in_anchors = a[inside]
-    assign = max_iou_assign(in_anchors, t.boxes, t.labels, convention=conf.assigner, gt_boxes_ignore=t.ignore)
+    assign = max_iou_assign(in_anchors, t.boxes, t.labels, convention=conf.assigner, gt_boxes_ignore=ignore)
     if gt_inds is not None:
         assign = _given_assignment(f"gt_inds{suffix}", gt_inds, assign, t.labels)
     if conf.sampler == "pseudo":
