@@ -1,0 +1,75 @@
+"""Peak memory of each workload and implementation, each in a fresh process (issue 12).
+
+``python -m benchmarks.memory --out benchmarks/memory.json [--only NAME ...]`` runs, for every workload
+and installed implementation, a child process that builds the inputs, records its peak resident set
+(``ru_maxrss``), runs the call once as benchmarks/test_workloads.py does, and records the peak again; the
+difference is the call's peak working memory beyond its inputs. CPU only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from .workloads import WORKLOADS
+
+IMPLEMENTATIONS = ("oracle", "torchvision", "transformers", "ultralytics", "mmdet")
+
+
+def _peak_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
+def measure_one(workload_name: str, impl: str) -> dict:
+    """In this process: the peak-RSS increase of one call, or why it did not run."""
+    import torch
+
+    from conformance.adapters import resolve
+    from conformance.runner import run_candidate
+
+    from .test_workloads import _profile
+    workload = next(w for w in WORKLOADS if w.name == workload_name)
+    adapter = resolve(impl)
+    if not adapter.available():
+        return {"skipped": adapter.available().reason}
+    dtype = torch.float64 if impl == "oracle" else torch.float32
+    profile = workload.profiles[0] if impl == "oracle" else _profile(adapter, workload, "cpu", dtype)
+    if profile is None:
+        return {"skipped": f"{impl} provides no {workload.component} for this workload"}
+    inputs = workload.inputs()
+    before = _peak_kib()
+    run_candidate(adapter, workload.component, inputs, workload.config, profile, dtype, "cpu")
+    return {"peak_mib": (_peak_kib() - before) / 1024, "profile": profile}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/memory.json"))
+    parser.add_argument("--only", nargs="*", default=None, help="workload names")
+    parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "IMPL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure_one(*args.child)))
+        return 0
+    results = {}
+    for workload in WORKLOADS:
+        if args.only and workload.name not in args.only:
+            continue
+        for impl in IMPLEMENTATIONS:
+            proc = subprocess.run([sys.executable, "-m", "benchmarks.memory", "--child", workload.name, impl],
+                                  capture_output=True, text=True)
+            lines = proc.stdout.strip().splitlines()
+            result = json.loads(lines[-1]) if proc.returncode == 0 and lines else {
+                "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+            results.setdefault(workload.name, {})[impl] = result
+            print(f"{workload.name:34s} {impl:13s} {result}", flush=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
