@@ -261,6 +261,10 @@ def _hungarian_cases() -> list[Case]:
                       ("edge:empty-targets",), lambda rng: problem(rng, 2, 4, [0, 2], 3, True)))
     cases.append(Case("assign.hungarian/edge-more-targets-than-queries", "assign.hungarian", "dino", {}, 421,
                       ("edge:more-targets-than-queries",), lambda rng: problem(rng, 1, 3, [6], 4, False)))
+    cases.append(Case("assign.hungarian/edge-empty-targets-ultralytics", "assign.hungarian", "ultralytics", {}, 423,
+                      ("edge:empty-targets",), lambda rng: problem(rng, 3, 4, [0, 3, 0], 3, False)))
+    cases.append(Case("assign.hungarian/edge-more-targets-than-queries-ultralytics", "assign.hungarian", "ultralytics",
+                      {}, 424, ("edge:more-targets-than-queries",), lambda rng: problem(rng, 2, 3, [5, 2], 4, False)))
     cases.append(Case("assign.hungarian/edge-saturated-logits", "assign.hungarian", "mmdet", {}, 422,
                       ("edge:saturated-logits",),
                       lambda rng: {**problem(rng, 1, 4, [2], 3, True, True),
