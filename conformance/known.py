@@ -7,6 +7,7 @@ A TOML file per adapter lists expected failures::
     category = "upstream-bug"          # upstream-bug | convention-not-modelled | precision
     reason = "the mmcv CUDA op saturates log(1 - p) at log(FLT_MIN)"
     link = "https://github.com/..."     # an issue, or the upstream file and line
+    dtypes = ["float16"]               # optional: only runs in these dtypes (default: every dtype)
 
 Each matching test runs as a strict xfail, so an upstream fix is noticed; entries that match no
 collected test are reported with a warning. Test ids are given from the test module's file name on
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 CATEGORIES = ("upstream-bug", "convention-not-modelled", "precision")
+DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
 
 
 def load_known_differences(path: Path) -> list[dict]:
@@ -33,16 +35,26 @@ def load_known_differences(path: Path) -> list[dict]:
         if entry["category"] not in CATEGORIES:
             raise pytest.UsageError(f"{path}: expected_failure #{i} has category {entry['category']!r}; "
                                     f"expected one of {', '.join(CATEGORIES)}")
+        dtypes = entry.get("dtypes", list(DTYPE_NAMES))
+        if not isinstance(dtypes, list) or not dtypes or set(dtypes) - set(DTYPE_NAMES):
+            raise pytest.UsageError(f"{path}: expected_failure #{i} has dtypes {dtypes!r}; expected a non-empty "
+                                    f"list of {', '.join(DTYPE_NAMES)}")
     return entries
+
+
+def applies(entry: dict, dtype: str) -> bool:
+    """Whether an entry is expected in a run of ``dtype`` (``"float32"``, ...)."""
+    return dtype in entry.get("dtypes", DTYPE_NAMES)
 
 
 def short_id(item: pytest.Item) -> str:
     return f"{Path(str(item.fspath)).name}::{item.name}"
 
 
-def apply_known_differences(path: Path, items: list[pytest.Item]) -> list[str]:
-    """Mark matching items as strict xfails; return the entries that matched nothing."""
-    entries = load_known_differences(path)
+def apply_known_differences(path: Path, items: list[pytest.Item], dtype: str = "float32") -> list[str]:
+    """Mark matching items as strict xfails in a run of ``dtype``; return the entries for this dtype that
+    matched nothing."""
+    entries = [e for e in load_known_differences(path) if applies(e, dtype)]
     used = set()
     for item in items:
         sid = short_id(item)

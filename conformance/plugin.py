@@ -142,7 +142,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                                     f"it with: {adapter.install}"))
     if adapter.known_differences:
         from .known import apply_known_differences
-        state.unmatched_known = apply_known_differences(Path(adapter.known_differences), items)
+        state.unmatched_known = apply_known_differences(Path(adapter.known_differences), items,
+                                                        str(state.dtype).removeprefix("torch."))
         for entry in state.unmatched_known:
             warnings.warn(f"known difference {entry!r} of {adapter.name} matches no collected test", UserWarning,
                           stacklevel=1)

@@ -124,6 +124,14 @@ def wrong_giou_eps_known() -> Adapter:
     return adapter
 
 
+def wrong_giou_eps_known_float16() -> Adapter:
+    """wrong_giou_eps whose known difference is declared for float16 runs only."""
+    from pathlib import Path
+    adapter = wrong_giou_eps()
+    adapter.known_differences = str(Path(__file__).with_name("data") / "known_wrong_giou_float16.toml")
+    return adapter
+
+
 def missing_components() -> Adapter:
     """Provides box conversion only: everything else must be reported as not provided."""
     return Adapter(name="partial", version="0", components={"boxes.convert": COMPONENTS["boxes.convert"].call})

@@ -167,6 +167,23 @@ def test_known_differences_are_strict_xfails_and_stale_entries_warn(pytester):
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+def test_known_differences_apply_to_their_dtypes_only(pytester):
+    args = ("-k", "test_golden and giou-detr-pairwise")
+    result, report = run_suite(pytester, faulty("wrong_giou_eps_known_float16"), "--dtype=float64", *args)
+    assert outcomes(report)["test_golden[boxes.overlap/giou-detr-pairwise]"][0] == "failed"
+    assert report["unmatched_known_differences"] == []  # a float16 entry is not stale in a float64 run
+    # In float16 the entry applies: the 1e-6 eps is below half precision's tolerance, so the strict xfail
+    # XPASSes, which shows the marker was set for this dtype.
+    result, report = run_suite(pytester, faulty("wrong_giou_eps_known_float16"), "--dtype=float16", *args)
+    assert outcomes(report)["test_golden[boxes.overlap/giou-detr-pairwise]"][0] == "xpassed"
+    from conformance.known import load_known_differences
+    bad = pytester.path / "bad.toml"
+    bad.write_text('[[expected_failure]]\ntest = "x"\ncategory = "precision"\nreason = "r"\nlink = "l"\n'
+                   'dtypes = ["float8"]\n')
+    with pytest.raises(pytest.UsageError, match="dtypes"):
+        load_known_differences(bad)
+
+
 def test_failing_generated_example_is_saved_and_replays(pytester):
     result, _ = run_suite(pytester, faulty("greedy_matcher"), "-k", "test_hungarian_generated and detr-tie-free")
     match = re.search(r"failing example saved to (\S+); replay: pytest conformance", result.stdout.str())

@@ -1,0 +1,70 @@
+"""The mmdet adapter's own conversions (conformance/adapters/mmdet.py), where the conformance suite cannot reach
+them on this machine: the integer-label route of FocalLoss (taken on CUDA), the mask-to-img_shape conversion, and
+the weight-name mapping onto mmdet's transformer stacks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from .conftest import import_or_skip
+
+INSTALL = "see docs/install.md (mmcv 2.1.0 built with ops, then mmdet 3.3.0)"
+
+
+@pytest.fixture(scope="module")
+def adapter():
+    import_or_skip("mmdet.models", INSTALL)
+    from conformance.adapters.mmdet import MMDetAdapter, make_adapter
+    a = make_adapter()
+    assert isinstance(a, MMDetAdapter), getattr(a, "reason", "")
+    return a
+
+
+@pytest.mark.parametrize("shape", [(5,), (5, 4)])
+def test_focal_label_route_equals_the_target_route(adapter, shape):
+    # On CUDA the adapter passes hard targets as labels (mmcv op); on CPU that route is FocalLoss's one_hot path,
+    # which must give exactly what the one-hot targets give: the conversion (background = C, 1-D as one column).
+    from conformance.adapters.mmdet import _focal
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(shape, generator=g) * 4
+    if len(shape) == 1:
+        targets = (torch.rand(shape, generator=g) < 0.5).float()
+    else:
+        labels = torch.randint(0, shape[1] + 1, shape[:1], generator=g)  # shape[1] = background
+        targets = torch.nn.functional.one_hot(labels, shape[1] + 1)[:, : shape[1]].float()
+    for reduction in ("none", "sum", "mean"):
+        loss = adapter.MODELS.build(dict(type="FocalLoss", use_sigmoid=True, reduction=reduction))
+        want = loss(logits, targets)
+        got = _focal(loss, logits, targets, {}, as_labels=True)
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    soft = torch.rand(shape, generator=g)  # soft targets never take the label route
+    loss = adapter.MODELS.build(dict(type="FocalLoss", use_sigmoid=True, reduction="none"))
+    torch.testing.assert_close(_focal(loss, logits, soft, {}, as_labels=True), loss(logits, soft), rtol=0, atol=0)
+
+
+def test_resized_mask_needs_top_left_rectangles(adapter):
+    from oracle.masks import padding_mask, resize_nearest
+    mask = padding_mask([(3, 5), (6, 2)], (6, 5))
+    got = adapter.run("masks.resize", {"mask": mask}, {"size": [4, 3]}, "detr")["mask"]
+    assert torch.equal(got, resize_nearest(mask, (4, 3)))
+    holed = mask.clone()
+    holed[1, 0, 0] = True  # not a top-left valid rectangle: mmdet's img_shape cannot describe it
+    with pytest.raises(NotImplementedError, match="top-left valid rectangles"):
+        adapter.run("masks.resize", {"mask": holed}, {"size": [4, 3]}, "detr")
+
+
+def test_weight_names_cover_mmdets_transformer_stacks(adapter):
+    # load_state_dict is strict: every mmdet parameter gets a reference weight and no reference weight is left over.
+    from mmdet.models.layers import DetrTransformerDecoder, DetrTransformerEncoder
+
+    from conformance.adapters.mmdet import _mmdet_state_dict
+    from oracle import params
+    enc_w, dec_w = params.encoder_weights(8, 16, 2, 0), params.decoder_weights(8, 16, 2, 0)
+    enc = DetrTransformerEncoder(num_layers=2, layer_cfg=adapter._layer_cfg(enc_w, 2, decoder=False))
+    dec = DetrTransformerDecoder(num_layers=2, layer_cfg=adapter._layer_cfg(dec_w, 2, decoder=True))
+    enc.load_state_dict(_mmdet_state_dict(enc_w))
+    dec.load_state_dict(_mmdet_state_dict(dec_w))
+    w = dec.post_norm.weight.detach()
+    torch.testing.assert_close(w, dec_w["norm.weight"].to(w.dtype), rtol=0, atol=0)
