@@ -67,7 +67,7 @@ def call_dfl_expectation(inputs, config, profile):
     return {"distances": C.dfl_expectation(inputs["logits"])}
 
 
-def _max_iou_convention(config):
+def max_iou_convention(config):
     """config ``convention``: a preset name of oracle/conventions.py (``MAX_IOU_RETINANET_MMDET``), with
     optional field overrides in ``convention_overrides`` (``neg_iou_thr`` as a list is a (lo, hi) range)."""
     base = getattr(conv, config["convention"])
@@ -81,7 +81,7 @@ def call_max_iou(inputs, config, profile):
     """priors [N, 4], gt_boxes [K, 4] xyxy pixels, gt_labels [K], optional gt_boxes_ignore [M, 4]
     -> gt_inds [N] (k + 1 / 0 negative / -1 ignored), max_overlaps [N], labels [N] (-1 where not positive)."""
     result = max_iou_assign(inputs["priors"], inputs["gt_boxes"], inputs["gt_labels"],
-                            convention=_max_iou_convention(config), gt_boxes_ignore=inputs.get("gt_boxes_ignore"))
+                            convention=max_iou_convention(config), gt_boxes_ignore=inputs.get("gt_boxes_ignore"))
     return {"gt_inds": result.gt_inds, "max_overlaps": result.max_overlaps, "labels": result.labels}
 
 

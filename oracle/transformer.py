@@ -6,8 +6,10 @@ bool (True = may not attend) or float (added to the scores).
 
 Fully masked rows: when every key of a query is masked, a softmax over all ``-inf`` gives NaN (as
 the attention of DETR's era did). The reference defines that query's attention weights as all
-zero, so its attended value is 0 and the attention output is the out-projection's bias; torch
-2.13's ``nn.MultiheadAttention`` returns the same (tests/test_encoder.py).
+zero, so its attended value is 0 and the attention output is the out-projection's bias. torch
+2.13's ``nn.MultiheadAttention`` returns the same with ``need_weights=False`` (its
+scaled-dot-product path) and NaN with ``need_weights=True``, its default, which mmcv's DETR layers
+use (a known difference of the mmdet adapter); tests/test_encoder.py shows both.
 
 Weights are dicts of tensors with the names of ``torch.nn.MultiheadAttention`` and DETR's
 ``TransformerEncoderLayer`` / ``TransformerDecoderLayer`` (facebookresearch/detr models/transformer.py):

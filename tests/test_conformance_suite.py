@@ -142,9 +142,9 @@ def test_not_installed_is_one_clear_skip(pytester):
 def test_usage_errors(pytester):
     result, _ = run_suite(pytester, "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "unknown implementation; available: oracle, torchvision, transformers, ultralytics" in result.stderr.str()
-    result, _ = run_suite(pytester, "mmdet")
-    assert "not part of this version yet (planned in issue 10)" in result.stderr.str()
+    assert "unknown implementation; available: mmdet, oracle, torchvision, transformers, ultralytics" in result.stderr.str()
+    result, _ = run_suite(pytester, "onnx")
+    assert "not part of this version yet (planned in issue 11)" in result.stderr.str()
     if not torch.cuda.is_available():
         result, _ = run_suite(pytester, "oracle", "--device=cuda")
         assert result.ret == pytest.ExitCode.USAGE_ERROR

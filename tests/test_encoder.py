@@ -184,10 +184,18 @@ def test_attention_matches_torch_and_defines_fully_masked_rows():
     torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
     # Image 1, query 0 can only see key 0, which is padding. A softmax over all -inf is NaN (what the DETR-era
     # attention returned); the reference defines zero weights, so the output is the out-projection bias, and
-    # torch 2.13's nn.MultiheadAttention returns the same.
+    # torch 2.13's nn.MultiheadAttention returns the same with need_weights=False...
     assert bool(torch.isnan(torch.softmax(torch.full((3,), float("-inf")), 0)).all())
     torch.testing.assert_close(ours[1, 0], w["out_proj.bias"], rtol=0, atol=0)
     torch.testing.assert_close(theirs[1, 0], w["out_proj.bias"], rtol=1e-15, atol=1e-15)
+    # ... but NaN with need_weights=True, its default (mmcv's DETR layers use it).
+    all_padded = torch.ones(2, 5, dtype=torch.bool)
+    theirs, _ = mha(q, k, k, key_padding_mask=all_padded, need_weights=False)
+    torch.testing.assert_close(theirs, w["out_proj.bias"].expand_as(theirs), rtol=1e-15, atol=1e-15)
+    theirs, _ = mha(q, k, k, key_padding_mask=all_padded)
+    assert bool(torch.isnan(theirs).all())
+    ours = T.multi_head_attention(q, k, k, w, heads, key_padding_mask=all_padded)
+    torch.testing.assert_close(ours, w["out_proj.bias"].expand_as(ours), rtol=0, atol=0)
 
 
 def _load_encoder_layer(e, f, heads, w):

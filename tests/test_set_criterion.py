@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -11,9 +12,12 @@ from hypothesis import strategies as st
 
 from conformance import strategies as S
 from oracle import OracleInputError
+from oracle import losses as L
 from oracle.conventions import SetCriterionConvention, get_profile
 from oracle.criteria import SetCriterion, SetCriterionConfig, num_boxes
 from oracle.criteria._inputs import targets_arg
+
+from .conftest import import_or_skip
 
 
 def _lse(xs):
@@ -331,3 +335,207 @@ def test_bad_targets_are_refused():
     with pytest.raises(OracleInputError, match=r"indices\[''\]\[0\] pred_idx: expected distinct indices"):
         crit(layer, _random_targets(3), indices={"": [(torch.tensor([0, 0]), torch.tensor([0, 1])),
                                                       (torch.tensor([1]), torch.tensor([0]))]})
+
+
+# --------------------------------------------------------------------------- ultralytics RT-DETR (profile ultralytics)
+
+UL_INSTALL = "pip install ultralytics==8.4.190"
+UL_KEYS = {f"loss_{k}{s}" for k in ("class", "bbox", "giou") for s in ("", "_aux")}
+UL_DN_KEYS = UL_KEYS | {f"{k}_dn" for k in UL_KEYS}
+
+
+def _sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def _vfl(x, q, label, alpha=0.25, gamma=1.5):
+    # ultralytics VarifocalLoss element: BCE(x, q) * (alpha sigmoid(x)^gamma (1 - label) + q label).
+    bce = -(q * math.log(_sigmoid(x)) + (1 - q) * math.log(1 - _sigmoid(x)))
+    return bce * (alpha * _sigmoid(x) ** gamma * (1 - label) + q * label)
+
+
+def _ul_crit(c, **changes):
+    p = get_profile("ultralytics")
+    return SetCriterion(SetCriterionConfig(c, dataclasses.replace(p.criterion, **changes), p.matcher))
+
+
+def test_ultralytics_varifocal_terms_by_hand():
+    crit = _ul_crit(2)
+    out = crit(_outputs(LOGITS_FOCAL), _targets(), indices=INDICES)
+    assert set(out) == UL_KEYS
+    # bbox_iou(xywh=True): pred and gt boxes of _box_terms, eps 1e-7 added to the union and the enclosing area.
+    iou = 0.07 / (0.13 + 1e-7)
+    giou = iou - (0.135 - 0.13) / (0.135 + 1e-7)
+    # query 0 is matched to class 1 (target iou), the other three elements are negatives; one matched pair.
+    want = _vfl(0.5, 0, 0) + _vfl(2.0, iou, 1) + _vfl(1.0, 0, 0) + _vfl(-0.5, 0, 0)
+    assert out["loss_class"].item() == pytest.approx(want, rel=1e-14)
+    assert out["loss_bbox"].item() == pytest.approx(5 * 0.2, rel=1e-13)              # gain 5, L1 0.2, / 1
+    assert out["loss_giou"].item() == pytest.approx(2 * (1 - giou), rel=1e-13)        # gain 2
+    for k in ("loss_class_aux", "loss_bbox_aux", "loss_giou_aux"):                    # no other layer: 0
+        assert out[k].item() == 0.0
+    assert crit.total(out).item() == pytest.approx(want + 1.0 + 2 * (1 - giou), rel=1e-13)
+    assert crit.weight_of("loss_giou_aux_dn") == 1.0
+
+
+def test_ultralytics_positive_weight_is_its_iou_target():
+    # A matched query whose box does not overlap its target has target 0 and weight 0 at its class.
+    crit = _ul_crit(2)
+    far = {"pred_logits": torch.tensor([[[0.3, 1.2]]]), "pred_boxes": torch.tensor([[[0.1, 0.1, 0.1, 0.1]]])}
+    target = [{"labels": torch.tensor([1]), "boxes": torch.tensor([[0.8, 0.8, 0.1, 0.1]])}]
+    out = crit(far, target, indices={"": [(torch.tensor([0]), torch.tensor([0]))]})
+    assert out["loss_class"].item() == pytest.approx(_vfl(0.3, 0, 0), rel=1e-14)
+
+
+def test_ultralytics_layer_without_matches_takes_the_focal_loss():
+    # DETRLoss uses VFL only `if num_gts`: with no targets, focal (alpha 0.25, gamma 1.5) / max(0, 1),
+    # whose negatives weigh 1 - alpha = 0.75 (VFL's would weigh alpha = 0.25).
+    crit = _ul_crit(2)
+    empty = {"labels": torch.zeros(0, dtype=torch.int64), "boxes": torch.zeros(0, 4)}
+    out = crit(_outputs(LOGITS_FOCAL), [empty])
+    want = sum(_focal(x, 0, alpha=0.25, gamma=1.5) for row in LOGITS_FOCAL for x in row)
+    assert out["loss_class"].item() == pytest.approx(want, rel=1e-14)
+    assert out["loss_bbox"].item() == 0.0 and out["loss_giou"].item() == 0.0
+
+
+def test_ultralytics_normalises_by_matched_pairs():
+    # 3 targets, 2 queries: DETRLoss divides by len(gt_bboxes[gt_idx]) = 2, the DETR family by 3
+    # (test_focal_is_normalised_by_target_count_not_matched_count).
+    logits = torch.tensor([[[0.3, -0.2], [1.0, 0.5]]])
+    boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.2], [0.4, 0.4, 0.2, 0.2]]])
+    targets = [{"labels": torch.tensor([0, 1, 1]), "boxes": torch.tensor([[0.5, 0.5, 0.2, 0.2], [0.4, 0.4, 0.2, 0.1],
+                                                                          [0.6, 0.6, 0.1, 0.1]])}]
+    out = _ul_crit(2)({"pred_logits": logits, "pred_boxes": boxes}, targets,
+                      indices={"": [(torch.tensor([0, 1]), torch.tensor([0, 1]))]})
+    # query 0 == target 0: iou 0.04 / (0.04 + 1e-7); query 1 (h 0.2) covers target 1 (h 0.1): iou 0.02 / (0.04 + 1e-7).
+    iou0, iou1 = 0.04 / (0.04 + 1e-7), 0.02 / (0.04 + 1e-7)
+    want = (_vfl(0.3, iou0, 1) + _vfl(-0.2, 0, 0) + _vfl(1.0, 0, 0) + _vfl(0.5, iou1, 1)) / 2
+    assert out["loss_class"].item() == pytest.approx(want, rel=1e-14)
+    assert out["loss_bbox"].item() == pytest.approx(5 * 0.1 / 2, rel=1e-13)   # only |0.2 - 0.1| in h
+
+
+def test_ultralytics_aux_keys_sum_the_other_layers_and_dn_is_zero_without_queries():
+    crit = _ul_crit(3)
+    main, aux0, aux1, enc = (_random_layer(3, seed=s) for s in (0, 1, 2, 3))
+    targets = _random_targets(3)
+    out = crit({**main, "aux_outputs": [aux0, aux1], "interm_outputs": enc}, targets)
+    alone = [crit(layer, targets) for layer in (enc, aux0, aux1)]
+    for k in ("loss_class", "loss_bbox", "loss_giou"):
+        assert out[f"{k}_aux"].item() == pytest.approx(sum(a[k].item() for a in alone), rel=1e-13)
+        assert out[k].item() == pytest.approx(crit(main, targets)[k].item(), rel=1e-14)
+    no_dn = crit({**main, "aux_outputs": [aux0], "dn_meta": {"pad_size": 0, "num_dn_group": 1}}, targets)
+    assert set(no_dn) == UL_DN_KEYS and all(no_dn[f"{k}_dn"].item() == 0.0 for k in UL_KEYS)
+
+
+def _rtdetr_dn_problem(seed=5):
+    # Two images with 2 and 1 targets, G = 2 groups of 2M = 4 slots: positives at g * 4 + t.
+    g = torch.Generator().manual_seed(seed)
+    layers, dn_layers = 3, 2   # encoder + 2 decoder layers; the dn part has the decoder's 2 layers
+    boxes = torch.rand(layers, 2, 5, 4, generator=g) * 0.4 + 0.2
+    scores = torch.randn(layers, 2, 5, 3, generator=g)
+    dn_boxes = torch.rand(dn_layers, 2, 8, 4, generator=g) * 0.4 + 0.2
+    dn_scores = torch.randn(dn_layers, 2, 8, 3, generator=g)
+    labels, gt = torch.tensor([0, 2, 1]), torch.rand(3, 4, generator=g) * 0.3 + 0.3
+    return boxes, scores, dn_boxes, dn_scores, labels, gt
+
+
+def test_ultralytics_matches_rtdetr_detection_loss_with_denoising():
+    ul = import_or_skip("ultralytics.models.utils.loss", UL_INSTALL)
+    boxes, scores, dn_boxes, dn_scores, labels, gt = _rtdetr_dn_problem()
+    dn_meta = {"dn_pos_idx": [torch.tensor([0, 1, 4, 5]), torch.tensor([0, 4])],
+               "dn_gt_idx": [torch.tensor([0, 1]), torch.tensor([2])], "dn_num_group": 2, "dn_num_split": [8, 5]}
+    upstream = ul.RTDETRDetectionLoss(nc=3, use_vfl=True)(
+        (boxes, scores), {"cls": labels, "bboxes": gt, "gt_groups": [2, 1]}, dn_bboxes=dn_boxes, dn_scores=dn_scores,
+        dn_meta=dn_meta)
+
+    def layer(b, s, i):
+        return {"pred_boxes": b[i], "pred_logits": s[i]}
+    outputs = {**layer(boxes, scores, 2), "interm_outputs": layer(boxes, scores, 0),
+               "aux_outputs": [layer(boxes, scores, 1)], "dn_meta": {"pad_size": 8, "num_dn_group": 2},
+               "dn_outputs": {**layer(dn_boxes, dn_scores, 1), "aux_outputs": [layer(dn_boxes, dn_scores, 0)]}}
+    ref = _ul_crit(3)(outputs, [{"labels": labels[:2], "boxes": gt[:2]}, {"labels": labels[2:], "boxes": gt[2:]}])
+    assert set(ref) == set(upstream) == UL_DN_KEYS
+    for k, v in upstream.items():
+        # VarifocalLoss computes its BCE in float32 (utils/loss.py:53-58): float32 agreement for the class terms;
+        # the box terms run in float64 upstream too.
+        tol = 2e-6 if k.startswith("loss_class") else 1e-12
+        assert ref[k].item() == pytest.approx(v.item(), rel=tol), k
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ultralytics_matches_detr_loss_values_and_gradients(seed):
+    ul = import_or_skip("ultralytics.models.utils.loss", UL_INSTALL)
+    g = torch.Generator().manual_seed(seed)
+    counts = [[3, 1], [0, 2], [5, 1], [2, 2]][seed]      # one image without targets; more targets than queries (4)
+    n = sum(counts)
+    boxes = (torch.rand(3, 2, 4, 4, generator=g) * 0.4 + 0.2).requires_grad_()
+    scores = torch.randn(3, 2, 4, 4, generator=g, requires_grad=True)
+    labels, gt = torch.randint(0, 4, (n,), generator=g), torch.rand(n, 4, generator=g) * 0.3 + 0.3
+    upstream = ul.DETRLoss(nc=4, use_vfl=True)(boxes, scores, {"cls": labels, "bboxes": gt, "gt_groups": counts})
+    up_grads = torch.autograd.grad(sum(upstream.values()), (boxes, scores))
+
+    b, s = boxes.detach().clone().requires_grad_(), scores.detach().clone().requires_grad_()
+    targets = [{"labels": labels[:counts[0]], "boxes": gt[:counts[0]]},
+               {"labels": labels[counts[0]:], "boxes": gt[counts[0]:]}]
+    crit = _ul_crit(4)
+    ref = crit({"pred_boxes": b[2], "pred_logits": s[2], "interm_outputs": {"pred_boxes": b[0], "pred_logits": s[0]},
+                "aux_outputs": [{"pred_boxes": b[1], "pred_logits": s[1]}]}, targets)
+    assert set(ref) == set(upstream)
+    for k, v in upstream.items():
+        tol = 2e-6 if k.startswith("loss_class") else 1e-12     # VFL's float32 BCE, as above
+        assert ref[k].item() == pytest.approx(v.item(), rel=tol), k
+    ref_grads = torch.autograd.grad(crit.total(ref), (b, s))
+    for mine, theirs in zip(ref_grads, up_grads):
+        # The class terms' gradients carry VFL's float32 rounding (about 1e-7 relative, absolute <= 1e-7 here).
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_ultralytics_focal_convention_matches_detr_loss_without_vfl():
+    # DETRLoss(use_vfl=False), its default: focal gamma 1.5 alpha 0.25 over the matched pairs. Its FocalLoss
+    # multiplies by the float32 one-hot (one_hot.float()), so it agrees at float32 precision.
+    ul = import_or_skip("ultralytics.models.utils.loss", UL_INSTALL)
+    boxes, scores, _, _, labels, gt = _rtdetr_dn_problem(seed=8)
+    upstream = ul.DETRLoss(nc=3)(boxes, scores, {"cls": labels, "bboxes": gt, "gt_groups": [2, 1]})
+    crit = _ul_crit(3, classification="focal")
+    ref = crit({"pred_boxes": boxes[2], "pred_logits": scores[2],
+                "aux_outputs": [{"pred_boxes": boxes[i], "pred_logits": scores[i]} for i in (0, 1)]},
+               [{"labels": labels[:2], "boxes": gt[:2]}, {"labels": labels[2:], "boxes": gt[2:]}])
+    for k, v in upstream.items():
+        assert ref[k].item() == pytest.approx(v.item(), rel=2e-6 if k.startswith("loss_class") else 1e-12), k
+
+
+def test_varifocal_primitive_matches_ultralytics_and_keeps_the_weight_gradient():
+    ul = import_or_skip("ultralytics.utils.loss", UL_INSTALL)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 5, 3, generator=g, requires_grad=True)
+    labels = torch.zeros(2, 5, 3)
+    labels[0, 1, 2] = labels[1, 4, 0] = labels[1, 0, 1] = 1.0
+    q = labels * torch.tensor([0.7, 0.0, 0.3])   # one positive with target 0
+    upstream = ul.VarifocalLoss(gamma=1.5, alpha=0.25)(x, q, labels.long())   # mean(1).sum() = sum / 5
+    mine = L.varifocal_loss(x, q, labels, alpha=0.25, gamma=1.5, reduction="sum") / 5
+    assert mine.item() == pytest.approx(upstream.item(), rel=2e-6)              # float32 BCE upstream
+    (g_up,) = torch.autograd.grad(upstream, x)
+    (g_mine,) = torch.autograd.grad(mine, x)
+    torch.testing.assert_close(g_mine, g_up, rtol=1e-5, atol=1e-7)
+
+
+def test_ultralytics_bad_inputs_are_refused():
+    crit = _ul_crit(2)
+    with pytest.raises(OracleInputError, match=r"outputs\['enc_outputs'\]: expected None: ultralytics' DETRLoss"):
+        crit({**_outputs(LOGITS_FOCAL), "enc_outputs": _outputs(LOGITS_FOCAL)}, _targets())
+    with pytest.raises(OracleInputError, match=r"outputs\['pred_masks'\]: expected None"):
+        crit({**_outputs(LOGITS_FOCAL), "pred_masks": torch.zeros(1, 2, 2, 2)}, _targets())
+    with pytest.raises(OracleInputError, match=r"world_num_boxes: expected None: num_boxes 'matched'"):
+        crit(_outputs(LOGITS_FOCAL), _targets(), world_num_boxes=[1, 3])
+    with pytest.raises(OracleInputError, match=r"key: expected a loss key of ultralytics' DETRLoss"):
+        crit.weight_of("loss_ce")
+    with pytest.raises(OracleInputError, match=r"SetCriterionConvention.keys: expected 'per_layer' with class_error"):
+        SetCriterionConvention(classification="varifocal", keys="ultralytics")
+    with pytest.raises(OracleInputError, match=r"SetCriterionConvention.keys: expected one of"):
+        SetCriterionConvention(keys="mmdet")
+    with pytest.raises(OracleInputError, match=r"matcher.class_cost: expected 'focal' to match the criterion's "
+                                               r"varifocal logits, got 'softmax'"):
+        SetCriterionConfig(2, get_profile("ultralytics").criterion, get_profile("detr").matcher)
+    with pytest.raises(OracleInputError, match=r"labels: expected a 0/1 positive mask, got 0.5"):
+        L.varifocal_loss(torch.zeros(2, 2), torch.zeros(2, 2), torch.full((2, 2), 0.5))
+    with pytest.raises(OracleInputError, match=r"targets: expected values <= 1.0"):
+        L.varifocal_loss(torch.zeros(2, 2), torch.full((2, 2), 1.5), torch.ones(2, 2))

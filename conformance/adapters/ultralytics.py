@@ -62,10 +62,23 @@ Component mapping (the library computes; the adapter converts layouts and builds
   concatenated (``gt_bboxes``, ``gt_cls``) and ``gt_groups`` the per-image counts; its GT indices are offsets into
   the concatenation and are converted to per-image indices. It returns no cost matrix. It computes the cost in
   float32 and sets NaN/inf costs to 0; the reference refuses non-finite input, so that policy is not exercised.
-- Not provided: ``criteria.set_criterion`` (RT-DETR's ``DETRLoss`` sums the aux layers into single ``*_aux`` keys,
-  returns gained terms without class_error/cardinality, uses ``bbox_iou(xywh=True)``'s eps in its GIoU loss and
-  gamma 1.5 by default: no profile of the reference has that criterion), ``masks.downsample`` (8.4's segmentation
-  loss upsamples the prototypes instead; there is no ultralytics function), everything else ultralytics lacks.
+- ``criteria.set_criterion`` (profile ``ultralytics``: the reference returns ``DETRLoss``'s own keys, gained and with
+  the non-last layers summed into ``*_aux``, so no renaming here): ``models.utils.loss.DETRLoss(nc=C, use_vfl=True)``,
+  or with denoising (``dn_meta`` in the outputs) ``RTDETRDetectionLoss(nc=C, use_vfl=True)``, as
+  ``RTDETRDetectionModel.init_criterion`` builds it (nn/tasks.py). Layout, as ``RTDETRDetectionModel.loss`` passes it:
+  ``(L, B, Q, .)`` stacks of ``[interm_outputs (RT-DETR's encoder output, first), *aux_outputs, last layer]``; the
+  targets concatenated as ``batch = {"cls", "bboxes", "gt_groups"}``. Denoising: the canonical ``dn_meta``
+  (``pad_size`` = 2 G M, ``num_dn_group`` = G) becomes ultralytics' ``dn_num_group`` G, ``dn_pos_idx`` (per image,
+  slots ``g * 2M + t`` group-major, as ``get_cdn_group`` lays them out) and ``dn_gt_idx`` (the image's targets as
+  offsets into the concatenation; no subsampling), and the ``dn_outputs`` layers stack like the matching layers;
+  ``pad_size`` 0 (no targets) is ``dn_meta=None``, whose ``*_dn`` terms are 0. ``indices``: the loss's own
+  ``HungarianMatcher`` calls, recorded by a forward hook; it matches the last layer first, then the others in
+  stacking order (the dn part is not matched), and its GT indices are made per-image. Not provided: ``enc_outputs``
+  (class-agnostic two-stage targets), masks, ``world_num_boxes`` and given ``indices``. ``gt_scores`` is allocated in
+  the default dtype and index-put with the predictions' IoU (models/utils/loss.py), so the call runs with the
+  default dtype set to the run's; half precision is declined (the float32 buffer refuses half values: RuntimeError).
+- Not provided: ``masks.downsample`` (8.4's segmentation loss upsamples the prototypes instead; there is no
+  ultralytics function), everything else ultralytics lacks.
 
 torch's default dtype: ultralytics allocates the loss vector, the target buffer and the model stride in it, so the
 criteria run with it set to the run's dtype (float32 for float16/bfloat16 runs, whose ``batch`` floats are then
@@ -133,10 +146,12 @@ def _reject(config: Mapping[str, Any], allowed: set[str], what: str) -> Support:
 
 class UltralyticsAdapter(Adapter):
     def __init__(self, version: str):
+        from ultralytics.models.utils import loss as detr_loss
         from ultralytics.models.utils import ops as detr_ops
         from ultralytics.nn.modules.block import DFL
         from ultralytics.utils import loss, metrics, ops, tal
         self.loss, self.metrics, self.ops, self.tal, self.detr_ops, self.DFL = loss, metrics, ops, tal, detr_ops, DFL
+        self.detr_loss = detr_loss
         super().__init__(name="ultralytics", version=version, components=self._components(),
                          profiles=frozenset({"ultralytics"}), install=INSTALL,
                          known_differences=known_differences_file("ultralytics"))
@@ -145,7 +160,12 @@ class UltralyticsAdapter(Adapter):
 
     def supports(self, component: str, device, dtype, profile: str, config: Mapping[str, Any] | None = None) -> Support:
         base = super().supports(component, device, dtype, profile, config)
-        if not base or config is None:
+        if not base:
+            return base
+        if component == "criteria.set_criterion" and dtype in (torch.float16, torch.bfloat16):
+            return Support(False, "DETRLoss index-puts the half-precision IoU into its gt_scores buffer, allocated in "
+                                  "the default dtype (float32 at best): RuntimeError (models/utils/loss.py:251-253)")
+        if config is None:
             return base
         check = {"boxes.convert": self._convert_support, "boxes.overlap": self._overlap_support,
                  "losses.ciou_loss": self._ciou_support, "losses.sigmoid_focal_loss": self._focal_support,
@@ -155,7 +175,8 @@ class UltralyticsAdapter(Adapter):
                  "anchors.points": lambda c: _reject(c, {"featmap_sizes", "strides", "offset"}, "make_anchors"),
                  "assign.task_aligned": self._task_aligned_support,
                  "criteria.yolov8_detection": self._yolov8_support,
-                 "criteria.yolov8_segmentation": self._yolov8_support}.get(component)
+                 "criteria.yolov8_segmentation": self._yolov8_support,
+                 "criteria.set_criterion": self._set_criterion_support}.get(component)
         return check(config) if check else base
 
     @staticmethod
@@ -202,6 +223,10 @@ class UltralyticsAdapter(Adapter):
         return YES
 
     @staticmethod
+    def _set_criterion_support(config) -> Support:
+        return _reject(config, {"num_classes"}, "ultralytics' DETRLoss")
+
+    @staticmethod
     def _yolov8_support(config) -> Support:
         if config.get("preset", "YOLOV8_ULTRALYTICS") != "YOLOV8_ULTRALYTICS":
             return Support(False, f"ultralytics 8.4.190 is YOLOV8_ULTRALYTICS, not {config['preset']}")
@@ -216,7 +241,8 @@ class UltralyticsAdapter(Adapter):
                 "coders.bbox2dist": self.bbox2dist, "coders.dfl_expectation": self.dfl_expectation,
                 "masks.crop": self.crop, "assign.task_aligned": self.task_aligned,
                 "criteria.yolov8_detection": self.yolov8_detection,
-                "criteria.yolov8_segmentation": self.yolov8_segmentation, "assign.hungarian": self.hungarian}
+                "criteria.yolov8_segmentation": self.yolov8_segmentation, "assign.hungarian": self.hungarian,
+                "criteria.set_criterion": self.set_criterion}
 
     def _converter(self, src: str, dst: str):
         """The ultralytics function from the reference's ``src`` to ``dst`` format (ultralytics' names differ)."""
@@ -352,6 +378,64 @@ class UltralyticsAdapter(Adapter):
         pairs = matcher(inputs["pred_boxes"], inputs["pred_logits"], gt_boxes, gt_cls, counts)
         offsets = [sum(counts[:i]) for i in range(len(counts))]
         return {"indices": [{"pred": pred, "gt": gt - offset} for (pred, gt), offset in zip(pairs, offsets)]}
+
+    # ----------------------------------------------------------------- RT-DETR loss
+
+    def set_criterion(self, inputs, config, profile):
+        outputs, targets = inputs["outputs"], inputs["targets"]
+        unsupported = [k for k in ("enc_outputs", "pred_masks") if outputs.get(k) is not None] + \
+            [k for k in ("world_num_boxes", "indices") if k in inputs]
+        if unsupported:
+            raise NotImplementedError(f"ultralytics' DETRLoss takes no {', '.join(unsupported)}")
+        interm = [outputs["interm_outputs"]] if outputs.get("interm_outputs") is not None else []
+        layers = interm + list(outputs.get("aux_outputs") or []) + [outputs]
+        counts = [len(t["labels"]) for t in targets]
+        batch = {"cls": torch.cat([t["labels"] for t in targets]), "bboxes": torch.cat([t["boxes"] for t in targets]),
+                 "gt_groups": counts}
+        logits = outputs["pred_logits"]
+        calls = []
+        with default_dtype(logits.dtype):
+            if "dn_meta" in outputs:
+                criterion = self.detr_loss.RTDETRDetectionLoss(nc=config["num_classes"], use_vfl=True)
+            else:
+                criterion = self.detr_loss.DETRLoss(nc=config["num_classes"], use_vfl=True)
+            criterion.matcher.register_forward_hook(lambda module, args, result: calls.append(result))
+            preds = (_stack(layers, "pred_boxes"), _stack(layers, "pred_logits"))
+            if "dn_meta" in outputs:
+                dn_meta = _ultralytics_dn_meta(outputs["dn_meta"], counts, num_queries=logits.shape[1])
+                dn_bboxes = dn_scores = None
+                if dn_meta is not None:
+                    dn_layers = list(outputs["dn_outputs"].get("aux_outputs") or []) + [outputs["dn_outputs"]]
+                    dn_bboxes, dn_scores = _stack(dn_layers, "pred_boxes"), _stack(dn_layers, "pred_logits")
+                losses = criterion(preds, batch, dn_bboxes=dn_bboxes, dn_scores=dn_scores, dn_meta=dn_meta)
+            else:
+                losses = criterion(*preds, batch)
+        # DETRLoss matches the last layer, then the others in stacking order (models/utils/loss.py).
+        keys = ["last"] + ["interm"] * len(interm) + [str(i) for i in range(len(layers) - 1 - len(interm))]
+        offsets = [sum(counts[:i]) for i in range(len(counts))]
+        indices = {key: [{"pred": pred, "gt": gt - offset} for (pred, gt), offset in zip(pairs, offsets)]
+                   for key, pairs in zip(keys, calls)}
+        return {"losses": dict(losses), "total": sum(losses.values()), "indices": indices}
+
+
+def _stack(layers, key: str) -> torch.Tensor:
+    return torch.stack([layer[key] for layer in layers])
+
+
+def _ultralytics_dn_meta(dn_meta, counts: list[int], num_queries: int) -> dict | None:
+    """``get_cdn_group``'s meta for the canonical ``{pad_size: 2 G M, num_dn_group: G}`` (None without denoising
+    queries, as it returns for a batch without targets): positive slots ``g * 2M + t``, group-major per image, and
+    each image's targets as offsets into the concatenated targets."""
+    pad, groups = int(dn_meta["pad_size"]), int(dn_meta["num_dn_group"])
+    if pad == 0:
+        return None
+    part = pad // (2 * groups)
+    pos, gt, offset = [], [], 0
+    for n in counts:
+        pos.append((torch.arange(groups)[:, None] * 2 * part + torch.arange(n)).reshape(-1))
+        gt.append(torch.arange(offset, offset + n))
+        offset += n
+    return {"dn_pos_idx": pos, "dn_gt_idx": gt, "dn_num_group": groups, "dn_num_split": [pad, num_queries]}
 
 
 def make_adapter() -> Adapter:
