@@ -8,7 +8,7 @@ from hypothesis import given
 from conformance import strategies as S
 from conformance._cases import generated, golden_params
 
-PROFILES = ("detr", "hf_detr", "deformable_detr", "hf_deformable_detr", "dino")
+PROFILES = ("detr", "hf_detr", "deformable_detr", "hf_deformable_detr", "dino", "ultralytics")
 
 
 @pytest.mark.parametrize("case", golden_params("criteria.set_criterion", "criteria.cdn", "criteria.mmdet_detr_head"))

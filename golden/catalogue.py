@@ -340,6 +340,24 @@ def _criterion_cases() -> list[Case]:
                       lambda rng: _saturate(detr_like(rng, "deformable_detr"))))
     cases.append(Case("criteria.set_criterion/edge-single-query-detr", "criteria.set_criterion", "detr",
                       {"num_classes": 4}, 534, ("edge:single-query",), lambda rng: detr_like(rng, "detr", q=1)))
+    # ultralytics' RT-DETR loss: DETRLoss with aux layers; RTDETRDetectionLoss with the encoder output (interm)
+    # and denoising, as RTDETRDetectionModel.loss calls it.
+    cases += [
+        Case("criteria.set_criterion/random-ultralytics", "criteria.set_criterion", "ultralytics", {"num_classes": 4},
+             540, ("random",), lambda rng: detr_like(rng, "ultralytics")),
+        Case("criteria.set_criterion/random-ultralytics-dn", "criteria.set_criterion", "ultralytics",
+             {"num_classes": 4}, 541, ("random",), lambda rng: detr_like(rng, "ultralytics", interm=True, dn=True)),
+        Case("criteria.set_criterion/edge-empty-targets-ultralytics", "criteria.set_criterion", "ultralytics",
+             {"num_classes": 4}, 542, ("edge:empty-targets", "edge:all-background"),
+             lambda rng: detr_like(rng, "ultralytics", counts=(0, 0), interm=True, dn=True)),
+        Case("criteria.set_criterion/edge-mixed-empty-ultralytics", "criteria.set_criterion", "ultralytics",
+             {"num_classes": 4}, 543, ("edge:empty-targets",),
+             lambda rng: detr_like(rng, "ultralytics", counts=(0, 2), interm=True, dn=True)),
+        # Fewer matched pairs (2 + 1) than targets (6): ultralytics normalises by the matched count.
+        Case("criteria.set_criterion/edge-more-targets-than-queries-ultralytics", "criteria.set_criterion",
+             "ultralytics", {"num_classes": 4}, 544, ("edge:more-targets-than-queries",),
+             lambda rng: detr_like(rng, "ultralytics", q=2, counts=(5, 1))),
+    ]
 
     def cdn(rng, counts, dn_number, num_classes=5, ratio=0.5):
         targets = rand_targets(rng, counts, num_classes)

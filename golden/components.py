@@ -132,7 +132,8 @@ def _suffix(layer_key: str) -> str:
 
 def call_set_criterion(inputs, config, profile):
     """inputs: ``outputs`` (the model's layers), ``targets``, optional ``world_num_boxes`` and ``indices``
-    (``{layer: [{"pred", "gt"} per image]}``, the matching to use). outputs: ``losses`` (unweighted),
+    (``{layer: [{"pred", "gt"} per image]}``, the matching to use). outputs: ``losses`` (unweighted, except
+    under a convention with ``keys="ultralytics"``: DETRLoss's own weighted keys),
     ``total`` (weighted), ``indices`` (the matching used, per layer)."""
     crit = SetCriterion(SetCriterionConfig.from_profile(profile, num_classes=config["num_classes"]))
     outputs = dict(inputs["outputs"])
@@ -243,7 +244,7 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
               doc="pred_logits [B,Q,K], pred_boxes [B,Q,4], targets -> indices, cost, total_cost"),
     Component("criteria.set_criterion", call_set_criterion, ("outputs",), lambda o: o["total"], matching="indices",
               optional_outputs=("indices",),
-              doc="outputs, targets -> losses (unweighted), total, indices"),
+              doc="outputs, targets -> losses (unweighted; weighted under ultralytics keys), total, indices"),
     Component("criteria.cdn", call_cdn, doc="targets, draws -> labels, boxes, boxes_unact, valid, attn_mask, dn_meta"),
     Component("criteria.mmdet_detr_head", call_mmdet_head, MMDET_SCORE_INPUTS, lambda o: o["total"],
               doc="all_cls_scores, all_bbox_preds, targets (+ enc, dn) -> losses (mmdet keys), total"),

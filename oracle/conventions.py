@@ -167,28 +167,52 @@ class SetCriterionConvention:
       no-object class last, weighted by ``eos_coef`` (DETR models/detr.py, YOLOS, transformers
       ``ImageLoss``); ``"focal"``: sigmoid focal loss over ``num_classes`` logits against a one-hot
       target without the no-object column, summed over images, queries and classes and divided by
-      num_boxes (Deformable-DETR and DINO ``loss_labels``: ``mean(1).sum() / num_boxes * Q``).
+      num_boxes (Deformable-DETR and DINO ``loss_labels``: ``mean(1).sum() / num_boxes * Q``);
+      ``"varifocal"``: ultralytics RT-DETR's varifocal loss (``DETRLoss(use_vfl=True)``, as
+      ``RTDETRDetectionModel.init_criterion`` builds it, nn/tasks.py:1043), over ``num_classes`` logits
+      with the same sum / num_boxes: a matched query's target at its class is the IoU of its detached
+      box with its target box (under ``giou``; ultralytics models/utils/loss.py:251-253), and every
+      element is weighted ``focal_alpha * sigmoid(x)^focal_gamma`` (negatives) or by its IoU target
+      (positives), utils/loss.py:52. Quirk: a layer with no matched pair takes the focal loss instead
+      (``if num_gts and self.vfl``, models/utils/loss.py:109-112), whose negatives are weighted
+      ``1 - focal_alpha``, not ``focal_alpha``. ``focal_alpha``/``focal_gamma`` serve both, as
+      ``DETRLoss`` passes one ``gamma``/``alpha`` to ``FocalLoss`` and ``VarifocalLoss`` (loss.py:71-72).
     - ``cardinality``: how ``cardinality_error`` counts predicted objects: ``"argmax_not_last"``
       (DETR's ``argmax != K - 1``, kept unchanged by the original Deformable-DETR and DINO, where the
       last column is a real class) or ``"sigmoid_max_gt_half"`` (transformers' Deformable-DETR).
     - ``num_boxes``: ``"world_mean"``: the target count summed over ranks, divided by the world size,
       clamped to >= 1 (DETR, DINO, transformers); ``"local"``: this rank's count clamped to >= 1
-      (ports that drop the all-reduce).
+      (ports that drop the all-reduce); ``"matched"``: each layer's own number of matched pairs,
+      clamped to >= 1 for the class loss, which is ``min(Q, T_i)`` summed over images (ultralytics
+      ``DETRLoss``: ``len(gt_bboxes)`` after indexing by the matching, models/utils/loss.py:245, 256,
+      113, 148-150; its denoising part, ``num_dn_group`` times the target count). It differs from the
+      target count where an image has more targets than queries. No multi-rank reduction.
     - ``class_error``: whether the last layer logs ``class_error`` (DETR, Deformable-DETR, DINO;
       transformers removed it).
     - ``box_diagnostics``: DINO's unweighted ``loss_xy`` / ``loss_hw``.
-    - ``giou``: the IoU convention of ``loss_giou`` (DINO's box_ops add 1e-6).
+    - ``giou``: the IoU convention of ``loss_giou`` (DINO's box_ops add 1e-6), and of the varifocal
+      IoU targets (ultralytics: ``bbox_iou(xywh=True)`` for both, IOU_ULTRALYTICS_XYWH).
     - ``weight_*``: the loss coefficients of the weighted total; ``interm_coef`` multiplies DINO's
       ``_interm`` terms. ``class_error``, ``cardinality_error``, ``loss_xy`` and ``loss_hw`` are
       never weighted.
+    - ``keys``: the loss dict returned. ``"per_layer"``: unweighted terms per layer with suffixes
+      ``_{i}``, ``_enc``, ``_interm``, ``_dn``, ``_dn_{i}`` (DETR, Deformable-DETR, DINO, transformers);
+      ``"ultralytics"``: ultralytics ``DETRLoss``'s keys, each term already times its weight
+      (``loss_gain``, models/utils/loss.py:117, 148-151): ``loss_class``, ``loss_bbox``, ``loss_giou`` of
+      the last layer, ``loss_class_aux``, ``loss_bbox_aux``, ``loss_giou_aux`` summed over every other
+      layer (loss.py:178-199; ``_interm`` is RT-DETR's encoder output, which ``RTDETRDetectionModel.loss``
+      puts first among them, nn/tasks.py:1080-1081), and with denoising the same six with suffix ``_dn``
+      (``loss_class_dn``, ``loss_class_aux_dn``, ...; all 0 without denoising queries,
+      ``RTDETRDetectionLoss.forward``, loss.py:331-344). No ``class_error``, ``cardinality_error``, mask
+      or two-stage (``_enc``) terms. The total is the plain sum of the values (nn/tasks.py:1087).
     """
 
-    classification: Literal["softmax", "focal"] = "softmax"
+    classification: Literal["softmax", "focal", "varifocal"] = "softmax"
     eos_coef: float = 0.1
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
     cardinality: Literal["argmax_not_last", "sigmoid_max_gt_half"] = "argmax_not_last"
-    num_boxes: Literal["world_mean", "local"] = "world_mean"
+    num_boxes: Literal["world_mean", "local", "matched"] = "world_mean"
     class_error: bool = True
     box_diagnostics: bool = False
     giou: IoUConvention = IOU_EXACT
@@ -198,16 +222,21 @@ class SetCriterionConvention:
     weight_mask: float = 1.0
     weight_dice: float = 1.0
     interm_coef: float = 1.0
+    keys: Literal["per_layer", "ultralytics"] = "per_layer"
 
     def __post_init__(self) -> None:
-        check_choice("SetCriterionConvention.classification", self.classification, ("softmax", "focal"))
+        check_choice("SetCriterionConvention.classification", self.classification, ("softmax", "focal", "varifocal"))
         check_choice("SetCriterionConvention.cardinality", self.cardinality, ("argmax_not_last", "sigmoid_max_gt_half"))
-        check_choice("SetCriterionConvention.num_boxes", self.num_boxes, ("world_mean", "local"))
+        check_choice("SetCriterionConvention.num_boxes", self.num_boxes, ("world_mean", "local", "matched"))
         check_scalar("SetCriterionConvention.eos_coef", self.eos_coef, low=0.0)
         check_scalar("SetCriterionConvention.focal_alpha", self.focal_alpha, low=0.0, high=1.0)
         check_scalar("SetCriterionConvention.focal_gamma", self.focal_gamma, low=0.0)
         for name in ("weight_ce", "weight_bbox", "weight_giou", "weight_mask", "weight_dice", "interm_coef"):
             check_scalar(f"SetCriterionConvention.{name}", getattr(self, name), low=0.0)
+        check_choice("SetCriterionConvention.keys", self.keys, ("per_layer", "ultralytics"))
+        if self.keys == "ultralytics" and (self.class_error or self.box_diagnostics):
+            raise fail("SetCriterionConvention.keys", "'per_layer' with class_error or box_diagnostics ('ultralytics' "
+                       "keys have no logged-only terms)", repr(self.keys))
 
 
 @dataclass(frozen=True)
@@ -422,6 +451,11 @@ PROFILES: dict[str, Profile] = {
                                       focal_alpha=0.25, focal_gamma=2.0, focal_eps=1e-8, giou=IOU_ULTRALYTICS_XYWH,
                                       giou_cost_offset=1.0),
             focal_gamma=1.5,
+            # RTDETRDetectionLoss(nc, use_vfl=True) (nn/tasks.py:1043): DETRLoss's defaults gamma 1.5, alpha 0.25
+            # and loss_gain class 1, bbox 5, giou 2 (models/utils/loss.py:44-45, 66).
+            criterion=SetCriterionConvention(classification="varifocal", focal_alpha=0.25, focal_gamma=1.5,
+                                             num_boxes="matched", class_error=False, giou=IOU_ULTRALYTICS_XYWH,
+                                             weight_ce=1.0, weight_bbox=5.0, weight_giou=2.0, keys="ultralytics"),
             notes=("bbox_iou(xywh=True) has no height eps: IOU_ULTRALYTICS_XYWH",
                    "DETRLoss hard-codes the matcher gains class 2, bbox 5, giou 2; FocalLoss gamma 1.5"),
         ),
@@ -456,10 +490,14 @@ def _criterion_summary(p: Profile) -> str:
     if p.criterion is not None:
         c = p.criterion
         parts = [f"{c.classification}" + (f" eos {c.eos_coef:g}" if c.classification == "softmax" else ""),
-                 f"weights ({c.weight_ce:g}, {c.weight_bbox:g}, {c.weight_giou:g})",
-                 f"cardinality {c.cardinality}"]
-        if not c.class_error:
-            parts.append("no class_error")
+                 f"weights ({c.weight_ce:g}, {c.weight_bbox:g}, {c.weight_giou:g})"]
+        if c.keys == "ultralytics":  # its keys have no cardinality_error or class_error
+            parts += [f"α{c.focal_alpha:g} γ{c.focal_gamma:g}", f"num_boxes {c.num_boxes}",
+                      "ultralytics keys (gained, *_aux summed)"]
+        else:
+            parts.append(f"cardinality {c.cardinality}")
+            if not c.class_error:
+                parts.append("no class_error")
         if c.box_diagnostics:
             parts.append("loss_xy/loss_hw")
         return ", ".join(parts)

@@ -336,3 +336,35 @@ def distribution_focal_loss(logits: object, targets: object, *, weight: object =
              + log_p.gather(-1, (left + 1)[..., None]).squeeze(-1) * (1 - w_left))
     return reduce_loss(side.mean(-1), weight=weight, reduction=reduction, avg_factor=avg_factor,
                        avg_factor_eps=avg_factor_eps)
+
+
+# --------------------------------------------------------------------------- varifocal loss
+
+def varifocal_loss(logits: object, targets: object, labels: object, *, alpha: float = 0.75, gamma: float = 2.0,
+                   weight: object = None, reduction: Reduction = "mean", avg_factor: object = None,
+                   avg_factor_eps: float = 0.0) -> torch.Tensor:
+    """Varifocal loss (Zhang et al. 2021, arXiv:2008.13367) as ultralytics' ``VarifocalLoss`` weights it.
+
+    ``BCE(x, q) * (alpha * sigmoid(x)^gamma * (1 - l) + q * l)`` element-wise: logits ``x``, soft
+    targets ``q`` in [0, 1] (an IoU at a positive's class, 0 elsewhere) and the positive mask ``l`` in
+    {0, 1}, all ``[...]`` of one shape. Positives are the ``l = 1`` elements, not those with ``q > 0``:
+    a positive of target 0 has weight 0 (mmdet's ``varifocal_loss`` weights it as a negative). The
+    weight is differentiated through ``sigmoid(x)``: ultralytics does not detach it (transformers'
+    ``RTDetrLoss`` does). Defaults are the class's (0.75, 2.0); RT-DETR's ``DETRLoss`` passes 0.25 and
+    1.5. ``loss.mean(1).sum()`` over ``[B, Q, C]`` divided by ``num_gts / Q`` (ultralytics
+    models/utils/loss.py:110-113) is ``reduction="mean", avg_factor=num_gts``. Upstream computes the
+    BCE in float32 (``.float()`` with autocast off); here it is float64.
+    Upstream: ultralytics/utils/loss.py ``VarifocalLoss.forward`` (L50-59).
+    """
+    x, q = _logits_and_targets(logits, targets)
+    lab = as_float64("labels", labels)
+    check_same_shape("labels", lab, "logits", x)
+    if not bool(((lab == 0) | (lab == 1)).all()):
+        idx = tuple(int(i) for i in torch.nonzero((lab != 0) & (lab != 1))[0])
+        raise fail("labels", "a 0/1 positive mask", f"{lab[idx].item()} at index {idx}")
+    alpha = check_scalar("alpha", alpha, low=0.0, high=1.0)
+    gamma = check_scalar("gamma", gamma, low=0.0)
+    bce = -(q * F.logsigmoid(x) + (1 - q) * F.logsigmoid(-x))
+    vf_weight = alpha * torch.sigmoid(x) ** gamma * (1 - lab) + q * lab
+    return reduce_loss(bce * vf_weight, weight=weight, reduction=reduction, avg_factor=avg_factor,
+                       avg_factor_eps=avg_factor_eps)

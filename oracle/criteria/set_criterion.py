@@ -1,8 +1,11 @@
-"""The DETR-family set criterion: DETR/YOLOS (softmax), Deformable-DETR and DINO (sigmoid focal).
+"""The DETR-family set criterion: DETR/YOLOS (softmax), Deformable-DETR and DINO (sigmoid focal), and
+ultralytics' RT-DETR loss (varifocal).
 
 ``SetCriterion(config)(outputs, targets)`` returns the **unweighted** loss dict, as the upstream
 criteria do (weights are applied by key in their training loops); :meth:`SetCriterion.weighted`
-and :meth:`SetCriterion.total` give the weighted terms and their sum.
+and :meth:`SetCriterion.total` give the weighted terms and their sum. Under ``keys="ultralytics"``
+the dict is ultralytics ``DETRLoss``'s instead: terms already weighted, the non-last layers summed
+(see :class:`~oracle.conventions.SetCriterionConvention`).
 
 ``outputs``: the last decoder layer's ``pred_logits`` ``[B, Q, K]``, ``pred_boxes`` ``[B, Q, 4]``
 (normalised cxcywh) and optional ``pred_masks`` ``[B, Q, h, w]``, plus optional
@@ -14,12 +17,15 @@ denoising part ``dn_outputs`` (a layer with its own ``aux_outputs``) with ``dn_m
 Keys: ``loss_ce``, ``loss_bbox``, ``loss_giou``, ``class_error`` (last layer, if the convention
 logs it), ``cardinality_error``, ``loss_mask``/``loss_dice`` (last layer, when masks are given),
 ``loss_xy``/``loss_hw`` (DINO), each with suffix ``_{i}`` for aux layer i, ``_enc``, ``_interm``,
-``_dn`` and ``_dn_{i}``.
+``_dn`` and ``_dn_{i}``. ``keys="ultralytics"``: ``loss_class``, ``loss_bbox``, ``loss_giou``, each also
+with ``_aux`` (``interm_outputs``, RT-DETR's encoder, and the aux layers), ``_dn`` and ``_aux_dn``.
 
 Upstream: facebookresearch/detr models/detr.py (``SetCriterion``), models/segmentation.py;
 fundamentalvision/Deformable-DETR models/deformable_detr.py; IDEA-Research/DINO
 models/dino/dino.py; transformers loss/loss_for_object_detection.py (``ImageLoss``) and
-loss/loss_deformable_detr.py (``DeformableDetrImageLoss``).
+loss/loss_deformable_detr.py (``DeformableDetrImageLoss``); ultralytics 8.4.190 models/utils/loss.py
+(``DETRLoss``, ``RTDETRDetectionLoss``), utils/loss.py (``VarifocalLoss``, ``FocalLoss``), nn/tasks.py
+(``RTDETRDetectionModel.init_criterion``, ``.loss``).
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ from ._inputs import Indices, Layer, Target, flat_index, indices_arg, layer_arg,
 _WEIGHTED_TERMS = ("loss_ce", "loss_bbox", "loss_giou", "loss_mask", "loss_dice")
 _SUFFIX = re.compile(r"^(loss_ce|loss_bbox|loss_giou|loss_mask|loss_dice|loss_xy|loss_hw|class_error|"
                      r"cardinality_error)(.*)$")
+#: Per-layer term -> ultralytics DETRLoss's name (models/utils/loss.py:100, 138-139).
+_ULTRALYTICS_NAMES = {"loss_ce": "loss_class", "loss_bbox": "loss_bbox", "loss_giou": "loss_giou"}
+_ULTRALYTICS_KEY = re.compile(r"^(loss_class|loss_bbox|loss_giou)(_aux)?(_dn)?$")
 
 
 @dataclass(frozen=True)
@@ -58,14 +67,16 @@ class SetCriterionConfig:
             raise fail("criterion", "a SetCriterionConvention", type(self.criterion).__name__)
         if not isinstance(self.matcher, MatcherConvention):
             raise fail("matcher", "a MatcherConvention", type(self.matcher).__name__)
-        if self.matcher.class_cost != self.criterion.classification:
-            raise fail("matcher.class_cost", f"{self.criterion.classification!r} to match the criterion's logits",
-                       repr(self.matcher.class_cost))
+        # The matcher's class cost reads the same logits: softmax over K = C + 1, or sigmoid (focal, varifocal).
+        logits = "softmax" if self.criterion.classification == "softmax" else "focal"
+        if self.matcher.class_cost != logits:
+            raise fail("matcher.class_cost", f"{logits!r} to match the criterion's {self.criterion.classification} "
+                       "logits", repr(self.matcher.class_cost))
 
     @classmethod
     def from_profile(cls, profile: str, num_classes: int) -> SetCriterionConfig:
         """The criterion and matcher of a named profile (``detr``, ``hf_detr``, ``deformable_detr``,
-        ``hf_deformable_detr``, ``dino``)."""
+        ``hf_deformable_detr``, ``dino``, ``ultralytics``)."""
         p = get_profile(profile)
         if p.criterion is None or p.matcher is None:
             raise fail("profile", "a profile with a DETR-family set criterion", repr(profile))
@@ -73,7 +84,7 @@ class SetCriterionConfig:
 
     @property
     def num_logits(self) -> int:
-        """K: ``num_classes + 1`` (softmax, no-object last) or ``num_classes`` (focal)."""
+        """K: ``num_classes + 1`` (softmax, no-object last) or ``num_classes`` (focal, varifocal)."""
         return self.num_classes + (1 if self.criterion.classification == "softmax" else 0)
 
 
@@ -84,9 +95,11 @@ def num_boxes(targets: Sequence[Target], *, world_num_boxes: Sequence[float] | N
     ``world_mean``: ``max(sum(world_num_boxes) / len(world_num_boxes), 1)`` (DETR's all-reduce
     and division by the world size); without ``world_num_boxes`` the world is this process.
     ``local``: this process's count, ``max(sum_i T_i, 1)``, whatever the other ranks hold.
+    ``matched``: the local count here; :meth:`SetCriterion.layer_losses` replaces it by each layer's
+    number of matched pairs.
     """
     local = float(sum(len(t.labels) for t in targets))
-    if mode == "local" or world_num_boxes is None:
+    if mode in ("local", "matched") or world_num_boxes is None:
         return max(local, 1.0)
     if isinstance(world_num_boxes, (str, bytes)) or not isinstance(world_num_boxes, Sequence) or not world_num_boxes:
         raise fail("world_num_boxes", "a non-empty sequence of per-rank target counts", repr(world_num_boxes))
@@ -112,6 +125,8 @@ class SetCriterion:
         Softmax: class-weighted mean of the cross-entropy over all ``B*Q`` queries, unmatched queries
         targeting the no-object class of weight ``eos_coef`` (``F.cross_entropy(weight=empty_weight)``).
         Focal: sum of the sigmoid focal loss over ``B*Q*C`` against one-hot targets, over ``num_boxes``.
+        Varifocal: :meth:`varifocal`, or the focal loss where nothing is matched (ultralytics
+        models/utils/loss.py:109-112 uses VFL only ``if num_gts``).
         """
         c = self.config.num_classes
         batch_idx, query_idx = flat_index(indices)
@@ -122,6 +137,8 @@ class SetCriterion:
             w = L.background_class_weight(c, self.conv.eos_coef)
             loss_ce = L.softmax_cross_entropy(layer.logits, target_classes, class_weight=w,
                                               avg_factor=w[target_classes].sum())
+        elif self.conv.classification == "varifocal" and len(labels_o):
+            loss_ce = self.varifocal(layer, targets, indices, target_classes, num_boxes)
         else:
             loss_ce = L.sigmoid_focal_loss(layer.logits, L.one_hot_targets(target_classes, c),
                                            alpha=self.conv.focal_alpha, gamma=self.conv.focal_gamma,
@@ -130,6 +147,26 @@ class SetCriterion:
         if log and self.conv.class_error:
             out["class_error"] = self.class_error(layer.logits[batch_idx, query_idx], labels_o)
         return out
+
+    def varifocal(self, layer: Layer, targets: Sequence[Target], indices: Indices, target_classes: torch.Tensor,
+                  num_boxes: float) -> torch.Tensor:
+        """RT-DETR's varifocal class loss, sum over ``B*Q*C`` / ``num_boxes`` (ultralytics
+        models/utils/loss.py:100-117, 244-256).
+
+        The target of a matched query at its class is the IoU of its box, detached, with its target box
+        (``bbox_iou(pred_bboxes.detach(), gt_bboxes, xywh=True)``: normalised cxcywh under the
+        convention's ``giou``), 0 elsewhere; ``target_classes`` ``[B, Q]`` holds ``num_classes`` for
+        unmatched queries, an all-zero one-hot row.
+        """
+        batch_idx, query_idx = flat_index(indices)
+        _, tgt = matched_targets(indices, targets)
+        iou = box_ops.iou(layer.boxes[batch_idx, query_idx].detach(), tgt, aligned=True, fmt="cxcywh",
+                          convention=self.conv.giou)
+        scores = torch.zeros(layer.logits.shape[:2], dtype=torch.float64)
+        scores[batch_idx, query_idx] = iou
+        labels = L.one_hot_targets(target_classes, self.config.num_classes)
+        return L.varifocal_loss(layer.logits, scores[..., None] * labels, labels, alpha=self.conv.focal_alpha,
+                                gamma=self.conv.focal_gamma, avg_factor=num_boxes)
 
     @staticmethod
     def class_error(matched_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -210,6 +247,10 @@ class SetCriterion:
     def layer_losses(self, layer: Layer, targets: Sequence[Target], indices: Indices, num_boxes: float,
                      *, log: bool, masks: bool) -> dict[str, torch.Tensor]:
         """Every term of one layer under a given matching (labels, cardinality, boxes, and masks if asked)."""
+        if self.conv.num_boxes == "matched":
+            # ultralytics DETRLoss: num_gts = len(gt_bboxes[gt_idx]), this layer's matched pairs (loss.py:245,
+            # 256); the class loss divides by max(num_gts, 1) (L113), the box sums are 0 when it is 0 (L142-150).
+            num_boxes = max(float(sum(len(rows) for rows, _ in indices)), 1.0)
         out = self.loss_labels(layer, targets, indices, num_boxes, log=log)
         out.update(self.loss_cardinality(layer, targets, indices, num_boxes))
         out.update(self.loss_boxes(layer, targets, indices, num_boxes))
@@ -232,7 +273,8 @@ class SetCriterion:
         ``indices`` maps a key suffix (``""`` for the last layer, ``"_0"``.. for aux layers,
         ``"_enc"``, ``"_interm"``) to a per-image list of ``(pred_idx, gt_idx)``; layers without an
         entry are matched by the reference matcher. ``world_num_boxes``: per-rank target counts for
-        the ``world_mean`` normaliser (see :func:`num_boxes`).
+        the ``world_mean`` normaliser (see :func:`num_boxes`). Under ``keys="ultralytics"`` the
+        per-layer terms are renamed, weighted and summed at the end (:meth:`ultralytics_keys`).
         """
         if not isinstance(outputs, Mapping):
             raise fail("outputs", "a mapping of layer outputs", type(outputs).__name__)
@@ -245,6 +287,15 @@ class SetCriterion:
         if batch == 0:
             raise fail("outputs['pred_logits']", "a batch of at least one image", "B = 0")
         has_masks = last.masks is not None
+        if self.conv.keys == "ultralytics":
+            for what, given_value in (("outputs['pred_masks']", last.masks), ("outputs['enc_outputs']",
+                                                                             outputs.get("enc_outputs"))):
+                if given_value is not None:
+                    raise fail(what, "None: ultralytics' DETRLoss has no mask or class-agnostic encoder terms "
+                               "(RT-DETR's encoder output, with real labels, is outputs['interm_outputs'])", "a value")
+        if self.conv.num_boxes == "matched" and world_num_boxes is not None:
+            raise fail("world_num_boxes", "None: num_boxes 'matched' normalises each layer by its own matched pairs, "
+                       "with no multi-rank reduction", repr(world_num_boxes))
         tgts = targets_arg(targets, batch, self.config.num_classes, need_masks=has_masks,
                            need_image_size=self.config.matcher.giou.units == "pixel")
         n_boxes = num_boxes(tgts, world_num_boxes=world_num_boxes, mode=self.conv.num_boxes)
@@ -269,20 +320,48 @@ class SetCriterion:
             terms = self.layer_losses(layer, binary, self._indices_for("_enc", layer, binary, indices), n_boxes,
                                       log=False, masks=False)
             losses.update({f"{key}_enc": v for key, v in terms.items()})
-        if outputs.get("dn_outputs") is not None or outputs.get("dn_meta") is not None:
-            from .denoising import denoising_losses  # DINO only; keeps this module readable alone
+        denoising = outputs.get("dn_outputs") is not None or outputs.get("dn_meta") is not None
+        if denoising:
+            from .denoising import denoising_losses  # DINO and RT-DETR only; keeps this module readable alone
             losses.update(denoising_losses(self, outputs, tgts, n_boxes, num_aux=len(aux)))
-        return losses
+        return self.ultralytics_keys(losses, denoising=denoising) if self.conv.keys == "ultralytics" else losses
+
+    def ultralytics_keys(self, losses: Mapping[str, torch.Tensor], *, denoising: bool) -> dict[str, torch.Tensor]:
+        """Per-layer terms as ultralytics ``DETRLoss`` returns them: each class/L1/GIoU term times its weight,
+        the last layer's as ``loss_class``, ``loss_bbox``, ``loss_giou``, every other layer's (``_interm``,
+        ``_{i}``) summed into ``*_aux``, and, with ``denoising``, ``*_dn`` / ``*_aux_dn`` likewise (0 where no
+        layer contributes, as ``_get_loss_aux``'s ``torch.zeros(3)`` and ``RTDETRDetectionLoss``'s zero ``_dn``
+        terms; models/utils/loss.py:178-199, 331-344). Other terms (``cardinality_error``) are dropped."""
+        groups = ("", "_aux") + (("_dn", "_aux_dn") if denoising else ())
+        out = {name + g: torch.zeros((), dtype=torch.float64) for g in groups for name in _ULTRALYTICS_NAMES.values()}
+        for key, value in losses.items():
+            base, suffix = _SUFFIX.match(key).groups()
+            if base not in _ULTRALYTICS_NAMES:
+                continue
+            if suffix.startswith("_dn"):
+                group = "_dn" if suffix == "_dn" else "_aux_dn"
+            else:
+                group = "" if suffix == "" else "_aux"
+            name = _ULTRALYTICS_NAMES[base] + group
+            out[name] = out[name] + self._term_weight(base, suffix) * value
+        return out
 
     # ----------------------------------------------------------------- weighting
 
     def weight_of(self, key: str) -> float:
         """The coefficient of a loss key: its base term's weight (times ``interm_coef`` for ``_interm``);
-        0 for the logged-only terms."""
+        0 for the logged-only terms; 1 for ``keys="ultralytics"``, whose terms carry their weights."""
+        if self.conv.keys == "ultralytics":
+            if _ULTRALYTICS_KEY.match(key) is None:
+                raise fail("key", "a loss key of ultralytics' DETRLoss (loss_class, loss_bbox, loss_giou with _aux "
+                           "and/or _dn)", repr(key))
+            return 1.0
         m = _SUFFIX.match(key)
         if m is None:
             raise fail("key", "a loss key of this criterion (loss_ce, loss_bbox, ... with a suffix)", repr(key))
-        base, suffix = m.groups()
+        return self._term_weight(*m.groups())
+
+    def _term_weight(self, base: str, suffix: str) -> float:
         if base not in _WEIGHTED_TERMS:
             return 0.0
         weight = getattr(self.conv, "weight_" + base.removeprefix("loss_"))
@@ -293,6 +372,6 @@ class SetCriterion:
         return {k: v * self.weight_of(k) for k, v in losses.items() if self.weight_of(k) != 0.0}
 
     def total(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """``sum(weight[k] * loss[k])``, as DETR's engine.py adds them up."""
+        """``sum(weight[k] * loss[k])``, as DETR's engine.py adds them up (ultralytics: ``sum(loss.values())``)."""
         terms = list(self.weighted(losses).values())
         return torch.stack(terms).sum() if terms else torch.tensor(0.0, dtype=torch.float64)
