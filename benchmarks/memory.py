@@ -1,7 +1,7 @@
 """Peak memory of each workload and implementation, each in a fresh process (issue 12).
 
-``python -m benchmarks.memory --out benchmarks/memory.json [--only NAME ...]`` runs, for every workload
-and installed implementation, a child process that builds the inputs, records its peak resident set
+``python -m benchmarks.memory --out benchmarks/memory.json [--only NAME ...] [--results results.json]`` runs,
+for every workload and installed implementation (or the pairs a benchmark JSON timed), a child process that builds the inputs, records its peak resident set
 (``ru_maxrss``), runs the call once as benchmarks/test_workloads.py does, and records the peak again; the
 difference is the call's peak working memory beyond its inputs. CPU only.
 """
@@ -50,16 +50,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/memory.json"))
     parser.add_argument("--only", nargs="*", default=None, help="workload names")
+    parser.add_argument("--results", type=Path, help="a pytest-benchmark JSON: measure only the (workload, "
+                                                      "implementation) pairs it timed")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "IMPL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(measure_one(*args.child)))
         return 0
+    timed = None
+    if args.results:
+        timed = {(b["group"], b["extra_info"]["impl"]) for b in json.loads(args.results.read_text())["benchmarks"]}
     results = {}
     for workload in WORKLOADS:
         if args.only and workload.name not in args.only:
             continue
         for impl in IMPLEMENTATIONS:
+            if timed is not None and (workload.name, impl) not in timed:
+                continue
             proc = subprocess.run([sys.executable, "-m", "benchmarks.memory", "--child", workload.name, impl],
                                   capture_output=True, text=True)
             lines = proc.stdout.strip().splitlines()
