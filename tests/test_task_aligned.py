@@ -520,3 +520,15 @@ def test_bad_settings_raise():
         TaskAlignedConvention(iou="ciou")
     with pytest.raises(OracleInputError, match="convention: expected a TaskAlignedConvention"):
         task_aligned_assign(**_good(), convention=IOU_MMDET)
+
+
+def test_topk_selection_equals_a_stable_sort_on_tie_rich_rows():
+    # The selection is computed from torch.topk's k-th value; it must pick what a stable descending sort
+    # picks first (every larger value, then equal values in index order), whatever order topk returns.
+    from oracle.assign.task_aligned import _topk_mask
+    g = torch.Generator().manual_seed(3)
+    values = torch.randint(0, 4, (50, 37), generator=g).double()  # 4 distinct values in 37 columns: many ties
+    for k in (1, 5, 10, 37):
+        order = torch.sort(values, dim=-1, descending=True, stable=True).indices[..., :k]
+        expected = torch.zeros_like(values, dtype=torch.bool).scatter_(-1, order, True)
+        assert torch.equal(_topk_mask(values, k), expected), k

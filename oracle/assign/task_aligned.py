@@ -179,28 +179,39 @@ def _centre_test(points: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, co
     return (x - x1 > m) & (y - y1 > m) & (x2 - x > m) & (y2 - y > m)
 
 
-def _overlaps(gt: torch.Tensor, pred: torch.Tensor, conv: TaskAlignedConvention) -> torch.Tensor:
-    """``(B, n, A)`` overlaps of every GT with every predicted box, one image at a time."""
-    rows = []
-    for g, p in zip(gt, pred):
+def _overlaps(gt: torch.Tensor, pred: torch.Tensor, conv: TaskAlignedConvention, wanted: torch.Tensor) -> torch.Tensor:
+    """``(B, n, A)`` overlaps of GT ``i`` with predicted box ``a`` where ``wanted[b, i, a]``, else 0.
+
+    Only the wanted pairs are computed (ultralytics computes only the GT's in-box anchors), element-wise
+    with the same formula as the pairwise overlap, so each value is the one the full matrix would hold.
+    """
+    out = torch.zeros(wanted.shape, dtype=torch.float64)
+    b, i, a = torch.nonzero(wanted, as_tuple=True)
+    if b.numel():
+        g, p = gt[b, i], pred[b, a]
         if conv.overlap == "ciou":
-            rows.append(box_ops.ciou(g, p, convention=conv.iou).clamp(min=0.0))
+            out[b, i, a] = box_ops.ciou(g, p, aligned=True, convention=conv.iou).clamp(min=0.0)
         else:
-            rows.append(box_ops.iou(g, p, convention=conv.iou))
-    return torch.stack(rows)
+            out[b, i, a] = box_ops.iou(g, p, aligned=True, convention=conv.iou)
+    return out
 
 
 def _topk_mask(values: torch.Tensor, k: int) -> torch.Tensor:
-    """The ``k`` largest entries of each row, equal values taken in increasing index (stable sort)."""
-    order = torch.sort(values, dim=-1, descending=True, stable=True).indices[..., :k]
-    return torch.zeros_like(values, dtype=torch.bool).scatter_(-1, order, True)
+    """The ``k`` largest entries of each row, equal values taken in increasing index: what a stable
+    descending sort's first ``k`` are, found from the ``k``-th largest value (``torch.topk``'s values are
+    exact; only its order among ties is unspecified): every larger entry, then the first equal ones."""
+    kth = torch.topk(values, k, dim=-1).values[..., -1:]
+    greater = values > kth
+    equal = values == kth
+    need = k - greater.sum(-1, keepdim=True)
+    return greater | (equal & (torch.cumsum(equal, dim=-1) <= need))
 
 
 def _ambiguous_cut(values: torch.Tensor, k: int, eligible: torch.Tensor) -> torch.Tensor:
     """Rows where the ``k``-th largest value is shared across the cut by an anchor that would be positive."""
     if k >= values.shape[-1]:
         return torch.zeros(values.shape[:-1], dtype=torch.bool)
-    ranked = torch.sort(values, dim=-1, descending=True).values
+    ranked = torch.topk(values, k + 1, dim=-1).values
     at_cut = ranked[..., k - 1]
     straddles = ranked[..., k] == at_cut
     return straddles & (eligible & (values == at_cut[..., None])).any(-1)
@@ -284,15 +295,13 @@ def task_aligned_assign(pd_scores: object, pd_bboxes: object, anchor_points: obj
                                                                  convention.clip_topk)
     with torch.no_grad():
         inside = _centre_test(points, gt, valid, convention, stride_val)
-        overlap = _overlaps(gt, pred, convention)
-        label_scores = scores.gather(2, labels[:, None, :].expand(b, a, n)).permute(0, 2, 1)
-        metric = label_scores ** convention.alpha * overlap ** convention.beta
         if convention.selection == "topk_in_box":  # ultralytics computes the metric only inside the GT
             computed = valid[..., None] & inside
         else:
             computed = valid[..., None].expand_as(inside)
-        metric = torch.where(computed, metric, 0.0)
-        overlap = torch.where(computed, overlap, 0.0)
+        overlap = _overlaps(gt, pred, convention, computed)
+        label_scores = scores.gather(2, labels[:, None, :].expand(b, a, n)).permute(0, 2, 1)
+        metric = torch.where(computed, label_scores ** convention.alpha * overlap ** convention.beta, 0.0)
         eligible = computed if convention.selection == "topk_in_box" else computed & inside & (metric > 0)
         pos = _topk_mask(metric, k) & eligible
         tied = _ambiguous_cut(metric, k, eligible)
