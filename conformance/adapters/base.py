@@ -18,7 +18,8 @@ it never re-implements the math.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,3 +106,15 @@ def known_differences_file(name: str) -> str:
     """Path of a built-in adapter's known-differences file (conformance/adapters/known_differences/<name>.toml)."""
     from pathlib import Path
     return str(Path(__file__).with_name("known_differences") / f"{name}.toml")
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """torch's default dtype set to ``dtype`` for a call (float32 for the half types, which cannot be a
+    default), restored afterwards: for libraries that allocate loss buffers in the default dtype."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype if dtype in (torch.float32, torch.float64) else torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)

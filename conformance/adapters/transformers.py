@@ -36,7 +36,6 @@ dtype during the call, as a user of float64 must (api_survey_installed.md §2.2)
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,21 +43,12 @@ import torch
 
 from oracle.conventions import get_profile
 
-from .base import Adapter, MissingAdapter, Support, known_differences_file
+from .base import Adapter, MissingAdapter, Support, default_dtype, known_differences_file
 
 INSTALL = 'pip install -c constraints.txt "transformers==5.23.0" "torchvision==0.28.0" (see docs/install.md)'
 SOFTMAX_PROFILES = frozenset({"detr", "hf_detr"})
 FOCAL_PROFILES = frozenset({"deformable_detr", "hf_deformable_detr"})
 
-
-@contextlib.contextmanager
-def default_dtype(dtype: torch.dtype):
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype if dtype in (torch.float32, torch.float64) else torch.float32)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def _hf_targets(targets):

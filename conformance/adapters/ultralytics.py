@@ -89,14 +89,13 @@ float32 whatever the run's dtype.
 
 from __future__ import annotations
 
-import contextlib
 import types
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-from .base import YES, Adapter, MissingAdapter, Support, known_differences_file
+from .base import YES, Adapter, MissingAdapter, Support, default_dtype, known_differences_file
 
 INSTALL = 'pip install -c constraints.txt "ultralytics==8.4.190" (or pip install -e ".[ultralytics]")'
 
@@ -107,17 +106,6 @@ DETR_MATCHER_GAINS = {"class": 2, "bbox": 5, "giou": 2}
 #: IoU conventions of the ``ultralytics`` profile that bbox_iou computes: name -> its ``xywh`` argument.
 IOU_MODES = {"box_iou": False, "iou_loss": False, "IOU_ULTRALYTICS_XYXY": False, "IOU_ULTRALYTICS_XYWH": True}
 _OVERLAP_FLAGS = {"iou": {}, "giou": {"GIoU": True}, "diou": {"DIoU": True}, "ciou": {"CIoU": True}}
-
-
-@contextlib.contextmanager
-def default_dtype(dtype: torch.dtype):
-    """torch's default dtype set to ``dtype`` (float32 for the half types, which cannot be a default) for a call."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype if dtype in (torch.float32, torch.float64) else torch.float32)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
 
 
 class _DetectHead(torch.nn.Module):
