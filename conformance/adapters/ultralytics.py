@@ -76,7 +76,8 @@ Component mapping (the library computes; the adapter converts layouts and builds
   stacking order (the dn part is not matched), and its GT indices are made per-image. Not provided: ``enc_outputs``
   (class-agnostic two-stage targets), masks, ``world_num_boxes`` and given ``indices``. ``gt_scores`` is allocated in
   the default dtype and index-put with the predictions' IoU (models/utils/loss.py), so the call runs with the
-  default dtype set to the run's; half precision is declined (the float32 buffer refuses half values: RuntimeError).
+  default dtype set to the run's; with half-precision predictions the float32 buffer refuses the half IoU values
+  (RuntimeError): a known difference, recorded for float16 and bfloat16.
 - Not provided: ``masks.downsample`` (8.4's segmentation loss upsamples the prototypes instead; there is no
   ultralytics function), everything else ultralytics lacks.
 
@@ -150,9 +151,6 @@ class UltralyticsAdapter(Adapter):
         base = super().supports(component, device, dtype, profile, config)
         if not base:
             return base
-        if component == "criteria.set_criterion" and dtype in (torch.float16, torch.bfloat16):
-            return Support(False, "DETRLoss index-puts the half-precision IoU into its gt_scores buffer, allocated in "
-                                  "the default dtype (float32 at best): RuntimeError (models/utils/loss.py:251-253)")
         if config is None:
             return base
         check = {"boxes.convert": self._convert_support, "boxes.overlap": self._overlap_support,
