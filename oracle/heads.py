@@ -43,9 +43,20 @@ def detr_head(hidden: object, weights: Mapping[str, object], *, num_reg_fcs: int
         check_finite(f"weights[{name!r}]", t)
         return t
     w_cls = get("cls.weight", None)
-    logits = h @ w_cls.T + get("cls.bias", w_cls.shape[0])
-    x = h
+    checked = {"cls.weight": w_cls, "cls.bias": get("cls.bias", w_cls.shape[0]),
+               "reg.out.weight": get("reg.out.weight", 4), "reg.out.bias": get("reg.out.bias", 4)}
     for i in range(num_reg_fcs):
-        x = torch.relu(x @ get(f"reg.{i}.weight", e).T + get(f"reg.{i}.bias", e))
-    boxes = torch.sigmoid(x @ get("reg.out.weight", 4).T + get("reg.out.bias", 4))
+        checked.update({f"reg.{i}.weight": get(f"reg.{i}.weight", e), f"reg.{i}.bias": get(f"reg.{i}.bias", e)})
+    return detr_head_formula(h, checked, num_reg_fcs=num_reg_fcs)
+
+
+def detr_head_formula(hidden: torch.Tensor, weights: Mapping[str, torch.Tensor], *,
+                      num_reg_fcs: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`detr_head` without input checks, in the dtype of its inputs, in a form ``torch.onnx.export``
+    traces (``weights`` as in the module docstring, already checked)."""
+    logits = hidden @ weights["cls.weight"].T + weights["cls.bias"]
+    x = hidden
+    for i in range(num_reg_fcs):
+        x = torch.relu(x @ weights[f"reg.{i}.weight"].T + weights[f"reg.{i}.bias"])
+    boxes = torch.sigmoid(x @ weights["reg.out.weight"].T + weights["reg.out.bias"])
     return logits, boxes

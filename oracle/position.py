@@ -47,17 +47,26 @@ def sine_position_encoding(mask: object, shape: tuple[int, int, int] | None = No
         if min(mask.shape) == 0:
             raise fail("mask", "non-empty [B, H, W]", f"shape {tuple(mask.shape)}")
         valid = (~mask.cpu()).to(torch.float64)
+    if convention.normalize and convention.eps == 0:
+        last = valid.cumsum(1)[:, -1:, :], valid.cumsum(2)[:, :, -1:]
+        if bool((last[0] == 0).any()) or bool((last[1] == 0).any()):
+            raise fail("mask", "no fully padded row or column when eps = 0 (0/0)", "a fully padded row or column")
+    return sine_encoding_formula(valid, convention)
+
+
+def sine_encoding_formula(valid: torch.Tensor, convention: SinePEConvention) -> torch.Tensor:
+    """The encoding ``[B, 2F, H, W]`` from ``valid`` ``[B, H, W]`` (1 = valid, 0 = padding), in ``valid``'s
+    dtype and device, without input checks: the formula :func:`sine_position_encoding` applies after its
+    checks, in a form ``torch.onnx.export`` traces (the conformance suite exports it in float32)."""
     c = convention
     y = valid.cumsum(1)
     x = valid.cumsum(2)
     if c.normalize:
         last_y, last_x = y[:, -1:, :], x[:, :, -1:]
-        if c.eps == 0 and (bool((last_y == 0).any()) or bool((last_x == 0).any())):
-            raise fail("mask", "no fully padded row or column when eps = 0 (0/0)", "a fully padded row or column")
         y = (y + c.offset) / (last_y + c.eps) * c.scale
         x = (x + c.offset) / (last_x + c.eps) * c.scale
     t_y, t_x = c.temperature if isinstance(c.temperature, tuple) else (c.temperature, c.temperature)
-    k = torch.arange(c.num_feats, dtype=torch.float64)
+    k = torch.arange(c.num_feats, dtype=valid.dtype, device=valid.device)
     exponent = 2 * torch.div(k, 2, rounding_mode="floor") / c.num_feats
 
     def encode(v: torch.Tensor, temperature: float) -> torch.Tensor:

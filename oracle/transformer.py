@@ -65,58 +65,104 @@ def multi_head_attention(query: object, key: object, value: object, weights: Map
     v = _seq("value", value, e)
     if k.shape[:2] != v.shape[:2] or k.shape[0] != q.shape[0]:
         raise fail("key/value", f"[B={q.shape[0]}, Lk, {e}] each", f"{tuple(k.shape)} and {tuple(v.shape)}")
-    if not isinstance(num_heads, int) or num_heads < 1 or e % num_heads:
-        raise fail("num_heads", f"a positive divisor of the embedding size {e}", repr(num_heads))
-    w_in = _w(weights, prefix + "in_proj_weight", (3 * e, e))
-    b_in = _w(weights, prefix + "in_proj_bias", (3 * e,))
-    w_out = _w(weights, prefix + "out_proj.weight", (e, e))
-    b_out = _w(weights, prefix + "out_proj.bias", (e,))
+    _check_heads(num_heads, e)
+    w = _checked(weights, _attention_shapes(prefix, e))
+    b, lq, lk = q.shape[0], q.shape[1], k.shape[1]
+    blocked, additive = None, None
+    if attn_mask is not None:
+        if not isinstance(attn_mask, torch.Tensor) or tuple(attn_mask.shape) != (lq, lk):
+            raise fail("attn_mask", f"a tensor [{lq}, {lk}]", repr(getattr(attn_mask, "shape", attn_mask)))
+        if attn_mask.dtype == torch.bool:
+            blocked = attn_mask.cpu()
+        else:
+            additive = as_float64("attn_mask", attn_mask)
+    return attention_formula(q, k, v, w, num_heads, prefix=prefix, attn_mask=blocked, additive_mask=additive,
+                             key_padding_mask=_padding_arg(key_padding_mask, b, lk))
+
+
+def attention_formula(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, weights: Mapping[str, torch.Tensor],
+                      num_heads: int, *, prefix: str = "", key_padding_mask: torch.Tensor | None = None,
+                      attn_mask: torch.Tensor | None = None, additive_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`multi_head_attention` on checked tensors, in their dtype, in a form ``torch.onnx.export``
+    traces: ``key_padding_mask [B, Lk]`` and ``attn_mask [Lq, Lk]`` bool (True = blocked),
+    ``additive_mask [Lq, Lk]`` float (``-inf`` = blocked)."""
+    e = q.shape[2]
     b, lq, lk, d = q.shape[0], q.shape[1], k.shape[1], e // num_heads
+    w_in, b_in = weights[prefix + "in_proj_weight"], weights[prefix + "in_proj_bias"]
 
     def heads(x: torch.Tensor, i: int) -> torch.Tensor:
         y = x @ w_in[i * e:(i + 1) * e].T + b_in[i * e:(i + 1) * e]
         return y.reshape(b, x.shape[1], num_heads, d).transpose(1, 2)  # [B, h, L, d]
     qh, kh, vh = heads(q, 0), heads(k, 1), heads(v, 2)
     scores = qh @ kh.transpose(-1, -2) / math.sqrt(d)  # [B, h, Lq, Lk]
-    blocked = torch.zeros(b, 1, lq, lk, dtype=torch.bool)
+    blocked = torch.zeros(b, 1, lq, lk, dtype=torch.bool, device=q.device)
     if attn_mask is not None:
-        if not isinstance(attn_mask, torch.Tensor) or tuple(attn_mask.shape) != (lq, lk):
-            raise fail("attn_mask", f"a tensor [{lq}, {lk}]", repr(getattr(attn_mask, "shape", attn_mask)))
-        if attn_mask.dtype == torch.bool:
-            blocked = blocked | attn_mask.cpu()[None, None]
-        else:
-            additive = as_float64("attn_mask", attn_mask)
-            blocked = blocked | torch.isneginf(additive)[None, None]
-            scores = scores + torch.where(torch.isneginf(additive), 0.0, additive)[None, None]
+        blocked = blocked | attn_mask[None, None]
+    if additive_mask is not None:
+        blocked = blocked | torch.isneginf(additive_mask)[None, None]
+        scores = scores + torch.where(torch.isneginf(additive_mask), 0.0, additive_mask)[None, None]
     if key_padding_mask is not None:
-        if not isinstance(key_padding_mask, torch.Tensor) or key_padding_mask.dtype != torch.bool \
-                or tuple(key_padding_mask.shape) != (b, lk):
-            raise fail("key_padding_mask", f"a bool tensor [{b}, {lk}] (True = padding)",
-                       repr(getattr(key_padding_mask, "shape", key_padding_mask)))
-        blocked = blocked | key_padding_mask.cpu()[:, None, None, :]
+        blocked = blocked | key_padding_mask[:, None, None, :]
     scores = scores.masked_fill(blocked, float("-inf"))
     all_blocked = blocked.all(-1, keepdim=True)
     # Defined result for a fully masked row (upstream: NaN): zero attention weights.
     probs = torch.softmax(scores.masked_fill(all_blocked, 0.0), dim=-1).masked_fill(all_blocked, 0.0)
     out = (probs @ vh).transpose(1, 2).reshape(b, lq, e)
-    return out @ w_out.T + b_out
+    return out @ weights[prefix + "out_proj.weight"].T + weights[prefix + "out_proj.bias"]
 
 
-def _layer_norm(x: torch.Tensor, weights: Mapping[str, object], name: str) -> torch.Tensor:
-    e = x.shape[-1]
-    return F.layer_norm(x, (e,), _w(weights, name + ".weight", (e,)), _w(weights, name + ".bias", (e,)), LAYER_NORM_EPS)
+def _check_heads(num_heads: object, e: int) -> None:
+    if not isinstance(num_heads, int) or num_heads < 1 or e % num_heads:
+        raise fail("num_heads", f"a positive divisor of the embedding size {e}", repr(num_heads))
 
 
-def _ffn(x: torch.Tensor, weights: Mapping[str, object]) -> torch.Tensor:
-    e = x.shape[-1]
+def _padding_arg(key_padding_mask: object, b: int, lk: int) -> torch.Tensor | None:
+    if key_padding_mask is None:
+        return None
+    if not isinstance(key_padding_mask, torch.Tensor) or key_padding_mask.dtype != torch.bool \
+            or tuple(key_padding_mask.shape) != (b, lk):
+        raise fail("key_padding_mask", f"a bool tensor [{b}, {lk}] (True = padding)",
+                   repr(getattr(key_padding_mask, "shape", key_padding_mask)))
+    return key_padding_mask.cpu()
+
+
+def _attention_shapes(prefix: str, e: int) -> dict[str, tuple[int, ...]]:
+    return {prefix + "in_proj_weight": (3 * e, e), prefix + "in_proj_bias": (3 * e,),
+            prefix + "out_proj.weight": (e, e), prefix + "out_proj.bias": (e,)}
+
+
+def _layer_shapes(weights: Mapping[str, object], e: int, attentions: tuple[str, ...],
+                  norms: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of one layer's weights (the FFN width from ``linear1.weight``)."""
     w1 = as_float64("weights['linear1.weight']", weights.get("linear1.weight"))
     f = w1.shape[0] if w1.dim() == 2 else 0
-    h = torch.relu(x @ _w(weights, "linear1.weight", (f, e)).T + _w(weights, "linear1.bias", (f,)))
-    return h @ _w(weights, "linear2.weight", (e, f)).T + _w(weights, "linear2.bias", (e,))
+    shapes = {"linear1.weight": (f, e), "linear1.bias": (f,), "linear2.weight": (e, f), "linear2.bias": (e,)}
+    for prefix in attentions:
+        shapes.update(_attention_shapes(prefix, e))
+    for norm in norms:
+        shapes.update({norm + ".weight": (e,), norm + ".bias": (e,)})
+    return shapes
 
 
-def _add(x: torch.Tensor, pos: object, name: str) -> torch.Tensor:
-    return x if pos is None else x + _seq(name, pos, x.shape[2])
+def _checked(weights: Mapping[str, object], shapes: Mapping[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    return {name: _w(weights, name, shape) for name, shape in shapes.items()}
+
+
+def _layer_norm(x: torch.Tensor, weights: Mapping[str, torch.Tensor], name: str) -> torch.Tensor:
+    return F.layer_norm(x, (x.shape[-1],), weights[name + ".weight"], weights[name + ".bias"], LAYER_NORM_EPS)
+
+
+def _ffn(x: torch.Tensor, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    h = torch.relu(x @ weights["linear1.weight"].T + weights["linear1.bias"])
+    return h @ weights["linear2.weight"].T + weights["linear2.bias"]
+
+
+def _with_pos(x: torch.Tensor, pos: torch.Tensor | None) -> torch.Tensor:
+    return x if pos is None else x + pos
+
+
+ENCODER_ATTENTIONS, ENCODER_NORMS = ("self_attn.",), ("norm1", "norm2")
+DECODER_ATTENTIONS, DECODER_NORMS = ("self_attn.", "multihead_attn."), ("norm1", "norm2", "norm3")
 
 
 def encoder_layer(src: object, weights: Mapping[str, object], num_heads: int, *, pos: object = None,
@@ -124,9 +170,19 @@ def encoder_layer(src: object, weights: Mapping[str, object], num_heads: int, *,
     """DETR's post-norm encoder layer ``[B, L, E]``: ``q = k = src + pos``, ``v = src``; add & norm1; FFN
     (ReLU); add & norm2."""
     x = _seq("src", src)
-    q = _add(x, pos, "pos")
-    x = _layer_norm(x + multi_head_attention(q, q, x, weights, num_heads, prefix="self_attn.",
-                                             key_padding_mask=key_padding_mask), weights, "norm1")
+    p = None if pos is None else _seq("pos", pos, x.shape[2])
+    _check_heads(num_heads, x.shape[2])
+    w = _checked(weights, _layer_shapes(weights, x.shape[2], ENCODER_ATTENTIONS, ENCODER_NORMS))
+    return encoder_layer_formula(x, w, num_heads, pos=p,
+                                 key_padding_mask=_padding_arg(key_padding_mask, x.shape[0], x.shape[1]))
+
+
+def encoder_layer_formula(x: torch.Tensor, weights: Mapping[str, torch.Tensor], num_heads: int, *,
+                          pos: torch.Tensor | None = None, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`encoder_layer` on checked tensors, in their dtype, in a form ``torch.onnx.export`` traces."""
+    q = _with_pos(x, pos)
+    x = _layer_norm(x + attention_formula(q, q, x, weights, num_heads, prefix="self_attn.",
+                                          key_padding_mask=key_padding_mask), weights, "norm1")
     return _layer_norm(x + _ffn(x, weights), weights, "norm2")
 
 
@@ -137,13 +193,39 @@ def decoder_layer(tgt: object, memory: object, weights: Mapping[str, object], nu
     add & norm1; cross-attention (``q = tgt + query_pos``, ``k = memory + pos``, ``v = memory``, memory
     padding mask), add & norm2; FFN, add & norm3."""
     t = _seq("tgt", tgt)
-    m = _seq("memory", memory, t.shape[2])
-    q = _add(t, query_pos, "query_pos")
-    t = _layer_norm(t + multi_head_attention(q, q, t, weights, num_heads, prefix="self_attn.", attn_mask=tgt_mask),
-                    weights, "norm1")
-    t = _layer_norm(t + multi_head_attention(_add(t, query_pos, "query_pos"), _add(m, pos, "pos"), m, weights,
-                                             num_heads, prefix="multihead_attn.",
-                                             key_padding_mask=memory_key_padding_mask), weights, "norm2")
+    e = t.shape[2]
+    m = _seq("memory", memory, e)
+    if m.shape[0] != t.shape[0]:
+        raise fail("memory", f"batch size {t.shape[0]} (that of tgt)", f"shape {tuple(m.shape)}")
+    p = None if pos is None else _seq("pos", pos, e)
+    qp = None if query_pos is None else _seq("query_pos", query_pos, e)
+    _check_heads(num_heads, e)
+    w = _checked(weights, _layer_shapes(weights, e, DECODER_ATTENTIONS, DECODER_NORMS))
+    self_blocked, self_additive = None, None
+    if tgt_mask is not None:
+        q_len = t.shape[1]
+        if not isinstance(tgt_mask, torch.Tensor) or tuple(tgt_mask.shape) != (q_len, q_len):
+            raise fail("attn_mask", f"a tensor [{q_len}, {q_len}]", repr(getattr(tgt_mask, "shape", tgt_mask)))
+        if tgt_mask.dtype == torch.bool:
+            self_blocked = tgt_mask.cpu()
+        else:
+            self_additive = as_float64("attn_mask", tgt_mask)
+    return decoder_layer_formula(t, m, w, num_heads, pos=p, query_pos=qp,
+                                 memory_key_padding_mask=_padding_arg(memory_key_padding_mask, m.shape[0], m.shape[1]),
+                                 tgt_mask=self_blocked, tgt_additive_mask=self_additive)
+
+
+def decoder_layer_formula(t: torch.Tensor, m: torch.Tensor, weights: Mapping[str, torch.Tensor], num_heads: int, *,
+                          pos: torch.Tensor | None = None, query_pos: torch.Tensor | None = None,
+                          memory_key_padding_mask: torch.Tensor | None = None, tgt_mask: torch.Tensor | None = None,
+                          tgt_additive_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`decoder_layer` on checked tensors, in their dtype, in a form ``torch.onnx.export`` traces."""
+    q = _with_pos(t, query_pos)
+    t = _layer_norm(t + attention_formula(q, q, t, weights, num_heads, prefix="self_attn.", attn_mask=tgt_mask,
+                                          additive_mask=tgt_additive_mask), weights, "norm1")
+    t = _layer_norm(t + attention_formula(_with_pos(t, query_pos), _with_pos(m, pos), m, weights, num_heads,
+                                          prefix="multihead_attn.", key_padding_mask=memory_key_padding_mask),
+                    weights, "norm2")
     return _layer_norm(t + _ffn(t, weights), weights, "norm3")
 
 
@@ -160,6 +242,15 @@ def encoder(src: object, weights: Mapping[str, object], num_layers: int, num_hea
     return _seq("src", x)
 
 
+def encoder_formula(x: torch.Tensor, weights: Mapping[str, torch.Tensor], num_layers: int, num_heads: int, *,
+                    pos: torch.Tensor | None = None, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`encoder` on checked tensors, in their dtype, in a form ``torch.onnx.export`` traces."""
+    for i in range(num_layers):
+        x = encoder_layer_formula(x, _sub(weights, f"layers.{i}."), num_heads, pos=pos,
+                                  key_padding_mask=key_padding_mask)
+    return x
+
+
 def decoder(tgt: object, memory: object, weights: Mapping[str, object], num_layers: int, num_heads: int, *,
             pos: object = None, query_pos: object = None, memory_key_padding_mask: object = None,
             return_intermediate: bool = True) -> torch.Tensor:
@@ -174,7 +265,26 @@ def decoder(tgt: object, memory: object, weights: Mapping[str, object], num_laye
         t = decoder_layer(t, memory, _sub(weights, f"layers.{i}."), num_heads, pos=pos, query_pos=query_pos,
                           memory_key_padding_mask=memory_key_padding_mask)
         if return_intermediate:
-            outputs.append(_layer_norm(t, weights, "norm"))
+            outputs.append(_final_norm(t, weights))
     if not return_intermediate:
-        outputs.append(_layer_norm(_seq("tgt", t), weights, "norm"))
+        outputs.append(_final_norm(_seq("tgt", t), weights))
+    return torch.stack(outputs)
+
+
+def _final_norm(t: torch.Tensor, weights: Mapping[str, object]) -> torch.Tensor:
+    e = t.shape[-1]
+    return _layer_norm(t, _checked(weights, {"norm.weight": (e,), "norm.bias": (e,)}), "norm")
+
+
+def decoder_formula(t: torch.Tensor, m: torch.Tensor, weights: Mapping[str, torch.Tensor], num_layers: int,
+                    num_heads: int, *, pos: torch.Tensor | None = None, query_pos: torch.Tensor | None = None,
+                    memory_key_padding_mask: torch.Tensor | None = None,
+                    return_intermediate: bool = True) -> torch.Tensor:
+    """:func:`decoder` on checked tensors, in their dtype, in a form ``torch.onnx.export`` traces."""
+    outputs = []
+    for i in range(num_layers):
+        t = decoder_layer_formula(t, m, _sub(weights, f"layers.{i}."), num_heads, pos=pos, query_pos=query_pos,
+                                  memory_key_padding_mask=memory_key_padding_mask)
+        if return_intermediate or i == num_layers - 1:
+            outputs.append(_layer_norm(t, weights, "norm"))
     return torch.stack(outputs)
