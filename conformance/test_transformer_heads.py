@@ -1,4 +1,4 @@
-"""DETR's transformer encoder and decoder, and the DETR head, with explicit weights."""
+"""DETR's transformer encoder and decoder, and the DETR head, with explicit weights; YOLOv8's box decode."""
 
 from __future__ import annotations
 
@@ -59,3 +59,14 @@ def test_head_generated(detconf, request, b, queries, seed):
     head = {"hidden": torch.from_numpy(rng.standard_normal((2, b, queries, 8))),
             "weights": _slash(params.detr_head_weights(8, 5, seed))}
     detconf.check_generated("heads.detr", head, {"num_reg_fcs": 2}, "detr", request)
+
+
+@generated
+@given(b=st.integers(1, 2), sizes=st.lists(st.tuples(st.integers(1, 6), st.integers(1, 6)), min_size=1, max_size=3),
+       bins=st.sampled_from([2, 8, 16]), seed=st.integers(0, 2**16), fmt=st.sampled_from(["cxcywh", "xyxy"]))
+def test_yolov8_decode_generated(detconf, request, b, sizes, bins, seed, fmt):
+    rng = np.random.Generator(np.random.PCG64(seed))
+    maps = [torch.from_numpy(rng.standard_normal((b, 4 * bins, h, w)) * 3) for h, w in sizes]
+    strides = [8 * 2**i for i in range(len(sizes))]
+    detconf.check_generated("heads.yolov8_decode", {"box_maps": maps}, {"strides": strides, "fmt": fmt}, "ultralytics",
+                            request)

@@ -280,6 +280,9 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
               doc="points [..., 2], boxes [..., 4] xyxy; config reg_max -> distances [..., 4] ltrb"),
     Component("coders.dfl_expectation", D.call_dfl_expectation, ("logits",), lambda o: o["distances"].sum(),
               profile_dependent=False, doc="logits [..., 4, reg_max] -> distances [..., 4]"),
+    Component("heads.yolov8_decode", D.call_yolov8_decode, ("box_maps",), lambda o: o["boxes"].sum(),
+              profile_dependent=False, doc="box_maps: list of [B, 4 * reg_max, H_l, W_l]; config strides, fmt "
+                                           "(cxcywh), offset (0.5) -> boxes [B, A, 4] pixels"),
     Component("assign.max_iou", D.call_max_iou, profile_dependent=False,
               doc="priors [N, 4], gt_boxes [K, 4], gt_labels [K] (+ gt_boxes_ignore); config convention (a preset "
                   "name) -> gt_inds, max_overlaps, labels"),

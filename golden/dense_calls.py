@@ -67,6 +67,12 @@ def call_dfl_expectation(inputs, config, profile):
     return {"distances": C.dfl_expectation(inputs["logits"])}
 
 
+def call_yolov8_decode(inputs, config, profile):
+    from oracle.box_decode import yolov8_box_decode
+    return {"boxes": yolov8_box_decode(inputs["box_maps"], config["strides"], fmt=config.get("fmt", "cxcywh"),
+                                       offset=config.get("offset", 0.5))}
+
+
 def max_iou_convention(config):
     """config ``convention``: a preset name of oracle/conventions.py (``MAX_IOU_RETINANET_MMDET``), with
     optional field overrides in ``convention_overrides`` (``neg_iou_thr`` as a list is a (lo, hi) range)."""

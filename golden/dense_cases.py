@@ -77,6 +77,13 @@ def _coder_cases() -> list[Case]:
              ("edge:saturated-logits",),
              lambda rng: {"logits": f64(np.where(np.arange(16)[None, None, :] == np.array([0, 15, 7, 8])[None, :, None],
                                                  60.0, -60.0).astype(np.float64))}),
+        Case("heads.yolov8_decode/random-3-levels-xywh", "heads.yolov8_decode", "ultralytics",
+             {"strides": [8, 16, 32], "fmt": "cxcywh"}, 1114, ("random",),
+             lambda rng: {"box_maps": [f64(rng.standard_normal((2, 64, h, w)) * 3) for h, w in ((6, 8), (3, 4), (2, 2))]}),
+        Case("heads.yolov8_decode/edge-one-cell-levels-xyxy-rectangular", "heads.yolov8_decode", "ultralytics",
+             {"strides": [8, 32], "fmt": "xyxy", "offset": 0.5}, 1115, ("edge:one-cell-level",),
+             lambda rng: {"box_maps": [f64(rng.standard_normal((1, 64, 1, 5)) * 3),
+                                       f64(rng.standard_normal((1, 64, 1, 1)) * 3)]}),
     ]
 
 

@@ -260,14 +260,22 @@ def anchor_points(featmap_sizes: Sequence[Sequence[int]], strides: Sequence[floa
     sizes = _feature_sizes(featmap_sizes, len(strides))
     step = [check_scalar(f"strides[{i}]", s, low=0.0, low_open=True) for i, s in enumerate(strides)]
     off = check_scalar("offset", offset)
+    return anchor_points_formula(sizes, step, off)
+
+
+def anchor_points_formula(featmap_sizes: Sequence[tuple[int, int]], strides: Sequence[float], offset: float, *,
+                          dtype: torch.dtype = torch.float64,
+                          device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`anchor_points` on checked arguments, in ``dtype``, in a form ``torch.onnx.export`` traces
+    (the sizes may be symbolic, read from feature maps' shapes)."""
     points, stride_column = [], []
-    for (h, w), s in zip(sizes, step):
-        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) + off,
-                                torch.arange(w, dtype=torch.float64) + off, indexing="ij")
+    for (h, w), s in zip(featmap_sizes, strides):
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=dtype, device=device) + offset,
+                                torch.arange(w, dtype=dtype, device=device) + offset, indexing="ij")
         points.append(torch.stack((xs, ys), dim=-1).reshape(-1, 2))
-        stride_column.append(torch.full((h * w, 1), s, dtype=torch.float64))
+        stride_column.append(torch.full((h * w, 1), s, dtype=dtype, device=device))
     return torch.cat(points), torch.cat(stride_column)
 
 
 __all__ = ["AnchorGenerator", "RETINANET_ANCHOR_GENERATOR", "ANCHOR_HEAD_ANCHOR_GENERATOR",
-           "anchor_inside_flags", "images_to_levels", "anchor_points"]
+           "anchor_inside_flags", "images_to_levels", "anchor_points", "anchor_points_formula"]

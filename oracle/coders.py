@@ -169,7 +169,12 @@ def dist2bbox(distances: object, points: object, *, fmt: Literal["xyxy", "cxcywh
     fmt = check_choice("fmt", fmt, ("xyxy", "cxcywh"))
     d = _points_and_last("distances", distances, 4, "([..., 4] l, t, r, b distances)")
     p = _points_and_last("points", points, 2, "([..., 2] x, y points)")
-    x1y1, x2y2 = p - d[..., :2], p + d[..., 2:]
+    return dist2bbox_formula(d, p, fmt)
+
+
+def dist2bbox_formula(distances: torch.Tensor, points: torch.Tensor, fmt: str) -> torch.Tensor:
+    """:func:`dist2bbox` on checked tensors, in their dtype, in a form ``torch.onnx.export`` traces."""
+    x1y1, x2y2 = points - distances[..., :2], points + distances[..., 2:]
     if fmt == "xyxy":
         return torch.cat((x1y1, x2y2), dim=-1)
     return torch.cat(((x1y1 + x2y2) / 2, x2y2 - x1y1), dim=-1)
@@ -204,5 +209,10 @@ def dfl_expectation(logits: object) -> torch.Tensor:
     if t.dim() < 2 or t.shape[-2] != 4 or t.shape[-1] < 1:
         raise fail("logits", "shape [..., 4, reg_max] (l, t, r, b bins)", f"shape {tuple(t.shape)}")
     check_finite("logits", t)
-    bins = torch.arange(t.shape[-1], dtype=torch.float64)
-    return torch.softmax(t, dim=-1) @ bins
+    return dfl_expectation_formula(t)
+
+
+def dfl_expectation_formula(logits: torch.Tensor) -> torch.Tensor:
+    """:func:`dfl_expectation` on a checked tensor, in its dtype, in a form ``torch.onnx.export`` traces."""
+    bins = torch.arange(logits.shape[-1], dtype=logits.dtype, device=logits.device)
+    return torch.softmax(logits, dim=-1) @ bins

@@ -158,6 +158,8 @@ class UltralyticsAdapter(Adapter):
                  "losses.distribution_focal_loss": lambda c: _reject(c, {"reduction"}, "ultralytics' DFLoss"),
                  "coders.dist2bbox": lambda c: _reject(c, {"fmt"}, "ultralytics' dist2bbox"),
                  "coders.bbox2dist": lambda c: _reject(c, {"reg_max"}, "ultralytics' bbox2dist"),
+                 "heads.yolov8_decode": lambda c: _reject(c, {"strides", "fmt", "offset"}, "ultralytics' Detect decode")
+                 if c.get("offset", 0.5) == 0.5 else Support(False, "Detect's grid cell offset is 0.5"),
                  "anchors.points": lambda c: _reject(c, {"featmap_sizes", "strides", "offset"}, "make_anchors"),
                  "assign.task_aligned": self._task_aligned_support,
                  "criteria.yolov8_detection": self._yolov8_support,
@@ -225,6 +227,7 @@ class UltralyticsAdapter(Adapter):
                 "losses.sigmoid_focal_loss": self.focal_loss, "losses.distribution_focal_loss": self.dfl_loss,
                 "anchors.points": self.anchor_points, "coders.dist2bbox": self.dist2bbox,
                 "coders.bbox2dist": self.bbox2dist, "coders.dfl_expectation": self.dfl_expectation,
+                "heads.yolov8_decode": self.yolov8_decode,
                 "masks.crop": self.crop, "assign.task_aligned": self.task_aligned,
                 "criteria.yolov8_detection": self.yolov8_detection,
                 "criteria.yolov8_segmentation": self.yolov8_segmentation, "assign.hungarian": self.hungarian,
@@ -301,6 +304,18 @@ class UltralyticsAdapter(Adapter):
         head = logits.reshape(-1, 4 * bins).T[None]  # (1, 4 * R, N): side-major channels, anchors last
         distances = self.DFL(bins).to(device=logits.device, dtype=logits.dtype)(head)  # (1, 4, N)
         return {"distances": distances[0].T.reshape(logits.shape[:-1])}
+
+    def yolov8_decode(self, inputs, config, profile):
+        from ultralytics.nn.modules.head import Detect
+        maps = inputs["box_maps"]
+        b, channels = maps[0].shape[:2]
+        head = Detect(nc=1, reg_max=channels // 4, ch=(1,) * len(maps)).to(device=maps[0].device, dtype=maps[0].dtype)
+        head.eval()
+        head.stride = torch.tensor([float(s) for s in config["strides"]], device=maps[0].device)
+        head.xyxy = config.get("fmt", "cxcywh") == "xyxy"
+        preds = {"boxes": torch.cat([m.reshape(b, channels, -1) for m in maps], 2), "feats": maps}
+        # Detect._get_decode_boxes: make_anchors from the feature maps' shapes, DFL, dist2bbox, times the strides.
+        return {"boxes": head._get_decode_boxes(preds).transpose(1, 2)}
 
     def crop(self, inputs, config, profile):
         return {"masks": self.ops.crop_mask(inputs["masks"].clone(), inputs["boxes"])}
