@@ -55,6 +55,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--allow-tf32", action="store_true", help="allow TF32 matmuls and convolutions (off by default)")
     group.addoption("--conformance-replay", action="append", default=[], metavar="PATH",
                     help="re-run a saved failing example (a file under .detconf/failures/)")
+    onnx = parser.getgroup("detconf-onnx", "detconf --impl=onnx (docs/onnx.md)")
+    onnx.addoption("--onnx-opset", type=int, default=None,
+                   help="opset of the exports (default: the newest the installed torch exporter writes)")
+    onnx.addoption("--onnx-model", default=None, metavar="PATH", help="check your own .onnx model instead of exports")
+    onnx.addoption("--onnx-spec", default=None, metavar="FILE.toml",
+                   help="your model's component, profile, config, input/output names, mask polarity and weights")
+    onnx.addoption("--onnx-component", default=None, help="the component your model implements (e.g. position.sine)")
+    onnx.addoption("--onnx-profile", default=None, help="the profile (conventions) your model follows, e.g. detr")
+    onnx.addoption("--onnx-input", action="append", default=[], metavar="CANONICAL=NAME",
+                   help="your model's name for a canonical input (repeatable)")
+    onnx.addoption("--onnx-output", action="append", default=[], metavar="CANONICAL=NAME",
+                   help="your model's name for a canonical output (repeatable)")
+    onnx.addoption("--onnx-config", action="append", default=[], metavar="KEY=VALUE",
+                   help="the config your model was exported with, e.g. num_feats=128 (JSON values; repeatable)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -92,8 +106,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     state = config.stash[STATE]
     try:
-        adapter = state.adapter or resolve(state.impl)
-        state.adapter = adapter
+        adapter = _adapter(state, config)
         impl = f"{adapter.name} {adapter.version} (profile: {adapter.profile})"
     except AdapterError as err:
         impl = f"{state.impl} (unresolved: {err})"
@@ -128,10 +141,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
     try:
-        adapter = state.adapter or resolve(state.impl)
+        adapter = _adapter(state, config)
     except AdapterError as err:
         raise pytest.UsageError(str(err)) from None
-    state.adapter = adapter
     available = adapter.available()
     for item in items:
         if not _is_conformance(item):
@@ -147,6 +159,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         for entry in state.unmatched_known:
             warnings.warn(f"known difference {entry!r} of {adapter.name} matches no collected test", UserWarning,
                           stacklevel=1)
+
+
+def _adapter(state: State, config: pytest.Config) -> Adapter:
+    """The run's adapter, resolved and configured once (an adapter with options reads them in ``configure``)."""
+    if state.adapter is None:
+        adapter = resolve(state.impl)
+        if hasattr(adapter, "configure"):
+            adapter.configure(config)
+        state.adapter = adapter
+    return state.adapter
 
 
 @pytest.fixture(scope="session")
@@ -230,6 +252,8 @@ class Reporter:
         adapter = self.state.adapter
         tr.write_line(f"impl {adapter.name} {adapter.version}, {str(self.state.dtype).removeprefix('torch.')} on "
                       f"{self.state.device}")
+        for line in adapter.summary() if hasattr(adapter, "summary") else []:
+            tr.write_line(line)
         for component, row in _summary(self.state.records).items():
             classes = ", ".join(f"{n} {k}" for k, n in sorted(row["classes"].items()))
             tr.write_line(f"{component:32s} {row['passed']:4d} passed {row['failed']:3d} failed"

@@ -63,6 +63,19 @@ def nearest_source_index(in_size: int, out_size: int) -> torch.Tensor:
     return torch.from_numpy(np.minimum(src, in_size - 1))
 
 
+def nearest_source_index_formula(in_size: int, out_size: int, *, device: torch.device | str = "cpu") -> torch.Tensor:
+    """:func:`nearest_source_index` as torch operations on sizes that may be symbolic (read from a tensor's
+    shape while ``torch.onnx.export`` traces): the three rules become ``torch.where`` over 0-d tensors, and
+    the scale is computed in float32 as ATen does. Equal to :func:`nearest_source_index` for every pair of
+    sizes (tests/test_masks.py checks 1..96 exhaustively)."""
+    i = torch.arange(out_size, device=device)
+    n_in = torch.full((), in_size, dtype=torch.int64, device=device)
+    n_out = torch.full((), out_size, dtype=torch.int64, device=device)
+    scale = n_in.to(torch.float32) / n_out.to(torch.float32)
+    src = torch.minimum(torch.floor(i.to(torch.float32) * scale).to(torch.int64), n_in - 1)
+    return torch.where(n_out == n_in, i, torch.where(n_out == 2 * n_in, i // 2, src))
+
+
 def resize_nearest(masks: object, size: Sequence[int]) -> torch.Tensor:
     """Resize ``[..., H, W]`` masks (bool or numeric) to ``size = (h, w)`` with PyTorch's ``nearest`` rule.
 

@@ -40,6 +40,14 @@ def test_nearest_index_matches_torch_on_every_size_pair():
             assert torch.equal(M.nearest_source_index(i, o), want), (i, o)
 
 
+def test_traceable_nearest_index_equals_the_reference_rule():
+    # The torch form the ONNX export traces (symbolic sizes) against the numpy rule, every pair up to 96
+    # and the float32-scale pairs below.
+    pairs = [(i, o) for i in range(1, 97) for o in range(1, 97)] + [(2, 82), (3, 123), (4, 94), (100, 3)]
+    for i, o in pairs:
+        assert torch.equal(M.nearest_source_index_formula(i, o), M.nearest_source_index(i, o)), (i, o)
+
+
 @pytest.mark.parametrize("in_size, out_size", [(2, 82), (3, 123), (4, 94)])
 def test_nearest_uses_the_float32_scale(in_size, out_size):
     # At these sizes floor(i * in / out) in float64 picks another row than PyTorch's float32 rule.

@@ -15,9 +15,9 @@ from .base import YES, Adapter, Support
 __all__ = ["Adapter", "BUILTIN", "PLANNED", "Support", "YES", "resolve"]
 
 #: Built-in adapters available in this version.
-BUILTIN = ("oracle", "torchvision", "transformers", "ultralytics", "mmdet")
+BUILTIN = ("oracle", "torchvision", "transformers", "ultralytics", "mmdet", "onnx")
 #: Adapters planned by later work; naming one is a clear error until it exists.
-PLANNED = {"onnx": 11}
+PLANNED: dict[str, int] = {}
 
 
 class AdapterError(Exception):

@@ -9,7 +9,9 @@ signature of golden/components.py::
 
 ``inputs`` are nested dicts/lists of torch tensors on the requested device and dtype (floating
 tensors in the run's dtype, integer tensors int64); ``outputs`` must have the canonical names and
-shapes. Floating outputs are compared after upcasting to float64. If ``differentiable`` (the
+shapes. During a call, ``adapter.call_dtype`` and ``adapter.call_device`` are the run's dtype and
+device (for a call whose inputs carry no floating tensor, such as a bool mask). Floating outputs are
+compared after upcasting to float64. If ``differentiable`` (the
 default), gradients are taken with torch autograd through the call. A call may raise
 ``NotImplementedError(reason)`` for an input it cannot take (a rank, an optional tensor): that check is
 reported as not provided. The adapter calls its library;
@@ -87,8 +89,21 @@ class Adapter:
             return Support(False, f"{self.name} does not run in {str(dtype).removeprefix('torch.')}")
         return YES
 
+    call_dtype: torch.dtype = torch.float32
+    call_device: str = "cpu"
+
     def run(self, component: str, inputs: Mapping[str, Any], config: Mapping[str, Any], profile: str) -> dict:
         return self.components[component](inputs, config, profile)
+
+    @contextlib.contextmanager
+    def calling(self, dtype: torch.dtype, device: str) -> Iterator[None]:
+        """Set :attr:`call_dtype` and :attr:`call_device` for the duration of one call."""
+        previous = self.call_dtype, self.call_device
+        self.call_dtype, self.call_device = dtype, device
+        try:
+            yield
+        finally:
+            self.call_dtype, self.call_device = previous
 
 
 class MissingAdapter(Adapter):
