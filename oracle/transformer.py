@@ -104,7 +104,9 @@ def attention_formula(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, weights
     if key_padding_mask is not None:
         blocked = blocked | key_padding_mask[:, None, None, :]
     scores = scores.masked_fill(blocked, float("-inf"))
-    all_blocked = blocked.all(-1, keepdim=True)
+    # "no key left" as a count (ReduceSum) rather than .all() (ReduceMin): torch 2.13's ONNX exporter cannot
+    # convert ReduceMin's axes input down to opset 17 and silently keeps opset 18.
+    all_blocked = (~blocked).sum(-1, keepdim=True) == 0
     # Defined result for a fully masked row (upstream: NaN): zero attention weights.
     probs = torch.softmax(scores.masked_fill(all_blocked, 0.0), dim=-1).masked_fill(all_blocked, 0.0)
     out = (probs @ vh).transpose(1, 2).reshape(b, lq, e)

@@ -93,6 +93,15 @@ class OnnxAdapter(Adapter):
             component = self.user["component"]
             self.components = {component: self._call(component)}
             self.known_differences = None  # those of the exports made here say nothing about a user's model
+            graph = self._user_graph()
+            have_in = [i.name for i in graph.model.graph.input]
+            have_out = [o.name for o in graph.model.graph.output]
+            bad = [f"input {c}={n}" for c, n in graph.inputs.items() if n not in have_in] + \
+                  [f"output {G.CANONICAL_OUTPUTS.get(component, {}).get(c, c)}={n}" for c, n in graph.outputs.items()
+                   if n not in have_out]
+            if bad:
+                raise pytest.UsageError(f"{self.user['model']}: no such {', '.join(bad)} in the model (its inputs: "
+                                        f"{have_in}; outputs: {have_out})")
             self.profiles = frozenset({self.user["profile"]}) if self.user["profile"] else None
         elif any(config.getoption(o) for o in ("onnx_component", "onnx_profile", "onnx_input", "onnx_output",
                                                "onnx_config")):
@@ -170,14 +179,21 @@ class OnnxAdapter(Adapter):
         weights = G.weight_tensors(inputs) if G.SPECS[component].weighted else {}
         static = tuple((gi.name, tuple(d for a, d in enumerate(tensors[gi.name].shape)
                                        if a not in dict(gi.dynamic))) for gi in graph_inputs)
+        # Below opset 18 the exporter converts its opset-18 graph down, which fails on an unoptimized graph (its
+        # axes are computed, not constants) and silently stays at 18; so there each case's weights are exported
+        # into an optimized graph (folded: nothing to swap), and the export is cached per weights.
+        swap = G.SPECS[component].weighted and self.opset >= 18
         key = (component, json.dumps(structural, sort_keys=True),
                profile if component == "position.sine" else "", static,
-               tuple(sorted((k, tuple(v.shape)) for k, v in weights.items())), str(dtype), self.opset)
+               tuple(sorted((k, tuple(v.shape)) for k, v in weights.items())), str(dtype), self.opset,
+               "" if swap or not weights else _digest(weights))
         if key not in self._graphs:
             module = reference_module(component, structural, profile, weights, dtype)
             example = example_inputs(graph_inputs, tensors, dtype)
             graph = export_graph(module, graph_inputs, [n for n, _ in _output_names(component, inputs)], example,
-                                 self.opset, optimize=not G.SPECS[component].weighted)
+                                 self.opset, optimize=not swap)
+            if graph.opset != self.opset:
+                raise RuntimeError(f"asked the exporter for opset {self.opset}, got {graph.opset}")
             graph.problems = graph_problems(graph.model, {gi.name: gi.dynamic for gi in graph_inputs},
                                             G.output_axes(component, inputs))
             self.exports.append((component, graph.opset, graph.seconds))
@@ -205,14 +221,8 @@ class OnnxAdapter(Adapter):
         return self.user[key]
 
     def _session(self, graph: Graph, weights: Mapping[str, torch.Tensor]):
-        import hashlib
-
         import onnxruntime
-        digest = hashlib.sha256()
-        for name in sorted(weights):
-            digest.update(name.encode())
-            digest.update(weights[name].detach().cpu().to(torch.float64).numpy().tobytes())
-        key = (id(graph), digest.hexdigest(), self.call_device)
+        key = (id(graph), _digest(weights) if graph.initializers else "", self.call_device)
         if key in self._sessions:
             self._sessions.move_to_end(key)
             return self._sessions[key]
@@ -225,6 +235,15 @@ class OnnxAdapter(Adapter):
         if len(self._sessions) > SESSION_CACHE:
             self._sessions.popitem(last=False)
         return session
+
+
+def _digest(weights: Mapping[str, torch.Tensor]) -> str:
+    import hashlib
+    digest = hashlib.sha256()
+    for name in sorted(weights):
+        digest.update(name.encode())
+        digest.update(weights[name].detach().cpu().to(torch.float64).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _output_names(component: str, inputs: Mapping[str, Any]) -> list[tuple[str, tuple[int, ...]]]:

@@ -105,7 +105,8 @@ def export_graph(module: torch.nn.Module, graph_inputs: Sequence[GraphInput], ou
                                     dynamic_shapes=tuple(dynamic_shapes), optimize=optimize, verbose=False)
     model = program.model_proto
     names = {i.name for i in model.graph.initializer}
-    initializers = {canonical: buffer for canonical, buffer in getattr(module, "initializers", {}).items()}
+    # An optimized graph folds weights into other constants: its weights cannot be swapped, only re-exported.
+    initializers = {} if optimize else dict(getattr(module, "initializers", {}))
     missing = sorted(b for b in initializers.values() if b not in names)
     if missing:
         raise RuntimeError(f"the export folded weights {missing[:3]} into other constants; export with "

@@ -1,0 +1,156 @@
+"""The ONNX adapter: exports at two opsets agree with the reference; broken exports are caught; a
+user's model goes end to end through ``pytest --impl=onnx --onnx-model=...``."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+onnx = pytest.importorskip("onnx")
+
+import golden  # noqa: E402
+from conformance.adapters.onnx import OnnxGraphError, make_adapter, user_model_spec  # noqa: E402
+from conformance.onnx.export import export_graph, graph_problems, newest_opset  # noqa: E402
+from conformance.onnx.graphs import GraphInput  # noqa: E402
+from conformance.onnx.modules import SinePosition  # noqa: E402
+from conformance.runner import ConformanceFailure, check  # noqa: E402
+from oracle import conventions as conv  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+#: One golden case per exportable component (the edge cases with padding where there are some).
+CASES = ["position.sine/edge-fully-padded-rows-detr", "masks.resize/float32-scale-boundary",
+         "transformer.encoder/random-padded", "transformer.decoder/random-intermediate", "heads.detr/random",
+         "heads.yolov8_decode/random-3-levels-xywh"]
+MASK_AXES = (GraphInput("mask", ((0, "batch"), (1, "height"), (2, "width")), boolean=True),)
+
+
+def _case(name):
+    return next(c for c in golden.cases() if c.name == name)
+
+
+def _check(adapter, case_name):
+    case = _case(case_name)
+    inputs, outputs = case.load()
+    check(adapter, case.component, inputs, case.config, case.profile, device="cpu", dtype=torch.float32,
+          fixture=outputs, label=case.name)
+
+
+@pytest.mark.parametrize("opset", [17, newest_opset()])
+def test_every_component_exports_and_agrees_at_two_opsets(opset):
+    adapter = make_adapter()
+    adapter.opset = opset
+    for name in CASES:
+        _check(adapter, name)
+    assert len(adapter.exports) == len(CASES)
+    assert {o for _, o, _ in adapter.exports} == {opset}, adapter.exports
+
+
+def _sine_module(offset: float = 0.0, num_feats: int = 8):
+    convention = dataclasses.replace(conv.get_profile("detr").position, num_feats=num_feats, offset=offset)
+    return SinePosition(convention, torch.float32).eval()
+
+
+def _export_sine(path: Path, graph_inputs=MASK_AXES, offset: float = 0.0) -> Path:
+    example = (torch.rand(3, 7, 11, generator=torch.Generator().manual_seed(0)) > 0.7,)
+    graph = export_graph(_sine_module(offset), graph_inputs, ["pos"], example, 18, optimize=True)
+    onnx.save(graph.model, path)
+    return path
+
+
+def test_fixed_batch_axis_is_reported(tmp_path):
+    spatial_only = (GraphInput("mask", ((1, "height"), (2, "width")), boolean=True),)
+    model = onnx.load(_export_sine(tmp_path / "fixed-batch.onnx", spatial_only))
+    problems = graph_problems(model, {"mask": MASK_AXES[0].dynamic}, {"pos": (0, 2, 3)})
+    assert any("input 'mask': axis 0 (batch) is fixed at 3" in p for p in problems), problems
+
+
+def test_batch_baked_into_a_reshape_is_reported(tmp_path):
+    class BakedBatch(torch.nn.Module):
+        def forward(self, mask):
+            return _sine_module()(mask).reshape(3, 16, -1)  # the example's batch size, written as a constant
+
+    path = tmp_path / "baked.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated; it is what writes such graphs
+        torch.onnx.export(BakedBatch(), (torch.zeros(3, 7, 11, dtype=torch.bool),), str(path), dynamo=False,
+                          input_names=["mask"], output_names=["pos"], dynamic_axes={"mask": [0, 1, 2], "pos": [0, 2]})
+    problems = graph_problems(onnx.load(path), {"mask": MASK_AXES[0].dynamic}, {"pos": (0, 2)})
+    assert any("output 'pos': axis 0 is the constant 3" in p for p in problems), problems
+
+
+def test_bool_cumsum_is_reported():
+    from onnx import TensorProto, helper
+    node = helper.make_node("CumSum", ["mask", "axis"], ["out"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("mask", TensorProto.BOOL, ["b", "h", "w"])],
+                              [helper.make_tensor_value_info("out", TensorProto.BOOL, ["b", "h", "w"])],
+                              [helper.make_tensor("axis", TensorProto.INT64, [], [1])])
+    problems = graph_problems(helper.make_model(graph), {"mask": MASK_AXES[0].dynamic}, {})
+    assert any("CumSum over a bool tensor" in p for p in problems), problems
+
+
+def _user_adapter(path, **flags):
+    adapter = make_adapter()
+    adapter.user = user_model_spec(None, str(path), "position.sine", "detr", flags.get("inputs"), flags.get("outputs"),
+                                   ["num_feats=8"])
+    adapter.components = {"position.sine": adapter._call("position.sine")}
+    adapter.profiles = frozenset({"detr"})
+    return adapter
+
+
+def test_user_model_with_a_wrong_offset_fails(tmp_path):
+    good = _user_adapter(_export_sine(tmp_path / "good.onnx"))
+    _check(good, "position.sine/edge-fully-padded-rows-detr")
+    wrong = _user_adapter(_export_sine(tmp_path / "wrong.onnx", offset=-0.5))
+    with pytest.raises(ConformanceFailure, match="position.sine disagrees with the reference"):
+        _check(wrong, "position.sine/edge-fully-padded-rows-detr")
+
+
+def test_user_model_with_a_fixed_batch_fails_with_the_graph_problem(tmp_path):
+    spatial_only = (GraphInput("mask", ((1, "height"), (2, "width")), boolean=True),)
+    adapter = _user_adapter(_export_sine(tmp_path / "fixed.onnx", spatial_only))
+    with pytest.raises(OnnxGraphError, match="axis 0 \\(batch\\) is fixed at 3"):
+        _check(adapter, "position.sine/edge-fully-padded-rows-detr")
+
+
+def _pytest(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_user_model_end_to_end_from_a_toml_spec(tmp_path):
+    # A model that takes a pixel mask (True = valid) under other names: the spec maps and inverts it.
+    class PixelMaskSine(torch.nn.Module):
+        def forward(self, pixel_mask):
+            return _sine_module()(~pixel_mask)
+
+    example = (torch.rand(3, 7, 11, generator=torch.Generator().manual_seed(0)) > 0.3,)
+    graph = export_graph(PixelMaskSine().eval(), (GraphInput("pixel_mask", MASK_AXES[0].dynamic, boolean=True),),
+                         ["pos_embed"], example, 17, optimize=True)
+    onnx.save(graph.model, tmp_path / "mine.onnx")
+    spec = tmp_path / "mine.toml"
+    spec.write_text('model = "mine.onnx"\ncomponent = "position.sine"\nprofile = "detr"\ninvert = ["mask"]\n'
+                    '[config]\nnum_feats = 8\n[inputs]\nmask = "pixel_mask"\n[outputs]\npos = "pos_embed"\n')
+    run = _pytest("conformance/test_masks_position.py", "--impl=onnx", f"--onnx-spec={spec}")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    summary = next(line for line in run.stdout.splitlines() if line.startswith("position.sine"))
+    assert " 2 passed" in summary and " 0 failed" in summary, summary  # the golden detr case and the generated test
+    assert f"checked {tmp_path / 'mine.onnx'} as position.sine" in run.stdout
+
+    wrong = _pytest("conformance/test_masks_position.py", "--impl=onnx", f"--onnx-spec={spec}",
+                    "--onnx-input=mask=not_an_input")
+    assert wrong.returncode == 4 and "no such input mask=not_an_input in the model" in wrong.stderr, wrong.stderr[-3000:]
+
+
+def test_user_model_options_are_checked():
+    run = _pytest("conformance/test_boxes.py", "--impl=onnx", "--onnx-component=position.sine")
+    assert run.returncode == 4 and "give --onnx-model=PATH" in run.stderr, run.stderr[-2000:]
+    run = _pytest("conformance/test_boxes.py", "--impl=onnx", "--onnx-model=missing.onnx",
+                  "--onnx-component=position.sine")
+    assert run.returncode == 4 and "missing.onnx: no such file" in run.stderr, run.stderr[-2000:]
