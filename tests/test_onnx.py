@@ -4,6 +4,7 @@ user's model goes end to end through ``pytest --impl=onnx --onnx-model=...``."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 import warnings
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
-onnx = pytest.importorskip("onnx")
+if os.environ.get("DETCONF_REQUIRE_THIRD_PARTY") != "1":  # CI must run these: there a missing onnx fails below
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
+import onnx  # noqa: E402
 
 import golden  # noqa: E402
 from conformance.adapters.onnx import OnnxGraphError, make_adapter, user_model_spec  # noqa: E402
