@@ -53,21 +53,14 @@ def nearest_source_index(in_size: int, out_size: int) -> torch.Tensor:
     """For each output index ``0..out_size-1``, the input index PyTorch's ``nearest`` mode reads (int64)."""
     if not all(isinstance(v, (int, np.integer)) and v >= 1 for v in (in_size, out_size)):
         raise fail("in_size/out_size", "positive ints", f"{in_size!r}, {out_size!r}")
-    i = np.arange(out_size, dtype=np.int64)
-    if out_size == in_size:
-        return torch.from_numpy(i)
-    if out_size == 2 * in_size:
-        return torch.from_numpy(i >> 1)
-    scale = np.float32(in_size) / np.float32(out_size)  # ATen: static_cast<float>(input_size) / output_size
-    src = np.floor(i.astype(np.float32) * scale).astype(np.int64)  # floorf(dst_index * scale), in float32
-    return torch.from_numpy(np.minimum(src, in_size - 1))
+    return nearest_source_index_formula(int(in_size), int(out_size))
 
 
 def nearest_source_index_formula(in_size: int, out_size: int, *, device: torch.device | str = "cpu") -> torch.Tensor:
     """:func:`nearest_source_index` as torch operations on sizes that may be symbolic (read from a tensor's
     shape while ``torch.onnx.export`` traces): the three rules become ``torch.where`` over 0-d tensors, and
-    the scale is computed in float32 as ATen does. Equal to :func:`nearest_source_index` for every pair of
-    sizes (tests/test_masks.py checks 1..96 exhaustively)."""
+    the scale is computed in float32 as ATen does. The one implementation of the rule: :func:`nearest_source_index`
+    checks its arguments and calls it (tests/test_encoder.py compares it with ``F.interpolate``)."""
     i = torch.arange(out_size, device=device)
     n_in = torch.full((), in_size, dtype=torch.int64, device=device)
     n_out = torch.full((), out_size, dtype=torch.int64, device=device)

@@ -68,14 +68,7 @@ def multi_head_attention(query: object, key: object, value: object, weights: Map
     _check_heads(num_heads, e)
     w = _checked(weights, _attention_shapes(prefix, e))
     b, lq, lk = q.shape[0], q.shape[1], k.shape[1]
-    blocked, additive = None, None
-    if attn_mask is not None:
-        if not isinstance(attn_mask, torch.Tensor) or tuple(attn_mask.shape) != (lq, lk):
-            raise fail("attn_mask", f"a tensor [{lq}, {lk}]", repr(getattr(attn_mask, "shape", attn_mask)))
-        if attn_mask.dtype == torch.bool:
-            blocked = attn_mask.cpu()
-        else:
-            additive = as_float64("attn_mask", attn_mask)
+    blocked, additive = _attn_mask_arg(attn_mask, lq, lk)
     return attention_formula(q, k, v, w, num_heads, prefix=prefix, attn_mask=blocked, additive_mask=additive,
                              key_padding_mask=_padding_arg(key_padding_mask, b, lk))
 
@@ -116,6 +109,17 @@ def attention_formula(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, weights
 def _check_heads(num_heads: object, e: int) -> None:
     if not isinstance(num_heads, int) or num_heads < 1 or e % num_heads:
         raise fail("num_heads", f"a positive divisor of the embedding size {e}", repr(num_heads))
+
+
+def _attn_mask_arg(attn_mask: object, lq: int, lk: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``(bool mask, additive float64 mask)`` from an ``attn_mask`` ``[Lq, Lk]`` (bool: True = blocked, or float)."""
+    if attn_mask is None:
+        return None, None
+    if not isinstance(attn_mask, torch.Tensor) or tuple(attn_mask.shape) != (lq, lk):
+        raise fail("attn_mask", f"a tensor [{lq}, {lk}]", repr(getattr(attn_mask, "shape", attn_mask)))
+    if attn_mask.dtype == torch.bool:
+        return attn_mask.cpu(), None
+    return None, as_float64("attn_mask", attn_mask)
 
 
 def _padding_arg(key_padding_mask: object, b: int, lk: int) -> torch.Tensor | None:
@@ -203,15 +207,7 @@ def decoder_layer(tgt: object, memory: object, weights: Mapping[str, object], nu
     qp = None if query_pos is None else _seq("query_pos", query_pos, e)
     _check_heads(num_heads, e)
     w = _checked(weights, _layer_shapes(weights, e, DECODER_ATTENTIONS, DECODER_NORMS))
-    self_blocked, self_additive = None, None
-    if tgt_mask is not None:
-        q_len = t.shape[1]
-        if not isinstance(tgt_mask, torch.Tensor) or tuple(tgt_mask.shape) != (q_len, q_len):
-            raise fail("attn_mask", f"a tensor [{q_len}, {q_len}]", repr(getattr(tgt_mask, "shape", tgt_mask)))
-        if tgt_mask.dtype == torch.bool:
-            self_blocked = tgt_mask.cpu()
-        else:
-            self_additive = as_float64("attn_mask", tgt_mask)
+    self_blocked, self_additive = _attn_mask_arg(tgt_mask, t.shape[1], t.shape[1])
     return decoder_layer_formula(t, m, w, num_heads, pos=p, query_pos=qp,
                                  memory_key_padding_mask=_padding_arg(memory_key_padding_mask, m.shape[0], m.shape[1]),
                                  tgt_mask=self_blocked, tgt_additive_mask=self_additive)
@@ -238,10 +234,20 @@ def _sub(weights: Mapping[str, object], prefix: str) -> dict[str, object]:
 def encoder(src: object, weights: Mapping[str, object], num_layers: int, num_heads: int, *, pos: object = None,
             key_padding_mask: object = None) -> torch.Tensor:
     """A stack of encoder layers (weights ``layers.{i}.*``); DETR's post-norm encoder has no final norm."""
-    x = src
+    x = _seq("src", src)
+    e = x.shape[2]
+    p = None if pos is None else _seq("pos", pos, e)
+    _check_heads(num_heads, e)
+    _check_layers(num_layers)
+    w = {}
     for i in range(num_layers):
-        x = encoder_layer(x, _sub(weights, f"layers.{i}."), num_heads, pos=pos, key_padding_mask=key_padding_mask)
-    return _seq("src", x)
+        layer = _sub(weights, f"layers.{i}.")
+        w.update({f"layers.{i}.{k}": v for k, v in
+                  _checked(layer, _layer_shapes(layer, e, ENCODER_ATTENTIONS, ENCODER_NORMS)).items()})
+    out = encoder_formula(x, w, num_layers, num_heads, pos=p,
+                          key_padding_mask=_padding_arg(key_padding_mask, x.shape[0], x.shape[1]))
+    check_finite("encoder output", out)
+    return out
 
 
 def encoder_formula(x: torch.Tensor, weights: Mapping[str, torch.Tensor], num_layers: int, num_heads: int, *,
@@ -261,21 +267,30 @@ def decoder(tgt: object, memory: object, weights: Mapping[str, object], num_laye
     Returns ``[L, B, Q, E]`` (every layer's output through the final norm) with ``return_intermediate``,
     else ``[1, B, Q, E]`` (the last one), as DETR's ``TransformerDecoder``.
     """
-    t = tgt
-    outputs = []
+    t = _seq("tgt", tgt)
+    e = t.shape[2]
+    m = _seq("memory", memory, e)
+    if m.shape[0] != t.shape[0]:
+        raise fail("memory", f"batch size {t.shape[0]} (that of tgt)", f"shape {tuple(m.shape)}")
+    p = None if pos is None else _seq("pos", pos, e)
+    qp = None if query_pos is None else _seq("query_pos", query_pos, e)
+    _check_heads(num_heads, e)
+    _check_layers(num_layers)
+    w = _checked(weights, {"norm.weight": (e,), "norm.bias": (e,)})
     for i in range(num_layers):
-        t = decoder_layer(t, memory, _sub(weights, f"layers.{i}."), num_heads, pos=pos, query_pos=query_pos,
-                          memory_key_padding_mask=memory_key_padding_mask)
-        if return_intermediate:
-            outputs.append(_final_norm(t, weights))
-    if not return_intermediate:
-        outputs.append(_final_norm(_seq("tgt", t), weights))
-    return torch.stack(outputs)
+        layer = _sub(weights, f"layers.{i}.")
+        w.update({f"layers.{i}.{k}": v for k, v in
+                  _checked(layer, _layer_shapes(layer, e, DECODER_ATTENTIONS, DECODER_NORMS)).items()})
+    out = decoder_formula(t, m, w, num_layers, num_heads, pos=p, query_pos=qp,
+                          memory_key_padding_mask=_padding_arg(memory_key_padding_mask, m.shape[0], m.shape[1]),
+                          return_intermediate=return_intermediate)
+    check_finite("decoder output", out)
+    return out
 
 
-def _final_norm(t: torch.Tensor, weights: Mapping[str, object]) -> torch.Tensor:
-    e = t.shape[-1]
-    return _layer_norm(t, _checked(weights, {"norm.weight": (e,), "norm.bias": (e,)}), "norm")
+def _check_layers(num_layers: object) -> None:
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+        raise fail("num_layers", "a positive int", repr(num_layers))
 
 
 def decoder_formula(t: torch.Tensor, m: torch.Tensor, weights: Mapping[str, torch.Tensor], num_layers: int,

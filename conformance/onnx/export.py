@@ -142,26 +142,25 @@ def graph_problems(model, dynamic_inputs: Mapping[str, Sequence[tuple[int, str]]
                 and types[node.input[0]].elem_type == TensorProto.BOOL:
             problems.append(f"node {node.name or '(unnamed)'}: CumSum over a bool tensor ({node.input[0]}); "
                             f"onnxruntime has no such kernel: cast the mask to float before the cumulative sum")
-    graph_inputs = {i.name: i for i in inferred.graph.input}
-    for name, axes in dynamic_inputs.items():
-        if name not in graph_inputs:
-            continue
-        dims = graph_inputs[name].type.tensor_type.shape.dim
-        for axis, axis_name in axes:
-            if axis < len(dims) and dims[axis].HasField("dim_value"):
-                problems.append(f"input {name!r}: axis {axis} ({axis_name}) is fixed at {dims[axis].dim_value}; "
-                                f"the model cannot take another {axis_name} (declare it dynamic at export)")
-    graph_outputs = {o.name: o for o in inferred.graph.output}
-    for name, axes in dynamic_outputs.items():
-        if name not in graph_outputs:
-            continue
-        dims = graph_outputs[name].type.tensor_type.shape.dim
-        for axis in axes:
-            if axis < len(dims) and dims[axis].HasField("dim_value"):
-                problems.append(f"output {name!r}: axis {axis} is the constant {dims[axis].dim_value} in the graph "
-                                f"although the inputs' axes are dynamic (a size baked into a Reshape, Expand or "
-                                f"constant)")
+    for name, axis, axis_name, size in _fixed_axes(inferred.graph.input, {n: dict(a) for n, a in
+                                                                          dynamic_inputs.items()}):
+        problems.append(f"input {name!r}: axis {axis} ({axis_name}) is fixed at {size}; the model cannot take "
+                        f"another {axis_name} (declare it dynamic at export)")
+    for name, axis, _, size in _fixed_axes(inferred.graph.output, {n: {a: "" for a in axes} for n, axes in
+                                                                   dynamic_outputs.items()}):
+        problems.append(f"output {name!r}: axis {axis} is the constant {size} in the graph although the inputs' "
+                        f"axes are dynamic (a size baked into a Reshape, Expand or constant)")
     return problems
+
+
+def _fixed_axes(values, wanted: Mapping[str, Mapping[int, str]]):
+    """``(name, axis, axis name, size)`` for each wanted axis of ``values`` (graph inputs or outputs) that has a
+    fixed size."""
+    for value in values:
+        dims = value.type.tensor_type.shape.dim
+        for axis, axis_name in wanted.get(value.name, {}).items():
+            if axis < len(dims) and dims[axis].HasField("dim_value"):
+                yield value.name, axis, axis_name, dims[axis].dim_value
 
 
 def with_weights(model, initializers: Mapping[str, str], weights: Mapping[str, torch.Tensor]):
