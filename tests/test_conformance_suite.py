@@ -6,6 +6,7 @@ tests/faulty_adapters.py and reads the JSON report.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -142,9 +143,12 @@ def test_not_installed_is_one_clear_skip(pytester):
 def test_usage_errors(pytester):
     result, _ = run_suite(pytester, "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "unknown implementation; available: mmdet, oracle, torchvision, transformers, ultralytics" in result.stderr.str()
-    result, _ = run_suite(pytester, "onnx")
-    assert "not part of this version yet (planned in issue 11)" in result.stderr.str()
+    assert "unknown implementation; available: mmdet, onnx, oracle, torchvision, transformers, ultralytics" in \
+        result.stderr.str()
+    if importlib.util.find_spec("onnxruntime") is not None:
+        result, _ = run_suite(pytester, "onnx", "--onnx-opset=5")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert "--onnx-opset=5: the installed exporter writes opsets 17 to" in result.stderr.str()
     if not torch.cuda.is_available():
         result, _ = run_suite(pytester, "oracle", "--device=cuda")
         assert result.ret == pytest.ExitCode.USAGE_ERROR
