@@ -44,6 +44,8 @@ class Figures:
     ulps: float = 0.0
     worst: str = ""
     notes: list[str] = field(default_factory=list)
+    #: The greatest error in ULPs of the candidate's dtype at its tensor's largest |expected| (normwise).
+    norm_ulps: float = 0.0
 
     def update(self, path: str, abs_err: float, rel_err: float, ulps: float) -> None:
         if rel_err > self.max_rel or (rel_err == self.max_rel and abs_err > self.max_abs):
@@ -64,8 +66,9 @@ def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def compare_values(path: str, actual: torch.Tensor, expected: torch.Tensor, tol: Tolerance, dtype: torch.dtype,
-                   figures: Figures) -> Mismatch | None:
-    """One tensor of the candidate against the reference."""
+                   figures: Figures, scale: float | None = None) -> Mismatch | None:
+    """One tensor of the candidate against the reference. ``scale``: the magnitude of the normwise term
+    (default: the tensor's largest finite |expected|)."""
     if tuple(actual.shape) != tuple(expected.shape):
         return Mismatch(path, f"{path}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
     if not expected.dtype.is_floating_point:
@@ -85,13 +88,17 @@ def compare_values(path: str, actual: torch.Tensor, expected: torch.Tensor, tol:
     finite = np.isfinite(a) & np.isfinite(e)
     same_special = ~finite & ((a == e) | (np.isnan(a) & np.isnan(e)))
     diff = np.where(finite, np.abs(a - e), np.where(same_special, 0.0, np.inf))
-    allowed = tol.atol + tol.rtol * np.abs(e)
+    if scale is None:
+        scale = _scale(e)
+    allowed = tol.atol + tol.rtol * np.abs(e) + tol.norm_ulps * torch.finfo(dtype).eps * scale
     bad = diff > allowed
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(diff == 0, 0.0, diff / np.abs(e))
     ulps = diff / _ulp(e, dtype)
     # Report figures where the expected magnitude exceeds atol: relative errors and ULPs of values that
     # are (almost) zero say nothing and would read as 1e308.
+    if scale:
+        figures.norm_ulps = max(figures.norm_ulps, float(diff.max()) / (torch.finfo(dtype).eps * scale))
     meaningful = np.abs(e) > tol.atol
     if bool(meaningful.any()):
         figures.update(path, float(diff.max()), float(np.nan_to_num(rel[meaningful], nan=np.inf).max()),
@@ -110,9 +117,16 @@ def compare_values(path: str, actual: torch.Tensor, expected: torch.Tensor, tol:
            f"  greatest absolute difference {diff.reshape(-1)[i_abs]:.6g} at index {_index(i_abs, shape)} "
            f"(got {flat_a[i_abs]:.17g}, expected {flat_e[i_abs]:.17g}; allowed {allowed.reshape(-1)[i_abs]:.3g})\n"
            f"  greatest relative difference {rel.reshape(-1)[i_rel]:.6g} at index {_index(i_rel, shape)}\n"
-           f"  that is {ulps.reshape(-1)[i_abs]:.4g} ULPs of {str(dtype).removeprefix('torch.')}; "
+           f"  that is {ulps.reshape(-1)[i_abs]:.4g} ULPs of {str(dtype).removeprefix('torch.')}"
+           f" ({diff.reshape(-1)[i_abs] / (torch.finfo(dtype).eps * scale) if scale else float('inf'):.4g} ULPs of the "
+           f"{'gradient' if path.startswith('grad.') else 'tensor'}'s largest value {scale:.3g}); "
            f"tolerance rtol {tol.rtol:.3g}, atol {tol.atol:.3g} ({tol.reason})")
     return Mismatch(path, msg, float(diff.max()), float(np.nan_to_num(rel, nan=np.inf).max()), float(ulps.max()))
+
+
+def _scale(e: np.ndarray) -> float:
+    """The largest finite |value| (0 for none)."""
+    return float(np.abs(e[np.isfinite(e)]).max(initial=0.0))
 
 
 def reduction_terms(inputs: Mapping[str, Any], output: torch.Tensor) -> int:
@@ -136,11 +150,17 @@ def compare_trees(component: str, actual: Mapping[str, Any], expected: Mapping[s
     for path in sorted(set(flat_a) - set(flat_e)):
         if not path.startswith(skip):
             out.append(Mismatch(path, f"{path}: not an output of {component} (unexpected name)"))
+    # The gradient of the objective with respect to all inputs is one vector: its normwise error is measured
+    # against its largest component, whichever input that belongs to (a small gradient block, such as that of
+    # positional encodings, is a cancellation of terms of the size of the others).
+    grad_scale = max((_scale(v.detach().cpu().to(torch.float64).numpy()) for k, v in flat_e.items()
+                      if k.startswith("grad.") and v.dtype.is_floating_point), default=0.0)
     for path in sorted(set(flat_a) & set(flat_e)):
         if path.startswith(skip):
             continue
         n = 1 if path.startswith("grad.") else reduction_terms(inputs, flat_e[path])
-        mismatch = compare_values(path, flat_a[path], flat_e[path], tolerance(component, path, dtype, n), dtype, figures)
+        mismatch = compare_values(path, flat_a[path], flat_e[path], tolerance(component, path, dtype, n), dtype, figures,
+                                  scale=grad_scale if path.startswith("grad.") else None)
         if mismatch is not None:
             out.append(mismatch)
     return out

@@ -8,6 +8,7 @@ A TOML file per adapter lists expected failures::
     reason = "the mmcv CUDA op saturates log(1 - p) at log(FLT_MIN)"
     link = "https://github.com/..."     # an issue, or the upstream file and line
     dtypes = ["float16"]               # optional: only runs in these dtypes (default: every dtype)
+    devices = ["cpu"]                  # optional: only runs on these devices (default: cpu and cuda)
 
 Each matching test runs as a strict xfail, so an upstream fix is noticed; entries that match no
 collected test are reported with a warning. Test ids are given from the test module's file name on
@@ -23,6 +24,7 @@ import pytest
 
 CATEGORIES = ("upstream-bug", "convention-not-modelled", "precision")
 DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
+DEVICE_NAMES = ("cpu", "cuda")
 
 
 def load_known_differences(path: Path) -> list[dict]:
@@ -39,22 +41,27 @@ def load_known_differences(path: Path) -> list[dict]:
         if not isinstance(dtypes, list) or not dtypes or set(dtypes) - set(DTYPE_NAMES):
             raise pytest.UsageError(f"{path}: expected_failure #{i} has dtypes {dtypes!r}; expected a non-empty "
                                     f"list of {', '.join(DTYPE_NAMES)}")
+        devices = entry.get("devices", list(DEVICE_NAMES))
+        if not isinstance(devices, list) or not devices or set(devices) - set(DEVICE_NAMES):
+            raise pytest.UsageError(f"{path}: expected_failure #{i} has devices {devices!r}; expected a non-empty "
+                                    f"list of {', '.join(DEVICE_NAMES)}")
     return entries
 
 
-def applies(entry: dict, dtype: str) -> bool:
-    """Whether an entry is expected in a run of ``dtype`` (``"float32"``, ...)."""
-    return dtype in entry.get("dtypes", DTYPE_NAMES)
+def applies(entry: dict, dtype: str, device: str = "cpu") -> bool:
+    """Whether an entry is expected in a run of ``dtype`` (``"float32"``, ...) on ``device`` (``"cpu"``, ``"cuda"``)."""
+    return dtype in entry.get("dtypes", DTYPE_NAMES) and device in entry.get("devices", DEVICE_NAMES)
 
 
 def short_id(item: pytest.Item) -> str:
     return f"{Path(str(item.fspath)).name}::{item.name}"
 
 
-def apply_known_differences(path: Path, items: list[pytest.Item], dtype: str = "float32") -> list[str]:
-    """Mark matching items as strict xfails in a run of ``dtype``; return the entries for this dtype that
-    matched nothing."""
-    entries = [e for e in load_known_differences(path) if applies(e, dtype)]
+def apply_known_differences(path: Path, items: list[pytest.Item], dtype: str = "float32",
+                            device: str = "cpu") -> list[str]:
+    """Mark matching items as strict xfails in a run of ``dtype`` on ``device``; return the entries for this
+    dtype and device that matched nothing."""
+    entries = [e for e in load_known_differences(path) if applies(e, dtype, device)]
     used = set()
     for item in items:
         sid = short_id(item)

@@ -155,7 +155,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if adapter.known_differences:
         from .known import apply_known_differences
         state.unmatched_known = apply_known_differences(Path(adapter.known_differences), items,
-                                                        str(state.dtype).removeprefix("torch."))
+                                                        str(state.dtype).removeprefix("torch."),
+                                                        str(state.device).split(":")[0])
         for entry in state.unmatched_known:
             warnings.warn(f"known difference {entry!r} of {adapter.name} matches no collected test", UserWarning,
                           stacklevel=1)
@@ -192,7 +193,7 @@ class Session:
             if previous is None:
                 props.append(("detconf", dict(info)))
                 return
-            for key in ("max_abs", "max_rel", "ulps"):
+            for key in ("max_abs", "max_rel", "ulps", "norm_ulps"):
                 if info.get(key, 0.0) > previous.get(key, 0.0):
                     previous[key] = info[key]
             for key in ("outcome", "reason", "class"):

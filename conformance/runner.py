@@ -26,7 +26,7 @@ from golden.store import encode, flatten, unflatten
 from oracle import conventions as conv
 from oracle.assign.hungarian import matching_cost_matrix
 
-from .adapters.base import Adapter
+from .adapters.base import Adapter, NotProvided
 from .compare import Figures, check_matching, compare_trees, same_matching
 
 Tree = Any
@@ -144,9 +144,12 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
         pytest.skip(f"not provided: {support.reason}")
     try:
         actual, seen64 = run_candidate(adapter, component, inputs64, config, profile, dtype, device)
-    except NotImplementedError as err:  # the adapter declines this particular input (e.g. an unsupported rank)
+    except NotProvided as err:  # the adapter declines this particular input (e.g. an unsupported rank)
         record({**info, "outcome": "not provided", "reason": str(err)})
         pytest.skip(f"not provided: {err}")
+    except Exception:  # the library raised where the reference computes: a failure, reported as such
+        record({**info, "class": "raised"})
+        raise
     expected = fixture if (fixture is not None and dtype == torch.float64) else \
         reference_outputs(component, seen64, config, profile)
     figures = Figures()
@@ -154,8 +157,8 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
         expected = {k: v for k, v in expected.items() if k != "grad"}
         figures.notes.append("gradients not compared: the implementation is not differentiable")
     problems = judge(component, actual, expected, seen64, config, profile, dtype, figures)
-    info.update(max_abs=figures.max_abs, max_rel=figures.max_rel, ulps=figures.ulps, worst=figures.worst,
-                notes=figures.notes)
+    info.update(max_abs=figures.max_abs, max_rel=figures.max_rel, ulps=figures.ulps, norm_ulps=figures.norm_ulps,
+                worst=figures.worst, notes=figures.notes)
     if not problems:
         record(info)
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +20,8 @@ class Tolerance:
     rtol: float
     atol: float
     reason: str = "default (torch.testing.assert_close)"
+    #: Normwise term (half precision): also allowed, ``norm_ulps * eps(dtype) * max|expected|`` of the tensor.
+    norm_ulps: float = 0.0
 
 
 @lru_cache(maxsize=None)
@@ -36,15 +38,21 @@ def tolerance(component: str, output: str, dtype: torch.dtype, reduction_terms: 
     """The tolerance of one output path of a component for a run in ``dtype``."""
     name = DTYPE_NAMES[dtype]
     table = _table()
-    tol = Tolerance(**table["default"][name])
+    norm_ulps = float(table.get("normwise", {}).get(name, 0.0))
+    tol = Tolerance(**table["default"][name], norm_ulps=norm_ulps)
+    if norm_ulps:
+        tol = replace(tol, reason=f"{tol.reason}, + {norm_ulps:g} {name} ULPs of the tensor's largest value "
+                                  f"(half-precision normwise term)")
     for override in table.get("override", []):
         if (fnmatch.fnmatchcase(component, override["component"]) and fnmatch.fnmatchcase(output, override["output"])
                 and fnmatch.fnmatchcase(name, override["dtype"])):
-            tol = Tolerance(override["rtol"], override["atol"], override["reason"])
+            tol = Tolerance(override["rtol"], override["atol"], override["reason"],
+                            float(override.get("norm_ulps", norm_ulps)))
             break
     factor = 1.0 + math.log2(reduction_terms) if reduction_terms > 1 else 1.0
     return Tolerance(tol.rtol * factor, tol.atol * factor, tol.reason + (f"; x{factor:.3g} for a sum of "
-                                                                          f"{reduction_terms} terms" if factor > 1 else ""))
+                                                                          f"{reduction_terms} terms" if factor > 1 else ""),
+                     tol.norm_ulps * factor)
 
 
 def tie_threshold(cost: torch.Tensor, dtype: torch.dtype) -> float:

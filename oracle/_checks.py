@@ -69,7 +69,13 @@ def as_index(name: str, x: object) -> torch.Tensor:
 
 def check_finite(name: str, t: torch.Tensor) -> None:
     """Refuse NaN and ±inf, naming how many and the first offending index."""
-    bad = ~torch.isfinite(t.detach())
+    t = t.detach()
+    # A finite sum proves every element finite (NaN and ±inf propagate through addition: inf - inf is NaN),
+    # in one read of the tensor; only a sum that is not finite (a bad value, or an overflow) needs the
+    # element-wise test.
+    if t.is_floating_point() and math.isfinite(float(t.sum())):
+        return
+    bad = ~torch.isfinite(t)
     if bool(bad.any()):
         first = tuple(int(i) for i in torch.nonzero(bad)[0])
         value = t.detach()[first].item()

@@ -96,14 +96,25 @@ def attention_formula(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, weights
         scores = scores + torch.where(torch.isneginf(additive_mask), 0.0, additive_mask)[None, None]
     if key_padding_mask is not None:
         blocked = blocked | key_padding_mask[:, None, None, :]
-    scores = scores.masked_fill(blocked, float("-inf"))
+    # In place: scores is this function's own temporary (its producer's backward does not read it), and
+    # the [B, h, Lq, Lk] tensor is the largest of the layer (issue 12: a copy of it per masked_fill).
+    scores = scores.masked_fill_(blocked, float("-inf"))
     # "no key left" as a count (ReduceSum) rather than .all() (ReduceMin): torch 2.13's ONNX exporter cannot
     # convert ReduceMin's axes input down to opset 17 and silently keeps opset 18.
     all_blocked = (~blocked).sum(-1, keepdim=True) == 0
-    # Defined result for a fully masked row (upstream: NaN): zero attention weights.
-    probs = torch.softmax(scores.masked_fill(all_blocked, 0.0), dim=-1).masked_fill(all_blocked, 0.0)
+    if _tracing() or bool(all_blocked.any()):
+        # Defined result for a fully masked row (upstream: NaN): zero attention weights.
+        probs = torch.softmax(scores.masked_fill_(all_blocked, 0.0), dim=-1).masked_fill(all_blocked, 0.0)
+    else:  # no fully masked row: both fills are no-ops (same bits), skipped outside an export
+        probs = torch.softmax(scores, dim=-1)
     out = (probs @ vh).transpose(1, 2).reshape(b, lq, e)
     return out @ weights[prefix + "out_proj.weight"].T + weights[prefix + "out_proj.bias"]
+
+
+def _tracing() -> bool:
+    """Whether the formula is being traced for export (data-dependent branches must then take the general form)."""
+    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() \
+        or torch.compiler.is_compiling()
 
 
 def _check_heads(num_heads: object, e: int) -> None:

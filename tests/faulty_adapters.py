@@ -180,3 +180,18 @@ def pe_wrong_offset() -> Adapter:
         shape = tuple(config["shape"]) if "shape" in config else None
         return {"pos": sine_position_encoding(inputs.get("mask"), shape, convention=convention)}
     return _with("pe-wrong-offset", **{"position.sine": position})
+
+
+def area_without_half_kernel() -> Adapter:
+    """boxes.area that declines degenerate boxes (the adapter's own NotProvided) and whose "library" has no
+    float16 kernel (torch's own NotImplementedError): the first is not provided, the second must fail."""
+    from conformance.adapters import NotProvided
+
+    def area(inputs, config, profile):
+        b = inputs["boxes"]
+        if bool(((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) == 0).any()):
+            raise NotProvided("this library takes boxes of positive area only")
+        if inputs["boxes"].dtype == torch.float16:
+            raise NotImplementedError('"box_area" not implemented for \'Half\'')
+        return COMPONENTS["boxes.area"].call(inputs, config, profile)
+    return _with("area-without-half-kernel", **{"boxes.area": area})

@@ -188,6 +188,30 @@ def test_known_differences_apply_to_their_dtypes_only(pytester):
         load_known_differences(bad)
 
 
+def test_an_adapter_declines_with_not_provided_but_a_library_not_implemented_error_fails(pytester):
+    args = ("-k", "test_golden and boxes.area")
+    _, report = run_suite(pytester, faulty("area_without_half_kernel"), "--dtype=float32", *args)
+    assert {k: v[0] for k, v in outcomes(report).items()} == {
+        "test_golden[boxes.area/edge-zero-area]": "not provided", "test_golden[boxes.area/random-xyxy]": "passed"}
+    result, report = run_suite(pytester, faulty("area_without_half_kernel"), "--dtype=float16", *args)
+    assert outcomes(report)["test_golden[boxes.area/random-xyxy]"][0] == "failed"
+    assert "not implemented for 'Half'" in result.stdout.str()
+
+
+def test_known_differences_apply_to_their_devices_only(tmp_path):
+    from conformance.known import applies, load_known_differences
+    path = tmp_path / "k.toml"
+    path.write_text('[[expected_failure]]\ntest = "x"\ncategory = "upstream-bug"\nreason = "r"\nlink = "l"\n'
+                    'dtypes = ["float16"]\ndevices = ["cpu"]\n')
+    (entry,) = load_known_differences(path)
+    assert applies(entry, "float16", "cpu")
+    assert not applies(entry, "float16", "cuda")
+    assert not applies(entry, "float32", "cpu")
+    path.write_text(path.read_text().replace('devices = ["cpu"]', 'devices = ["tpu"]'))
+    with pytest.raises(pytest.UsageError, match="devices"):
+        load_known_differences(path)
+
+
 def test_failing_generated_example_is_saved_and_replays(pytester):
     result, _ = run_suite(pytester, faulty("greedy_matcher"), "-k", "test_hungarian_generated and detr-tie-free")
     match = re.search(r"failing example saved to (\S+); replay: pytest conformance", result.stdout.str())

@@ -70,6 +70,17 @@ def test_non_finite_logits_and_targets():
         L.sigmoid_focal_loss(torch.zeros(2), torch.zeros(3))
 
 
+def test_finiteness_check_is_not_fooled_by_its_sum_shortcut():
+    # check_finite first sums the tensor: opposite infinities sum to NaN and must still be refused,
+    # finite values whose sum overflows must still pass.
+    with pytest.raises(OracleInputError, match=r"logits: expected finite values, got 2 non-finite value\(s\), first "
+                                               r"inf at index \(0,\)"):
+        L.sigmoid_focal_loss(torch.tensor([math.inf, -math.inf, 0.0], dtype=torch.float64), torch.zeros(3))
+    huge = torch.full((3,), 1e308, dtype=torch.float64)
+    assert math.isinf(float(huge.sum()))
+    assert torch.isfinite(L.sigmoid_binary_cross_entropy(huge, torch.ones(3), reduction="none")).all()
+
+
 def test_labels_out_of_range_and_wrong_dtype():
     x = torch.zeros(3, 4, dtype=torch.float64)
     with pytest.raises(OracleInputError, match=r"labels: expected labels in \[0, 4\), got 4 at index \(1,\)"):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from .base import YES, Adapter, Support
+from .base import YES, Adapter, NotProvided, Support
 
-__all__ = ["Adapter", "BUILTIN", "PLANNED", "Support", "YES", "resolve"]
+__all__ = ["Adapter", "BUILTIN", "NotProvided", "PLANNED", "Support", "YES", "resolve"]
 
 #: Built-in adapters available in this version.
 BUILTIN = ("oracle", "torchvision", "transformers", "ultralytics", "mmdet", "onnx")

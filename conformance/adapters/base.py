@@ -13,9 +13,10 @@ shapes. During a call, ``adapter.call_dtype`` and ``adapter.call_device`` are th
 device (for a call whose inputs carry no floating tensor, such as a bool mask). Floating outputs are
 compared after upcasting to float64. If ``differentiable`` (the
 default), gradients are taken with torch autograd through the call. A call may raise
-``NotImplementedError(reason)`` for an input it cannot take (a rank, an optional tensor): that check is
-reported as not provided. The adapter calls its library;
-it never re-implements the math.
+``NotProvided(reason)`` for an input it cannot take (a rank, an optional tensor): that check is
+reported as not provided. Any other exception, a library's own ``NotImplementedError`` included (such
+as torch's "not implemented for 'Half'"), fails the check: the library raised where the reference
+computes. The adapter calls its library; it never re-implements the math.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ from typing import Any
 import torch
 
 Call = Callable[[Mapping[str, Any], Mapping[str, Any], str], dict]
+
+
+class NotProvided(NotImplementedError):
+    """Raised by an adapter's call for an input its implementation has no way to express (reported as not
+    provided, with the message as the reason). A ``NotImplementedError`` raised by the library itself is a
+    failure, not this."""
 
 
 @dataclass(frozen=True)

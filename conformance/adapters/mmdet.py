@@ -109,7 +109,7 @@ from typing import Any
 
 import torch
 
-from .base import YES, Adapter, MissingAdapter, Support, known_differences_file
+from .base import YES, Adapter, MissingAdapter, NotProvided, Support, known_differences_file
 
 INSTALL = "bash .ci/install-mmdet (mmcv 2.1.0 built with its ops, mmengine 0.10.7, mmdet 3.3.0: see docs/install.md)"
 FLT_EPS = 1.1920928955078125e-07  # torch.finfo(torch.float32).eps, added to every avg_factor by mmdet
@@ -468,16 +468,16 @@ class MMDetAdapter(Adapter):
         cls_scores, bbox_preds = inputs["all_cls_scores"], inputs["all_bbox_preds"]
         if kind == "detr":
             if two_stage or "dn_meta" in inputs:
-                raise NotImplementedError("DETRHead has no encoder or denoising outputs")
+                raise NotProvided("DETRHead has no encoder or denoising outputs")
             losses = head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
         elif kind == "deformable_detr":
             if "dn_meta" in inputs:
-                raise NotImplementedError("DeformableDETRHead has no denoising outputs")
+                raise NotProvided("DeformableDETRHead has no denoising outputs")
             losses = head.loss_by_feat(cls_scores, bbox_preds, inputs.get("enc_cls_scores"),
                                        inputs.get("enc_bbox_preds"), gts, metas)
         else:
             if "dn_meta" not in inputs:
-                raise NotImplementedError("DINOHead.loss_by_feat needs dn_meta (it reads it before its None check)")
+                raise NotProvided("DINOHead.loss_by_feat needs dn_meta (it reads it before its None check)")
             # DINOHead takes the denoising queries first along the query axis and splits them off by dn_meta.
             dn_meta = {"num_denoising_queries": int(inputs["dn_meta"]["pad_size"]),
                        "num_denoising_groups": int(inputs["dn_meta"]["num_dn_group"])}
@@ -556,7 +556,7 @@ class MMDetAdapter(Adapter):
             rebuilt = torch.ones_like(m)
             rebuilt[:h, :w] = False
             if not torch.equal(rebuilt, m):
-                raise NotImplementedError("mmdet derives DETR masks from img_shape: only top-left valid rectangles")
+                raise NotProvided("mmdet derives DETR masks from img_shape: only top-left valid rectangles")
             shapes.append((h, w))
         return {"mask": self._detr_mask(shapes, tuple(mask.shape[1:]), tuple(int(v) for v in config["size"]))}
 
@@ -600,7 +600,7 @@ class MMDetAdapter(Adapter):
         w = _weights(inputs)
         n = config.get("num_reg_fcs", 2)
         if n < 2:
-            raise NotImplementedError("DETRHead's reg_ffn is an mmcv FFN, which needs num_fcs >= 2")
+            raise NotProvided("DETRHead's reg_ffn is an mmcv FFN, which needs num_fcs >= 2")
         k, e = w["cls.weight"].shape
         module = self.MODELS.build(dict(type="DETRHead", num_classes=k - 1, embed_dims=e, num_reg_fcs=n,
                                         loss_cls=_detr_loss_cls()))
@@ -630,7 +630,7 @@ class MMDetAdapter(Adapter):
             if component == "losses.softmax_cross_entropy":
                 x, y = inputs["logits"], inputs["labels"]
                 if x.dim() != 2:
-                    raise NotImplementedError("mmdet's CrossEntropyLoss takes [N, C] logits")
+                    raise NotProvided("mmdet's CrossEntropyLoss takes [N, C] logits")
                 if "class_weight" in inputs:
                     build["class_weight"] = inputs["class_weight"].tolist()
                 if c.get("ignore_index") is not None:

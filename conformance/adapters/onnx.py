@@ -36,7 +36,7 @@ import torch
 from ..onnx import graphs as G
 from ..onnx.export import Graph, example_inputs, export_graph, graph_problems, newest_opset, opset_of, with_weights
 from ..onnx.modules import reference_module
-from .base import Adapter, Support, known_differences_file
+from .base import Adapter, NotProvided, Support, known_differences_file
 
 INSTALL = 'pip install -c constraints.txt "onnx==1.23.2" "onnxruntime==1.31.1" "onnxscript==0.7.2" ' \
           '(or pip install -e ".[onnx]"; onnxruntime-gpu for --device=cuda)'
@@ -161,7 +161,7 @@ class OnnxAdapter(Adapter):
             if name not in declared:
                 if canonical in OPTIONAL_INPUTS and not bool(tensor.to(torch.float64).abs().sum()):
                     continue  # the model has no such input and the case gives its neutral value
-                raise NotImplementedError(f"the model has no input for {canonical!r} (inputs: {sorted(declared)})")
+                raise NotProvided(f"the model has no input for {canonical!r} (inputs: {sorted(declared)})")
             if self.user and canonical in self.user["invert"]:
                 tensor = ~tensor
             feeds[name] = _to_numpy(tensor, declared[name])
@@ -258,7 +258,7 @@ _NUMPY_TYPES = {"tensor(bool)": np.bool_, "tensor(float)": np.float32, "tensor(d
 def _to_numpy(tensor: torch.Tensor, onnx_type: str) -> np.ndarray:
     """The tensor as the model's declared input type (a user's model may take a float or integer mask)."""
     if onnx_type not in _NUMPY_TYPES:
-        raise NotImplementedError(f"the model takes {onnx_type}")
+        raise NotProvided(f"the model takes {onnx_type}")
     return np.ascontiguousarray(tensor.detach().cpu().numpy().astype(_NUMPY_TYPES[onnx_type], copy=False))
 
 

@@ -43,7 +43,7 @@ import torch
 
 from oracle.conventions import get_profile
 
-from .base import Adapter, MissingAdapter, Support, default_dtype, known_differences_file
+from .base import Adapter, MissingAdapter, NotProvided, Support, default_dtype, known_differences_file
 
 INSTALL = 'pip install -c constraints.txt "transformers==5.23.0" "torchvision==0.28.0" (see docs/install.md)'
 SOFTMAX_PROFILES = frozenset({"detr", "hf_detr"})
@@ -115,7 +115,7 @@ class TransformersAdapter(Adapter):
         def focal(inputs, config, profile):
             x, t = inputs["logits"], inputs["targets"]
             if x.dim() != 2 or "weight" in inputs:
-                raise NotImplementedError("transformers' sigmoid_focal_loss takes [N, P] inputs without weights")
+                raise NotProvided("transformers' sigmoid_focal_loss takes [N, P] inputs without weights")
             n, p = x.shape
             reduction = config.get("reduction", "mean")
             num_boxes = config["avg_factor"] / p if "avg_factor" in config else (n if reduction == "mean" else 1 / p)
@@ -143,7 +143,7 @@ class TransformersAdapter(Adapter):
             unsupported = [k for k in ("enc_outputs", "interm_outputs", "dn_outputs", "dn_meta", "pred_masks")
                            if outputs.get(k) is not None] + [k for k in ("world_num_boxes", "indices") if k in inputs]
             if unsupported:
-                raise NotImplementedError(f"transformers' detection losses take no {', '.join(unsupported)}")
+                raise NotProvided(f"transformers' detection losses take no {', '.join(unsupported)}")
             layers = list(outputs.get("aux_outputs") or []) + [outputs]
             logits = torch.stack([layer["pred_logits"] for layer in layers])
             boxes = torch.stack([layer["pred_boxes"] for layer in layers])
@@ -209,7 +209,7 @@ class TransformersAdapter(Adapter):
             # DetrForObjectDetection: class_labels_classifier = nn.Linear(d_model, num_labels + 1) and
             # bbox_predictor = DetrMLPPredictionHead(d_model, d_model, 4, num_layers=3), then .sigmoid().
             if config.get("num_reg_fcs", 2) != 2:
-                raise NotImplementedError("transformers' DETR box head has exactly two hidden layers")
+                raise NotProvided("transformers' DETR box head has exactly two hidden layers")
             hidden = inputs["hidden"]
             w = {k.replace("/", "."): v for k, v in inputs["weights"].items()}
             e, k = hidden.shape[-1], w["cls.weight"].shape[0]

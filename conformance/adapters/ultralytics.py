@@ -96,7 +96,7 @@ from typing import Any
 
 import torch
 
-from .base import YES, Adapter, MissingAdapter, Support, default_dtype, known_differences_file
+from .base import YES, Adapter, MissingAdapter, NotProvided, Support, default_dtype, known_differences_file
 
 INSTALL = 'pip install -c constraints.txt "ultralytics==8.4.190" (or pip install -e ".[ultralytics]")'
 
@@ -258,7 +258,7 @@ class UltralyticsAdapter(Adapter):
 
     def ciou_loss(self, inputs, config, profile):
         if set(inputs) - {"pred", "target"}:
-            raise NotImplementedError("the adapter's CIoU loss takes no weight")
+            raise NotProvided("the adapter's CIoU loss takes no weight")
         loss = 1.0 - self._bbox_iou(inputs["pred"], inputs["target"], "xyxy", "ciou", xywh=False)
         reduction = config.get("reduction", "mean")
         return {"loss": loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()}
@@ -266,7 +266,7 @@ class UltralyticsAdapter(Adapter):
     def focal_loss(self, inputs, config, profile):
         x, t = inputs["logits"], inputs["targets"]
         if set(inputs) - {"logits", "targets"} or x.dim() < 2:
-            raise NotImplementedError("ultralytics' FocalLoss takes [N, P, ...] logits and targets, no weights")
+            raise NotProvided("ultralytics' FocalLoss takes [N, P, ...] logits and targets, no weights")
         alpha = config.get("alpha", 0.25)
         per_p = self.loss.FocalLoss(gamma=config.get("gamma", 2.0), alpha=0.0 if alpha is None else alpha)(x, t)
         total = per_p * x.shape[1]  # FocalLoss = loss.mean(1).sum() = sum / P
@@ -277,7 +277,7 @@ class UltralyticsAdapter(Adapter):
     def dfl_loss(self, inputs, config, profile):
         logits, targets = inputs["logits"], inputs["targets"]
         if set(inputs) - {"logits", "targets"}:
-            raise NotImplementedError("ultralytics' DFLoss takes no weight (BboxLoss weights it)")
+            raise NotProvided("ultralytics' DFLoss takes no weight (BboxLoss weights it)")
         bins = logits.shape[-1]
         per_sample = self.loss.DFLoss(bins)(logits.reshape(-1, bins), targets.reshape(-1, 4).clone())
         loss = per_sample.reshape(targets.shape[:-1])
@@ -387,7 +387,7 @@ class UltralyticsAdapter(Adapter):
         unsupported = [k for k in ("enc_outputs", "pred_masks") if outputs.get(k) is not None] + \
             [k for k in ("world_num_boxes", "indices") if k in inputs]
         if unsupported:
-            raise NotImplementedError(f"ultralytics' DETRLoss takes no {', '.join(unsupported)}")
+            raise NotProvided(f"ultralytics' DETRLoss takes no {', '.join(unsupported)}")
         interm = [outputs["interm_outputs"]] if outputs.get("interm_outputs") is not None else []
         layers = interm + list(outputs.get("aux_outputs") or []) + [outputs]
         counts = [len(t["labels"]) for t in targets]

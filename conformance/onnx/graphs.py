@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..adapters.base import NotProvided
+
 
 @dataclass(frozen=True)
 class GraphInput:
@@ -118,7 +120,7 @@ def canonical_tensors(component: str, inputs: Mapping[str, Any], config: Mapping
     if component == "masks.resize":
         mask = inputs["mask"]
         if mask.dim() != 3 or mask.dtype != torch.bool:
-            raise NotImplementedError("the exported mask resize takes a bool padding mask [B, H, W]")
+            raise NotProvided("the exported mask resize takes a bool padding mask [B, H, W]")
         h, w = config["size"]
         return {"mask": mask, "feature": torch.zeros(mask.shape[0], 1, h, w, dtype=torch.float32)}
     if component == "transformer.encoder":
