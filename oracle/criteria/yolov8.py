@@ -432,15 +432,26 @@ def _mask_loss(coef: torch.Tensor, protos: torch.Tensor, masks: torch.Tensor, de
             raise fail("batch['bboxes']", "a box of positive area for every assigned target (ultralytics divides the "
                        "mask loss by the box area: 0/0 = NaN)",
                        f"image {i}, anchor {anchor} assigned to row {int(rows[fg_area == 0][0])} of zero area")
-        if config.overlap_mask:
-            gt_masks = (masks[i] == (rows + 1).to(torch.float64)[:, None, None]).to(torch.float64)
-        else:
-            gt_masks = masks[det.targets.source[i, rows]]
         logits = (coef[i][fg] @ protos[i].flatten(1)).view(-1, mask_h, mask_w)
-        bce = L.sigmoid_binary_cross_entropy(logits, gt_masks, reduction="none")
-        cropped = crop_mask(bce, in_mask_pixels[i][fg])
-        total = total + (cropped.mean(dim=(1, 2)) / fg_area).sum()
+        boxes = in_mask_pixels[i][fg]
+        # Per block of anchors: the [n_fg, h, w] temporaries of the BCE and the crop (86 MB each in float64 at
+        # 420 x 160 x 160) become blocks the allocator reuses. Every element and every per-anchor mean is the
+        # same computation as on the whole tensor (split's backward concatenates), so the bits are unchanged.
+        means = []
+        for block, at in zip(torch.split(logits, _MASK_BLOCK), range(0, len(rows), _MASK_BLOCK)):
+            block_rows = rows[at:at + len(block)]
+            if config.overlap_mask:
+                gt_masks = (masks[i] == (block_rows + 1).to(torch.float64)[:, None, None]).to(torch.float64)
+            else:
+                gt_masks = masks[det.targets.source[i, block_rows]]
+            bce = L.sigmoid_binary_cross_entropy(block, gt_masks, reduction="none")
+            means.append(crop_mask(bce, boxes[at:at + len(block)]).mean(dim=(1, 2)))
+        total = total + (torch.cat(means) / fg_area).sum()
     return total
+
+
+#: Foreground anchors per block of the mask loss (a float64 block of 160 x 160 masks is 6.6 MB).
+_MASK_BLOCK = 32
 
 
 __all__ = ["YOLOV8_ULTRALYTICS", "YOLOV8_ULTRALYTICS_LEGACY", "YOLOv8LossConfig", "YOLOv8LossResult",
