@@ -285,7 +285,11 @@ def _detection(pred_distri: object, pred_logits: object, featmap_sizes: object, 
         assignment = _assignment_arg(assignment, b, a, c, targets.labels.shape[1])
     scores = assignment.target_scores
     score_sum = scores.sum().clamp(min=1.0)
-    cls = L.sigmoid_binary_cross_entropy(logits, scores, reduction="sum") / score_sum
+    # Element-wise per image, one sum over the concatenation: the same elements and reduction as the whole
+    # [B, A, C] at once (bit for bit), without its float64 temporaries (43 MB each at 8 x 8400 x 80).
+    cls = torch.cat([L.sigmoid_binary_cross_entropy(x, t, reduction="none") for x, t in zip(logits, scores)]
+                    ).view(logits.shape).sum() / score_sum if b else \
+        L.sigmoid_binary_cross_entropy(logits, scores, reduction="sum") / score_sum
     fg = assignment.fg_mask
     weight = scores[fg].sum(-1)
     target_grid = assignment.target_bboxes[fg] / stride.expand(b, a, 1)[fg]
