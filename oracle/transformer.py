@@ -87,28 +87,55 @@ def attention_formula(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, weights
         y = x @ w_in[i * e:(i + 1) * e].T + b_in[i * e:(i + 1) * e]
         return y.reshape(b, x.shape[1], num_heads, d).transpose(1, 2)  # [B, h, L, d]
     qh, kh, vh = heads(q, 0), heads(k, 1), heads(v, 2)
-    scores = qh @ kh.transpose(-1, -2) / math.sqrt(d)  # [B, h, Lq, Lk]
     blocked = torch.zeros(b, 1, lq, lk, dtype=torch.bool, device=q.device)
+    additive = None
     if attn_mask is not None:
         blocked = blocked | attn_mask[None, None]
     if additive_mask is not None:
         blocked = blocked | torch.isneginf(additive_mask)[None, None]
-        scores = scores + torch.where(torch.isneginf(additive_mask), 0.0, additive_mask)[None, None]
+        additive = torch.where(torch.isneginf(additive_mask), 0.0, additive_mask)[None, None]
     if key_padding_mask is not None:
         blocked = blocked | key_padding_mask[:, None, None, :]
+    tracing = _tracing()
+    if tracing or b * num_heads * lq * lk <= _ATTENTION_BLOCK:
+        context = _attend(qh, kh, vh, blocked, additive, d, tracing)
+    else:
+        # One (image, head) at a time: the [B, h, Lq, Lk] float64 scores (462 MB at DETR's 8 x 8 x 950 x 950)
+        # become per-matrix blocks; each block is the same batched product, masking and softmax of the same
+        # rows, so the concatenation is bit for bit the whole computation (outside exports, whose batch axis
+        # is dynamic).
+        context = torch.cat([torch.cat([_attend(qh[i:i + 1, j:j + 1], kh[i:i + 1, j:j + 1],
+                                                vh[i:i + 1, j:j + 1], blocked[i:i + 1], additive, d, tracing)
+                                        for j in range(num_heads)], dim=1) for i in range(b)])
+    out = context.transpose(1, 2).reshape(b, lq, e)
+    return out @ weights[prefix + "out_proj.weight"].T + weights[prefix + "out_proj.bias"]
+
+
+#: Attention scores (elements) above which the attention runs one (image, head) matrix at a time.
+_ATTENTION_BLOCK = 1 << 20
+
+
+def _attend(qh: torch.Tensor, kh: torch.Tensor, vh: torch.Tensor, blocked: torch.Tensor,
+            additive: torch.Tensor | None, d: int, tracing: bool) -> torch.Tensor:
+    """Scaled dot-product attention of ``[n, h, Lq, d]`` queries over ``[n, h, Lk, d]`` keys and values, with
+    ``blocked [n, 1, Lq, Lk]`` (True = blocked) and an optional additive ``[1, 1, Lq, Lk]``: ``[n, h, Lq, d]``."""
+    # Contiguous operands, as matmul makes them of a [B, h, L, d] view before its batched product: a block
+    # multiplied in the view's strides takes another GEMM path and other roundings.
+    scores = qh.contiguous() @ kh.transpose(-1, -2).contiguous() / math.sqrt(d)  # [n, h, Lq, Lk]
+    if additive is not None:
+        scores = scores + additive
     # In place: scores is this function's own temporary (its producer's backward does not read it), and
-    # the [B, h, Lq, Lk] tensor is the largest of the layer (issue 12: a copy of it per masked_fill).
+    # the scores are the largest tensor of the layer (issue 12: a copy of it per masked_fill).
     scores = scores.masked_fill_(blocked, float("-inf"))
     # "no key left" as a count (ReduceSum) rather than .all() (ReduceMin): torch 2.13's ONNX exporter cannot
     # convert ReduceMin's axes input down to opset 17 and silently keeps opset 18.
     all_blocked = (~blocked).sum(-1, keepdim=True) == 0
-    if _tracing() or bool(all_blocked.any()):
+    if tracing or bool(all_blocked.any()):
         # Defined result for a fully masked row (upstream: NaN): zero attention weights.
         probs = torch.softmax(scores.masked_fill_(all_blocked, 0.0), dim=-1).masked_fill(all_blocked, 0.0)
     else:  # no fully masked row: both fills are no-ops (same bits), skipped outside an export
         probs = torch.softmax(scores, dim=-1)
-    out = (probs @ vh).transpose(1, 2).reshape(b, lq, e)
-    return out @ weights[prefix + "out_proj.weight"].T + weights[prefix + "out_proj.bias"]
+    return probs @ vh
 
 
 def _tracing() -> bool:

@@ -324,3 +324,30 @@ def test_seeded_weights_are_deterministic():
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["layers.0.linear1.weight"], c["layers.0.linear1.weight"])
     assert a["layers.1.multihead_attn.in_proj_weight"].shape == (24, 8) and a["norm.weight"].shape == (8,)
+
+
+def test_attention_by_blocks_is_bit_identical_to_the_whole(monkeypatch):
+    # Above _ATTENTION_BLOCK scores the attention runs one (image, head) matrix at a time (issue 12); it must
+    # give the same bits as the batched computation, gradients included, with padded keys, fully masked
+    # rows (an all-padded image) and an additive float mask.
+    rng = np.random.default_rng(11)
+    b, lq, lk, e, heads = 3, 7, 9, 8, 2
+    w = {k.removeprefix("self_attn."): v for k, v in P.encoder_layer_weights(e, 2 * e, 8).items()
+         if k.startswith("self_attn.")}
+    q, k, v = (torch.tensor(rng.standard_normal((b, n, e)), requires_grad=True) for n in (lq, lk, lk))
+    pad = torch.zeros(b, lk, dtype=torch.bool)
+    pad[0, 6:] = True
+    pad[2, :] = True  # every key of image 2 is padding: fully masked rows
+    additive = torch.tensor(rng.standard_normal((lq, lk)))
+    additive[1, 3] = -math.inf
+
+    def run(block):
+        monkeypatch.setattr(T, "_ATTENTION_BLOCK", block)
+        out = T.multi_head_attention(q, k, v, w, heads, key_padding_mask=pad, attn_mask=additive)
+        grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+        return out, grads
+    whole, whole_grads = run(1 << 40)
+    blocked, blocked_grads = run(0)
+    assert torch.equal(whole, blocked)
+    assert all(torch.equal(g, h) for g, h in zip(whole_grads, blocked_grads))
+    assert torch.isfinite(whole).all() and whole[2].abs().sum() > 0  # out_proj bias only for image 2
