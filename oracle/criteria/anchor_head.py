@@ -364,25 +364,12 @@ def _classification_loss(cls_score: torch.Tensor, labels: torch.Tensor, label_we
     else:
         onehot = L.one_hot_targets(labels, num_classes)  # background (num_classes) -> all-zero row
         if conf.classification == "sigmoid_ce":
-            def elementwise(x, t, w):
-                return L.sigmoid_binary_cross_entropy(x, t, weight=w, reduction="none")
+            loss = L.sigmoid_binary_cross_entropy(cls_score, onehot, weight=label_weights[:, None],
+                                                  avg_factor=avg_factor, avg_factor_eps=eps)
         else:
-            def elementwise(x, t, w):
-                return L.sigmoid_focal_loss(x, t, alpha=conf.focal_alpha, gamma=conf.focal_gamma, weight=w,
-                                            reduction="none")
-        # The weighted element-wise loss per block of anchors, then one sum over the whole [N, C] tensor: the
-        # same elements and the same reduction as reducing the whole at once (bit for bit), without [N, C]
-        # float64 temporaries (229 MB each at RetinaNet's first level) for every step of the focal formula.
-        weighted = torch.cat([elementwise(x, t, w) for x, t, w in zip(
-            torch.split(cls_score, _CLS_BLOCK), torch.split(onehot, _CLS_BLOCK),
-            torch.split(label_weights[:, None], _CLS_BLOCK))]) if len(cls_score) else elementwise(
-            cls_score, onehot, label_weights[:, None])
-        loss = L.reduce_loss(weighted, avg_factor=avg_factor, avg_factor_eps=eps)
+            loss = L.sigmoid_focal_loss(cls_score, onehot, alpha=conf.focal_alpha, gamma=conf.focal_gamma,
+                                        weight=label_weights[:, None], avg_factor=avg_factor, avg_factor_eps=eps)
     return loss * conf.loss_weight_cls
-
-
-#: Anchors per block of the sigmoid classification losses (8192 x 80 classes in float64: 5.2 MB).
-_CLS_BLOCK = 8192
 
 
 def _regression_loss(bbox_pred: torch.Tensor, anchors: torch.Tensor, bbox_targets: torch.Tensor,
