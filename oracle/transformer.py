@@ -236,6 +236,18 @@ def decoder_layer(tgt: object, memory: object, weights: Mapping[str, object], nu
     """DETR's post-norm decoder layer ``[B, Q, E]``: self-attention (``q = k = tgt + query_pos``),
     add & norm1; cross-attention (``q = tgt + query_pos``, ``k = memory + pos``, ``v = memory``, memory
     padding mask), add & norm2; FFN, add & norm3."""
+    t, m, p, qp = _decoder_inputs(tgt, memory, pos, query_pos, num_heads)
+    e = t.shape[2]
+    w = _checked(weights, _layer_shapes(weights, e, DECODER_ATTENTIONS, DECODER_NORMS))
+    self_blocked, self_additive = _attn_mask_arg(tgt_mask, t.shape[1], t.shape[1])
+    return decoder_layer_formula(t, m, w, num_heads, pos=p, query_pos=qp,
+                                 memory_key_padding_mask=_padding_arg(memory_key_padding_mask, m.shape[0], m.shape[1]),
+                                 tgt_mask=self_blocked, tgt_additive_mask=self_additive)
+
+
+def _decoder_inputs(tgt: object, memory: object, pos: object, query_pos: object, num_heads: int
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Checked ``(tgt [B, Q, E], memory [B, L, E], pos [B, L, E] | None, query_pos [B, Q, E] | None)``."""
     t = _seq("tgt", tgt)
     e = t.shape[2]
     m = _seq("memory", memory, e)
@@ -244,11 +256,7 @@ def decoder_layer(tgt: object, memory: object, weights: Mapping[str, object], nu
     p = None if pos is None else _seq("pos", pos, e)
     qp = None if query_pos is None else _seq("query_pos", query_pos, e)
     _check_heads(num_heads, e)
-    w = _checked(weights, _layer_shapes(weights, e, DECODER_ATTENTIONS, DECODER_NORMS))
-    self_blocked, self_additive = _attn_mask_arg(tgt_mask, t.shape[1], t.shape[1])
-    return decoder_layer_formula(t, m, w, num_heads, pos=p, query_pos=qp,
-                                 memory_key_padding_mask=_padding_arg(memory_key_padding_mask, m.shape[0], m.shape[1]),
-                                 tgt_mask=self_blocked, tgt_additive_mask=self_additive)
+    return t, m, p, qp
 
 
 def decoder_layer_formula(t: torch.Tensor, m: torch.Tensor, weights: Mapping[str, torch.Tensor], num_heads: int, *,
@@ -305,14 +313,8 @@ def decoder(tgt: object, memory: object, weights: Mapping[str, object], num_laye
     Returns ``[L, B, Q, E]`` (every layer's output through the final norm) with ``return_intermediate``,
     else ``[1, B, Q, E]`` (the last one), as DETR's ``TransformerDecoder``.
     """
-    t = _seq("tgt", tgt)
+    t, m, p, qp = _decoder_inputs(tgt, memory, pos, query_pos, num_heads)
     e = t.shape[2]
-    m = _seq("memory", memory, e)
-    if m.shape[0] != t.shape[0]:
-        raise fail("memory", f"batch size {t.shape[0]} (that of tgt)", f"shape {tuple(m.shape)}")
-    p = None if pos is None else _seq("pos", pos, e)
-    qp = None if query_pos is None else _seq("query_pos", query_pos, e)
-    _check_heads(num_heads, e)
     _check_layers(num_layers)
     w = _checked(weights, {"norm.weight": (e,), "norm.bias": (e,)})
     for i in range(num_layers):
