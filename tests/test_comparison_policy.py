@@ -1,0 +1,36 @@
+"""The comparison policy's arithmetic (conformance/compare.py, tolerances.toml): what agrees, by hand."""
+
+from __future__ import annotations
+
+import torch
+
+from conformance.compare import Figures, compare_trees, compare_values
+from conformance.tolerances import tolerance
+
+EPS16 = torch.finfo(torch.float16).eps  # 2**-10
+
+
+def _values(expected, actual, dtype, component="boxes.area", path="area"):
+    e = torch.tensor(expected, dtype=torch.float64)
+    a = torch.tensor(actual, dtype=torch.float64)
+    return compare_values(path, a, e, tolerance(component, path, dtype), dtype, Figures())
+
+
+def test_half_precision_allows_8_ulps_of_the_tensors_largest_value():
+    # expected [1, 0.01]: the small element may be off by 8 * eps16 * 1 (plus assert_close's 1e-5 + 1e-3 * 0.01)
+    allowed = 8 * EPS16 + 1e-5 + 1e-3 * 0.01
+    assert _values([1.0, 0.01], [1.0, 0.01 + 0.99 * allowed], torch.float16) is None
+    assert _values([1.0, 0.01], [1.0, 0.01 + 1.01 * allowed], torch.float16) is not None
+    # float32 has no normwise term: the same absolute error on the small element fails
+    assert _values([1.0, 0.01], [1.0, 0.01 + 0.5 * 8 * EPS16], torch.float32) is not None
+
+
+def test_the_normwise_scale_of_a_gradient_is_the_whole_gradient():
+    # grad.b is small, grad.a large: grad.b's error is judged against max|grad.a| = 1, a value's against itself.
+    expected = {"value": torch.tensor([0.001], dtype=torch.float64),
+                "grad": {"a": torch.tensor([1.0], dtype=torch.float64), "b": torch.tensor([0.001], dtype=torch.float64)}}
+    off = 0.001 + 4 * EPS16  # 4 ULPs of 1: within 8 for the gradient, far beyond 8 ULPs of 0.001 for the value
+    actual = {"value": torch.tensor([off], dtype=torch.float64),
+              "grad": {"a": torch.tensor([1.0], dtype=torch.float64), "b": torch.tensor([off], dtype=torch.float64)}}
+    paths = [m.path for m in compare_trees("boxes.area", actual, expected, {}, torch.float16, Figures())]
+    assert paths == ["value"]
