@@ -411,6 +411,35 @@ def test_batched_equals_per_image(name):
             assert torch.equal(getattr(p.targets[0], field), getattr(t, field))
 
 
+@pytest.mark.parametrize("name", ["retinanet", "plain"])
+def test_classification_loss_by_blocks_is_bit_identical_to_one_block(monkeypatch, name):
+    # The sigmoid classification losses run per block of _CLS_BLOCK anchors, each recomputed in the backward
+    # pass, and are summed once over the concatenation (issue 12): blocks of 16 anchors (48 elements, three
+    # groups of 16 float64 lanes) give the bits of a single block, gradients included; a block paired with
+    # another block's labels changes the loss. Blocks that split a group of 16 elements may move a last bit:
+    # torch's float64 sigmoid rounds the elements past the last full group on another path (blocks of 5
+    # anchors move 5 of 144 gradient elements by up to 2.8e-17 on AVX-512), so the test allows 2 ULPs there.
+    import oracle.criteria.anchor_head as AH
+    conf = CONFIGS[name]
+    cls, box, targets, metas = random_batch(LAYOUT_GEN, LAYOUT_SIZES, conf, 3, batch=2, seed=5)
+
+    def run(block):
+        monkeypatch.setattr(AH, "_CLS_BLOCK", block)
+        leaves = [c.detach().clone().requires_grad_(True) for c in cls]
+        r = anchor_head_loss(leaves, box, targets, metas, config=conf, num_classes=3)
+        return torch.stack(r.loss_cls), torch.autograd.grad(sum(r.loss_cls), leaves)
+    one, one_grads = run(1 << 30)
+    many, many_grads = run(16)
+    level0_rows = cls[0].shape[0] * cls[0].shape[2] * cls[0].shape[3] * LAYOUT_GEN.num_base_anchors[0]
+    assert level0_rows == 48  # three blocks of 16
+    assert torch.equal(one, many)
+    assert all(torch.equal(g, h) for g, h in zip(one_grads, many_grads))
+    split, split_grads = run(5)
+    torch.testing.assert_close(split, one, rtol=4.5e-16, atol=0)
+    for g, h in zip(split_grads, one_grads):
+        torch.testing.assert_close(g, h, rtol=4.5e-16, atol=1e-300)
+
+
 def test_gradient_reaches_positive_boxes_only():
     conf = CONFIGS["retinanet"]
     cls, box, targets, metas = random_batch(LAYOUT_GEN, LAYOUT_SIZES, conf, 3, batch=2, seed=5)

@@ -26,3 +26,17 @@ def test_without_float64_runs_the_table_keeps_its_columns():
     results = {"benchmarks": [_bench("w", "oracle", "float64", 0.9), _bench("w", "mmdet", "float32", 0.3)]}
     header = table(results).splitlines()[0]
     assert "float64" not in header.replace("reference (float64)", "")
+
+
+def test_memory_shows_the_reference_and_the_fastest_implementation_under_both_allocator_settings():
+    results = {"benchmarks": [_bench("w", "oracle", "float64", 0.9), _bench("w", "mmdet", "float32", 0.3),
+                              _bench("w", "ultralytics", "float32", 0.2)]}
+    memory = {"w": {"oracle": {"peak_mib": 250.4, "peak_mib_default_malloc": 400.0},
+                    "ultralytics": {"peak_mib": 100.0, "peak_mib_default_malloc": 120.0},
+                    "mmdet": {"peak_mib": 50.0, "peak_mib_default_malloc": 60.0}}}
+    row = next(line for line in table(results, memory).splitlines() if line.startswith("| `w`"))
+    # against ultralytics, the fastest in time (not mmdet, the smallest in memory)
+    assert row.strip("|").split("|")[-1].strip() == "250 / 100 MiB (400 / 120)"
+    memory["w"]["oracle"].pop("peak_mib_default_malloc")
+    row = next(line for line in table(results, memory).splitlines() if line.startswith("| `w`"))
+    assert row.strip("|").split("|")[-1].strip() == "250 / 100 MiB"

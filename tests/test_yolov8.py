@@ -373,6 +373,25 @@ def test_segmentation_matches_ultralytics(case):
         assert ref.loss[1].item() == 0 and (grads[2] == 0).all() and (grads[3] == 0).all()
 
 
+@pytest.mark.parametrize("overlap", [True, False])
+def test_mask_loss_by_blocks_is_bit_identical_to_one_block(monkeypatch, overlap):
+    # The mask loss runs per block of _MASK_BLOCK foreground anchors, each recomputed in the backward pass
+    # (issue 12): blocks of one anchor must give the bits of a single block, gradients included, and pick
+    # each block's own target masks (a block given another block's rows changes the loss).
+    import oracle.criteria.yolov8 as Y
+    batch = {**BATCH, "masks": _masks_for(BATCH, (16, 16), overlap=overlap)}
+    config = dataclasses.replace(YOLOV8_ULTRALYTICS, overlap_mask=overlap)
+
+    def run(block):
+        monkeypatch.setattr(Y, "_MASK_BLOCK", block)
+        return _reference_with_grads(lambda *t: yolov8_segmentation_loss(*t, SIZES, STRIDES, batch, config=config),
+                                     *_predictions(1, nm=4))
+    (one, one_grads), (many, many_grads) = run(1 << 30), run(1)
+    assert int(one.assignment.fg_mask.sum()) > 2 and one.loss[1] > 0
+    assert torch.equal(one.loss, many.loss)
+    assert all(torch.equal(g, h) for g, h in zip(one_grads, many_grads))
+
+
 def test_overlap_and_per_target_masks_give_the_same_loss():
     # Disjoint per-target masks and the index maps made from them hold the same pixels: the same loss.
     distri, logits, coef, proto = _predictions(1, nm=4)
