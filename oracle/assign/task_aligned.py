@@ -233,13 +233,16 @@ def _resolve(pos: torch.Tensor, overlaps: torch.Tensor, conv: TaskAlignedConvent
     n = pos.shape[1]
     if conv.resolve == "max_overlap_any_gt":
         best = _first_argmax(overlaps, 1)
-        one_hot = torch.nn.functional.one_hot(best, n).permute(0, 2, 1).bool()
         multi = pos.sum(1, keepdim=True) > 1
-        return torch.where(multi, one_hot, pos)
-    masked = torch.where(pos, overlaps, torch.full_like(overlaps, -math.inf))
-    best = _first_argmax(masked, 1)
-    one_hot = torch.nn.functional.one_hot(best, n).permute(0, 2, 1).bool()
-    return one_hot & pos.any(1, keepdim=True)
+        return torch.where(multi, _one_hot_rows(best, n), pos)
+    best = _first_argmax(overlaps.masked_fill(~pos, -math.inf), 1)
+    return _one_hot_rows(best, n) & pos.any(1, keepdim=True)
+
+
+def _one_hot_rows(index: torch.Tensor, n: int) -> torch.Tensor:
+    """Bool ``[B, n, A]``: True at row ``index[b, a]`` of each anchor's column, for int ``index [B, A]`` (a bool
+    one_hot(index, n).permute(0, 2, 1), without one_hot's int64 [B, A, n])."""
+    return index[:, None, :] == torch.arange(n)[None, :, None]
 
 
 def _topk_arg(name: str, k: int, num_anchors: int, clip: bool) -> int:
@@ -304,7 +307,9 @@ def task_aligned_assign(pd_scores: object, pd_bboxes: object, anchor_points: obj
             computed = valid[..., None].expand_as(inside)
         overlap = _overlaps(gt, pred, convention, computed)
         label_scores = scores.gather(2, labels[:, None, :].expand(b, a, n)).permute(0, 2, 1)
-        metric = torch.where(computed, label_scores ** convention.alpha * overlap ** convention.beta, 0.0)
+        # In place on the gathered scores (their own copy): the same operations as
+        # where(computed, scores ** alpha * overlap ** beta, 0), less two [B, n, A] float64 temporaries.
+        metric = label_scores.pow_(convention.alpha).mul_(overlap ** convention.beta).masked_fill_(~computed, 0.0)
         eligible = computed if convention.selection == "topk_in_box" else computed & inside & (metric > 0)
         pos = _topk_mask(metric, k) & eligible
         tied = _ambiguous_cut(metric, k, eligible)
@@ -320,9 +325,9 @@ def task_aligned_assign(pd_scores: object, pd_bboxes: object, anchor_points: obj
         target_bboxes = gt.gather(1, gt_idx[..., None].expand(b, a, 4))
         if convention.normalise_scores:
             pos_metric = metric * pos
-            pos_overlap = overlap * pos
-            norm = pos_metric * pos_overlap.amax(-1, keepdim=True) / (pos_metric.amax(-1, keepdim=True)
-                                                                      + convention.norm_eps)
+            largest_overlap = (overlap * pos).amax(-1, keepdim=True)
+            largest_metric = pos_metric.amax(-1, keepdim=True)  # before pos_metric is scaled in place
+            norm = pos_metric.mul_(largest_overlap).div_(largest_metric + convention.norm_eps)
             weight = norm.amax(1)
         else:
             weight = metric.gather(1, gt_idx[:, None, :]).squeeze(1) * fg

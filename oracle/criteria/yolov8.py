@@ -287,8 +287,9 @@ def _detection(pred_distri: object, pred_logits: object, featmap_sizes: object, 
     scores = assignment.target_scores
     score_sum = scores.sum().clamp(min=1.0)
     # Element-wise per image, one sum over the concatenation: the same elements and reduction as the whole
-    # [B, A, C] at once (bit for bit), without its float64 temporaries (43 MB each at 8 x 8400 x 80).
-    cls = torch.cat([L.sigmoid_binary_cross_entropy(x, t, reduction="none") for x, t in zip(logits, scores)]
+    # [B, A, C] at once (bit for bit), without its float64 temporaries (43 MB each at 8 x 8400 x 80); each
+    # image's BCE is recomputed in the backward pass (checkpoint) rather than saved (issue 12's memory target).
+    cls = torch.cat([checkpoint(_elementwise_bce, x, t, use_reentrant=False) for x, t in zip(logits, scores)]
                     ).view(logits.shape).sum() / score_sum if b else \
         L.sigmoid_binary_cross_entropy(logits, scores, reduction="sum") / score_sum
     fg = assignment.fg_mask
@@ -300,6 +301,11 @@ def _detection(pred_distri: object, pred_logits: object, featmap_sizes: object, 
     dfl = L.distribution_focal_loss(bins[fg], distances, weight=weight, reduction="sum") / score_sum
     loss = torch.stack((box * config.box_gain, cls * config.cls_gain, dfl * config.dfl_gain))
     return _Detection(loss, assignment, targets, size)
+
+
+def _elementwise_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The element-wise sigmoid BCE of logits ``[A, C]`` against target scores ``[A, C]``."""
+    return L.sigmoid_binary_cross_entropy(logits, targets, reduction="none")
 
 
 def yolov8_detection_loss(pred_distri: object, pred_logits: object, featmap_sizes: Sequence[Sequence[int]],
