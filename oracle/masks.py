@@ -114,5 +114,6 @@ def crop_mask(masks: object, boxes: object) -> torch.Tensor:
     x1, y1, x2, y2 = (b[:, i, None, None] for i in range(4))
     cols = torch.arange(m.shape[2], dtype=torch.float64)[None, None, :]
     rows = torch.arange(m.shape[1], dtype=torch.float64)[None, :, None]
-    keep = (cols >= x1) & (cols < x2) & (rows >= y1) & (rows < y2)
+    # The column test [N, 1, w] and the row test [N, h, 1] each on their own, then one [N, h, w] product.
+    keep = ((cols >= x1) & (cols < x2)) & ((rows >= y1) & (rows < y2))
     return m * keep
