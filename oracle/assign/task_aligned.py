@@ -196,22 +196,31 @@ def _overlaps(gt: torch.Tensor, pred: torch.Tensor, conv: TaskAlignedConvention,
     return out
 
 
-def _topk_mask(values: torch.Tensor, k: int) -> torch.Tensor:
+def _ranked(values: torch.Tensor, k: int) -> torch.Tensor:
+    """The ``k + 1`` largest values of each row (all of them when a row is shorter), descending: what
+    :func:`_topk_mask` and :func:`_ambiguous_cut` read, from one ``torch.topk``."""
+    return torch.topk(values, min(k + 1, values.shape[-1]), dim=-1).values
+
+
+def _topk_mask(values: torch.Tensor, k: int, ranked: torch.Tensor | None = None) -> torch.Tensor:
     """The ``k`` largest entries of each row, equal values taken in increasing index: what a stable
     descending sort's first ``k`` are, found from the ``k``-th largest value (``torch.topk``'s values are
-    exact; only its order among ties is unspecified): every larger entry, then the first equal ones."""
-    kth = torch.topk(values, k, dim=-1).values[..., -1:]
+    exact; only its order among ties is unspecified): every larger entry, then the first equal ones.
+    ``ranked``: :func:`_ranked` of ``values`` if already computed."""
+    kth = (_ranked(values, k) if ranked is None else ranked)[..., k - 1:k]
     greater = values > kth
     equal = values == kth
     need = k - greater.sum(-1, keepdim=True)
     return greater | (equal & (torch.cumsum(equal, dim=-1) <= need))
 
 
-def _ambiguous_cut(values: torch.Tensor, k: int, eligible: torch.Tensor) -> torch.Tensor:
-    """Rows where the ``k``-th largest value is shared across the cut by an anchor that would be positive."""
+def _ambiguous_cut(values: torch.Tensor, k: int, eligible: torch.Tensor,
+                   ranked: torch.Tensor | None = None) -> torch.Tensor:
+    """Rows where the ``k``-th largest value is shared across the cut by an anchor that would be positive.
+    ``ranked``: :func:`_ranked` of ``values`` if already computed."""
     if k >= values.shape[-1]:
         return torch.zeros(values.shape[:-1], dtype=torch.bool)
-    ranked = torch.topk(values, k + 1, dim=-1).values
+    ranked = _ranked(values, k) if ranked is None else ranked
     at_cut = ranked[..., k - 1]
     straddles = ranked[..., k] == at_cut
     return straddles & (eligible & (values == at_cut[..., None])).any(-1)
@@ -311,13 +320,15 @@ def task_aligned_assign(pd_scores: object, pd_bboxes: object, anchor_points: obj
         # where(computed, scores ** alpha * overlap ** beta, 0), less two [B, n, A] float64 temporaries.
         metric = label_scores.pow_(convention.alpha).mul_(overlap ** convention.beta).masked_fill_(~computed, 0.0)
         eligible = computed if convention.selection == "topk_in_box" else computed & inside & (metric > 0)
-        pos = _topk_mask(metric, k) & eligible
-        tied = _ambiguous_cut(metric, k, eligible)
+        ranked = _ranked(metric, k)  # one topk for the selection and its tie check
+        pos = _topk_mask(metric, k, ranked) & eligible
+        tied = _ambiguous_cut(metric, k, eligible, ranked)
         pos = _resolve(pos, overlap, convention)
         if k2 is not None:
             kept_metric = metric * pos
-            tied |= _ambiguous_cut(kept_metric, k2, pos)
-            pos = pos & _topk_mask(kept_metric, k2)
+            ranked2 = _ranked(kept_metric, k2)
+            tied |= _ambiguous_cut(kept_metric, k2, pos, ranked2)
+            pos = pos & _topk_mask(kept_metric, k2, ranked2)
         tied &= valid
         fg = pos.any(1)
         gt_idx = _first_argmax(pos.to(torch.int8), 1)
