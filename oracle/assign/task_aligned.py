@@ -211,7 +211,14 @@ def _topk_mask(values: torch.Tensor, k: int, ranked: torch.Tensor | None = None)
     greater = values > kth
     equal = values == kth
     need = k - greater.sum(-1, keepdim=True)
-    return greater | (equal & (torch.cumsum(equal, dim=-1) <= need))
+    # Only rows with more entries equal to the k-th value than places left need the first-by-index cut (in
+    # practice the rows of GTs with fewer than k candidates, whose k-th value is 0): the cumulative count
+    # runs on those rows alone; every other row takes all its equal entries.
+    cut = (equal.sum(-1, keepdim=True) > need).squeeze(-1)
+    chosen = greater | equal
+    if bool(cut.any()):
+        chosen[cut] = greater[cut] | (equal[cut] & (torch.cumsum(equal[cut], dim=-1) <= need[cut]))
+    return chosen
 
 
 def _ambiguous_cut(values: torch.Tensor, k: int, eligible: torch.Tensor,
@@ -241,9 +248,16 @@ def _resolve(pos: torch.Tensor, overlaps: torch.Tensor, conv: TaskAlignedConvent
     """Keep one GT per anchor: ``pos`` ``(B, n, A)`` -> ``(B, n, A)`` with at most one True per column."""
     n = pos.shape[1]
     if conv.resolve == "max_overlap_any_gt":
-        best = _first_argmax(overlaps, 1)
-        multi = pos.sum(1, keepdim=True) > 1
-        return torch.where(multi, _one_hot_rows(best, n), pos)
+        # Only anchors selected by more than one GT change: their GT with the largest overlap is found on
+        # their columns alone.
+        multi = pos.sum(1) > 1  # [B, A]
+        if not bool(multi.any()):
+            return pos
+        images, anchors = torch.nonzero(multi, as_tuple=True)
+        best = _first_argmax(overlaps[images, :, anchors], 1)  # [m]
+        resolved = pos.clone()
+        resolved[images, :, anchors] = best[:, None] == torch.arange(n)[None, :]
+        return resolved
     best = _first_argmax(overlaps.masked_fill(~pos, -math.inf), 1)
     return _one_hot_rows(best, n) & pos.any(1, keepdim=True)
 

@@ -451,7 +451,7 @@ def _mask_loss(coef: torch.Tensor, protos: torch.Tensor, masks: torch.Tensor, de
         # Per block of anchors: the [n_fg, h, w] temporaries of the BCE and the crop (86 MB each in float64 at
         # 420 x 160 x 160) become blocks the allocator reuses, and each block, its target masks included, is
         # recomputed in the backward pass (checkpoint) rather than saved: the segmentation workload's peak
-        # memory falls from 4666 to 1379 MiB for about 15% more time (issue 12). Every element and every
+        # memory falls by 70% for about 15% more time (issue 12; docs/benchmarks.md). Every element and every
         # per-anchor mean is the same computation as on the whole tensor (split's backward concatenates; the
         # log-sigmoids, products and means round alike in any block), so the bits are unchanged.
         means = []
