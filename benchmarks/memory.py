@@ -64,7 +64,8 @@ def measure_one(workload_name: str, impl: str) -> dict:
     before = _status_mib("VmRSS")
     _reset_peak()  # VmHWM := the resident set now, >= before
     run_candidate(adapter, workload.component, inputs, workload.config, profile, dtype, "cpu")
-    return {"peak_mib": _status_mib("VmHWM") - before, "profile": profile}
+    # max: a call that allocates nothing beyond what the warm-up left can read a fraction of a MiB below 0
+    return {"peak_mib": max(0.0, _status_mib("VmHWM") - before), "profile": profile}
 
 
 MMAP_THRESHOLD = "MALLOC_MMAP_THRESHOLD_"

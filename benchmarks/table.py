@@ -32,7 +32,9 @@ def _memory_cell(mem: dict, fastest: str | None) -> str:
         peer = mem.get(fastest, {}).get(key) if fastest else None
         if not isinstance(ref, (int, float)):
             return None
-        return f"{ref:.0f} / {peer:.0f}" if isinstance(peer, (int, float)) else f"{ref:.0f} / —"
+        # max: a call that allocates nothing beyond its warm-up's leftovers can read a fraction below 0
+        ref = max(ref, 0.0)
+        return f"{ref:.0f} / {max(peer, 0.0):.0f}" if isinstance(peer, (int, float)) else f"{ref:.0f} / —"
     fixed, default = pair("peak_mib"), pair("peak_mib_default_malloc")
     if fixed is None:
         return "—"
@@ -79,9 +81,10 @@ def table(results: dict, memory: dict | None = None) -> str:
                  f"{machine.get('cpu', {}).get('count', '?')} cores; ratio = reference / fastest implementation in "
                  f"float32" + ("; ratio at float64 = reference / fastest implementation run in float64, the "
                                "reference's own dtype" if rows64 else "")
-                 + ("; peak memory = peak resident set of one call beyond its inputs, in a fresh process with "
-                    "glibc's mmap threshold fixed at 1 MiB (in brackets: glibc's default, whose heap keeps "
-                    "freed blocks; benchmarks/memory.py)" if memory else "") + ")")
+                 + ("; peak memory = peak resident set of one call beyond its inputs, after a warm-up call, in a "
+                    "fresh process with glibc's mmap threshold fixed at 1 MiB (in brackets: glibc's default, whose "
+                    "heap keeps freed blocks; benchmarks/memory.py); figures of a few MiB are at the method's "
+                    "resolution" if memory else "") + ")")
     return "\n".join(lines) + "\n"
 
 
