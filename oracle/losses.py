@@ -165,10 +165,25 @@ def sigmoid_binary_cross_entropy(logits: object, targets: object, *, pos_weight:
                                  avg_factor_eps: float = 0.0) -> torch.Tensor:
     """``-(pos_weight * t * log sigmoid(x) + (1 - t) * log sigmoid(-x))`` element-wise.
 
-    logits and targets ``[...]`` (targets in [0, 1], soft targets allowed); ``pos_weight``
+    logits and targets ``[...]`` (targets in [0, 1], soft targets allowed; or bool); ``pos_weight``
     broadcastable to them (``F.binary_cross_entropy_with_logits``; mmdet's sigmoid
     ``CrossEntropyLoss`` passes its ``class_weight`` here).
+
+    Bool targets without ``pos_weight`` take one log-sigmoid of ``where(t, x, -x)`` per element: for t in
+    {0, 1} the formula is ``-log sigmoid(x)`` or ``-log sigmoid(-x)`` exactly (the other product is a
+    signed zero, and adding it is exact), and so is each gradient, so the result has the bits of the same
+    targets given as 0.0 and 1.0, for half the work (issue 12; ultralytics' mask loss, whose targets are
+    binary masks).
     """
+    if isinstance(targets, torch.Tensor) and targets.dtype == torch.bool:
+        if pos_weight is None:
+            x = as_float64("logits", logits)
+            check_finite("logits", x)
+            check_same_shape("targets", targets, "logits", x)
+            loss = -F.logsigmoid(torch.where(targets.cpu(), x, -x))
+            return reduce_loss(loss, weight=weight, reduction=reduction, avg_factor=avg_factor,
+                               avg_factor_eps=avg_factor_eps)
+        targets = targets.to(torch.float64)
     x, t = _logits_and_targets(logits, targets)
     pw = None
     if pos_weight is not None:

@@ -99,6 +99,30 @@ def test_sigmoid_bce_matches_torch(x, t, pw):
     torch.testing.assert_close(mine, ref, rtol=1e-13, atol=1e-13)
 
 
+def test_sigmoid_bce_of_bool_targets_has_the_bits_of_float_targets():
+    # Bool targets take one log-sigmoid of where(t, x, -x) (issue 12): the same values and gradients, bit for
+    # bit, as the general form on the same targets as 0.0 / 1.0, saturated logits included; with pos_weight
+    # they take the general form.
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 6, 7, generator=gen, dtype=torch.float64) * 8
+    x[0, 0, :4] = torch.tensor([40.0, -40.0, 800.0, -800.0])
+    t = torch.rand(5, 6, 7, generator=gen) > 0.5
+    scale = torch.rand(5, 6, 7, generator=gen, dtype=torch.float64)
+
+    def run(targets, **kwargs):
+        logits = x.clone().requires_grad_(True)
+        loss = L.sigmoid_binary_cross_entropy(logits, targets, reduction="none", **kwargs)
+        return loss, torch.autograd.grad((loss * scale).sum(), logits)[0]
+    (binary, binary_grad), (general, general_grad) = run(t), run(t.double())
+    assert torch.equal(binary, general) and torch.equal(binary_grad, general_grad)
+    assert binary_grad.abs().sum() > 0
+    weighted, _ = run(t, pos_weight=2.0)
+    torch.testing.assert_close(weighted, run(t.double(), pos_weight=2.0)[0], rtol=0, atol=0)
+    assert not torch.equal(weighted, binary)
+    with pytest.raises(OracleInputError, match="targets"):
+        L.sigmoid_binary_cross_entropy(x, t[:4])
+
+
 def test_sigmoid_bce_is_stable_for_saturated_logits():
     x = torch.tensor([800.0, -800.0], dtype=torch.float64)
     t = torch.tensor([0.0, 1.0], dtype=torch.float64)

@@ -392,29 +392,6 @@ def test_mask_loss_by_blocks_is_bit_identical_to_one_block(monkeypatch, overlap)
     assert all(torch.equal(g, h) for g, h in zip(one_grads, many_grads))
 
 
-def test_binary_target_mask_bce_has_the_bits_of_the_general_form():
-    # _cropped_bce_means computes the BCE of a {0, 1} target as one log-sigmoid of where(t, x, -x): the same
-    # values and gradients, bit for bit, as oracle.losses.sigmoid_binary_cross_entropy on the float targets,
-    # saturated logits included (issue 12's no-bit-change rule).
-    from oracle.criteria.yolov8 import _cropped_bce_means
-    gen = torch.Generator().manual_seed(3)
-    logits = torch.randn(5, 6, 7, generator=gen) * 8
-    logits[0, 0, :4] = torch.tensor([40.0, -40.0, 800.0, -800.0])
-    targets = torch.rand(5, 6, 7, generator=gen) > 0.5
-    boxes = torch.tensor([[0.0, 0.0, 7.0, 6.0], [1.0, 2.0, 5.5, 4.0], [2.0, 0.0, 3.0, 6.0], [0.5, 0.5, 6.5, 5.5],
-                          [3.0, 3.0, 7.0, 6.0]])
-    index = torch.arange(5)
-
-    def run(masks):
-        x = logits.clone().requires_grad_(True)
-        means = _cropped_bce_means(x, masks, index, boxes)
-        return means, torch.autograd.grad((means * torch.arange(1.0, 6.0)).sum(), x)[0]
-    binary, binary_grad = run(targets)
-    general, general_grad = run(targets.double())
-    assert torch.equal(binary, general) and torch.equal(binary_grad, general_grad)
-    assert binary_grad.abs().sum() > 0
-
-
 def test_overlap_and_per_target_masks_give_the_same_loss():
     # Disjoint per-target masks and the index maps made from them hold the same pixels: the same loss.
     distri, logits, coef, proto = _predictions(1, nm=4)

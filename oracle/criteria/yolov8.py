@@ -68,7 +68,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from .. import boxes as box_ops
@@ -428,7 +427,7 @@ def _mask_loss(coef: torch.Tensor, protos: torch.Tensor, masks: torch.Tensor, de
             masks = downsample_masks(masks, tuple(protos.shape[-2:]))
     mask_h, mask_w = protos.shape[-2:]
     if not config.overlap_mask and bool(((masks == 0) | (masks == 1)).all()):
-        masks = masks == 1  # binary per-target masks: the single log-sigmoid form (_cropped_bce_means)
+        masks = masks == 1  # binary per-target masks: the BCE's single log-sigmoid form
     h, w = det.image_size
     assign = det.assignment
     normalised = assign.target_bboxes / torch.tensor([w, h, w, h], dtype=torch.float64)
@@ -472,21 +471,14 @@ def _cropped_bce_means(logits: torch.Tensor, masks: torch.Tensor, index: torch.T
     """Per predicted mask ``[n, h, w]`` (logits): the mean over pixels of its BCE against its target mask, zero
     outside its box ``[n, 4]`` (xyxy in mask pixels): ``[n]``. The targets are ``masks[index]`` for per-target
     masks ``[N, h, w]`` (bool, or float in [0, 1]), or the pixels of the index map ``masks [h, w]`` equal to
-    ``index [n]``.
-
-    For a target t in {0, 1}, ``-(t log sigmoid(x) + (1 - t) log sigmoid(-x))`` is ``-log sigmoid(x)`` or
-    ``-log sigmoid(-x)`` exactly (the other product is a signed zero, and adding it is exact), and so is each
-    gradient: one log-sigmoid of ``where(t, x, -x)`` per pixel gives the same bits as the general form
-    (:func:`oracle.losses.sigmoid_binary_cross_entropy`) with half its work. Float targets take the general form.
+    ``index [n]``. Bool targets take the BCE's single log-sigmoid form (same bits, half the work:
+    :func:`oracle.losses.sigmoid_binary_cross_entropy`).
     """
     if masks.dim() == 2:
         gt_masks = masks == index.to(torch.float64)[:, None, None]
     else:
         gt_masks = masks[index]
-    if gt_masks.dtype == torch.bool:
-        bce = -F.logsigmoid(torch.where(gt_masks, logits, -logits))
-    else:
-        bce = L.sigmoid_binary_cross_entropy(logits, gt_masks, reduction="none")
+    bce = L.sigmoid_binary_cross_entropy(logits, gt_masks, reduction="none")
     return crop_mask(bce, boxes).mean(dim=(1, 2))
 
 
