@@ -21,23 +21,23 @@ from conformance.runner import run_candidate
 from golden.catalogue import catalogue, run_case
 from golden.store import flatten
 
-from .workloads import WORKLOADS
+from .workloads import workload as find_workload
 
 
 def snapshot(workloads: Sequence[str] = ()) -> dict[str, torch.Tensor]:
     """``{"case:out.key": tensor}`` for every golden case and ``{"Wworkload:out.key": tensor}`` per workload."""
-    unknown = set(workloads) - {w.name for w in WORKLOADS}
-    if unknown:
-        raise SystemExit(f"unknown workloads {sorted(unknown)}; known: {[w.name for w in WORKLOADS]}")
+    try:
+        chosen = [find_workload(name) for name in workloads]
+    except KeyError as err:
+        raise SystemExit(err.args[0]) from None
     out = {}
     for case in catalogue():
         _, outputs = run_case(case)
         out.update({f"{case.name}:{k}": v for k, v in flatten(outputs, "out").items()})
     oracle = resolve("oracle")
-    for w in WORKLOADS:
-        if w.name in workloads:
-            outputs, _ = run_candidate(oracle, w.component, w.inputs(), w.config, w.profiles[0], torch.float64, "cpu")
-            out.update({f"W{w.name}:{k}": v for k, v in flatten(outputs, "out").items()})
+    for w in chosen:
+        outputs, _ = run_candidate(oracle, w.component, w.inputs(), w.config, w.profiles[0], torch.float64, "cpu")
+        out.update({f"W{w.name}:{k}": v for k, v in flatten(outputs, "out").items()})
     return out
 
 

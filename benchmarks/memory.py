@@ -25,7 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .workloads import WORKLOADS
+from .workloads import WORKLOADS, profile_for
+from .workloads import workload as find_workload
 
 IMPLEMENTATIONS = ("oracle", "torchvision", "transformers", "ultralytics", "mmdet")
 
@@ -50,13 +51,12 @@ def measure_one(workload_name: str, impl: str) -> dict:
     from conformance.adapters import resolve
     from conformance.runner import run_candidate
 
-    from .test_workloads import _profile
-    workload = next(w for w in WORKLOADS if w.name == workload_name)
+    workload = find_workload(workload_name)
     adapter = resolve(impl)
     if not adapter.available():
         return {"skipped": adapter.available().reason}
     dtype = torch.float64 if impl == "oracle" else torch.float32
-    profile = workload.profiles[0] if impl == "oracle" else _profile(adapter, workload, "cpu", dtype)
+    profile = profile_for(adapter, workload, impl, "cpu", dtype)
     if profile is None:
         return {"skipped": f"{impl} provides no {workload.component} for this workload"}
     inputs = workload.inputs()

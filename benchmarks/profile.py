@@ -15,19 +15,20 @@ import torch
 from conformance.adapters import resolve
 from conformance.runner import run_candidate
 
-from .test_workloads import _profile
-from .workloads import WORKLOADS
+from .workloads import profile_for
+from .workloads import workload as find_workload
 
 
 def operator_times(workload_name: str, impl: str, dtype: torch.dtype, calls: int = 3) -> dict[str, float]:
     """``{operator: self CPU ms}`` of the fastest of ``calls`` profiled calls (after two warm-up calls)."""
-    workload = next((w for w in WORKLOADS if w.name == workload_name), None)
-    if workload is None:
-        raise SystemExit(f"unknown workload {workload_name!r}; known: {[w.name for w in WORKLOADS]}")
+    try:
+        workload = find_workload(workload_name)
+    except KeyError as err:
+        raise SystemExit(err.args[0]) from None
     adapter = resolve(impl)
     if not adapter.available():
         raise SystemExit(f"{impl} is not usable here: {adapter.available().reason}")
-    profile = workload.profiles[0] if impl == "oracle" else _profile(adapter, workload, "cpu", dtype)
+    profile = profile_for(adapter, workload, impl, "cpu", dtype)
     if profile is None:
         raise SystemExit(f"{impl} provides no {workload.component} for {workload_name} in {dtype}")
     inputs = workload.inputs()

@@ -15,7 +15,7 @@ import torch
 from conformance.adapters import resolve
 from conformance.runner import run_candidate
 
-from .workloads import WORKLOADS
+from .workloads import WORKLOADS, profile_for
 
 IMPLEMENTATIONS = ("oracle", "torchvision", "transformers", "ultralytics", "mmdet")
 
@@ -44,13 +44,6 @@ def workload_inputs():
     return get
 
 
-def _profile(adapter, workload, device, dtype):
-    for profile in workload.profiles:
-        if adapter.supports(workload.component, device, dtype, profile, workload.config):
-            return profile
-    return None
-
-
 # The reference in float64; each implementation in float32 (the baseline: the reference within 2x of
 # the fastest) and in float64 (the same dtype as the reference: what the dtype costs, apart from the code).
 RUNS = [("oracle", "float64")] + [(impl, dtype) for impl in IMPLEMENTATIONS[1:] for dtype in ("float32", "float64")]
@@ -64,7 +57,7 @@ def test_workload(benchmark, adapters, workload_inputs, request, workload, impl,
         pytest.skip(f"{impl} is not usable here: {adapter}")
     device = "cpu" if impl == "oracle" else request.config.getoption("--device", default="cpu") or "cpu"
     dtype = getattr(torch, precision)
-    profile = workload.profiles[0] if impl == "oracle" else _profile(adapter, workload, device, dtype)
+    profile = profile_for(adapter, workload, impl, device, dtype)
     if profile is None:
         pytest.skip(f"{impl} provides no {workload.component} for {workload.name} (profiles {workload.profiles})")
     inputs = workload_inputs(workload)

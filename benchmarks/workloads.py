@@ -204,3 +204,19 @@ WORKLOADS: tuple[Workload, ...] = (
     _detr_criterion(), _dino_criterion(), _sine_position(), _encoder_layer(),
     _task_aligned(), _yolov8_detection(), _yolov8_segmentation(), _retinanet(),
 )
+
+
+def workload(name: str) -> Workload:
+    """The workload called ``name``; an unknown name raises ``KeyError`` listing the known ones."""
+    for w in WORKLOADS:
+        if w.name == name:
+            return w
+    raise KeyError(f"unknown workload {name!r}; known: {[w.name for w in WORKLOADS]}")
+
+
+def profile_for(adapter: Any, w: Workload, impl: str, device: str, dtype: torch.dtype) -> str | None:
+    """The profile under which ``impl`` runs ``w``: the reference's is the first; an implementation's the first
+    its adapter supports on ``device`` in ``dtype`` (None when it supports none)."""
+    if impl == "oracle":
+        return w.profiles[0]
+    return next((p for p in w.profiles if adapter.supports(w.component, device, dtype, p, w.config)), None)
