@@ -1,34 +1,29 @@
-"""``python -m golden regenerate | check | list``.
+"""``python -m golden regenerate | check | list | spread``.
 
-Exit codes: 0 success; 1 ``check`` found a difference (an output moved, a fixture is missing,
-damaged or orphaned, or the manifest is missing); 2 usage error.
+Exit codes: 0 success; 1 ``check`` found a difference (an output moved beyond its drift budget, a
+fixture is missing, damaged, orphaned or disagrees with the catalogue, or the manifest is missing);
+2 usage error.
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import scipy
-import safetensors
 import torch
 
-import oracle
-
+from . import platforms
 from .catalogue import Case, catalogue, run_case
-from .compare import MAX_ULPS, Difference, compare_tensors, format_table
+from .components import reference_outputs
+from .compare import Difference, Figures, budget, compare_exact, compare_outputs, format_table
 from .store import (GOLDEN_DIR, FixtureError, encode, flatten, read_case_file, read_manifest, sha256, tensor_specs,
-                    write_manifest)
-
-
-def versions() -> dict[str, str]:
-    return {"oracle": oracle.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__, "safetensors": safetensors.__version__}
+                    unflatten, write_manifest)
 
 
 def _selected(pattern: str | None) -> list[Case]:
@@ -57,29 +52,77 @@ class _Progress:
         return elapsed
 
 
-def _tensors(case: Case) -> dict[str, torch.Tensor]:
-    inputs, outputs = run_case(case)
-    return {**flatten(inputs, "in"), **flatten(outputs, "out")}
+def _split(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def _platform_of(manifest: dict, name: str) -> dict[str, str]:
+    """The platform a case's fixture was written on ({} when the manifest does not say)."""
+    return manifest.get("platforms", {}).get(manifest["cases"].get(name, {}).get("platform", ""), {})
+
+
+# --------------------------------------------------------------------------- regenerate
+
+def input_differences(root: Path, cases: Sequence[Case], manifest: dict | None) -> list[Difference]:
+    """The stored inputs of ``cases`` against the inputs their builders make now, bit for bit (a determinism
+    check: the builders' float arithmetic, such as box-format conversions, may round differently on another
+    platform). Cases without a readable fixture are left out."""
+    if manifest is None:
+        return []
+    out = []
+    for case in cases:
+        entry = manifest["cases"].get(case.name)
+        if entry is None or "file" not in entry:
+            continue
+        try:
+            stored, _ = read_case_file(root / entry["file"], entry)
+        except FixtureError:
+            continue
+        out += compare_exact(case.name, flatten(case.inputs(), "in"), _split(stored, "in"))
+    return out
+
+
+def _report_inputs(differences: list[Difference], manifest: dict | None, here: dict[str, str]) -> int:
+    """Print regenerated inputs that differ from the stored ones. A difference on the platform that wrote the
+    fixture is non-determinism (returns 1); on another platform it is information (returns 0)."""
+    if not differences:
+        return 0
+    same = [d for d in differences if manifest is not None and _platform_of(manifest, d.case) == here]
+    print(f"{len({d.case for d in differences})} case(s): inputs rebuilt from their seeds differ from the stored "
+          f"ones ({'on the platform that wrote them: the builders are not deterministic' if same else 'written on another platform: information, not a failure'})")
+    print(format_table(differences))
+    written = _platform_of(manifest, differences[0].case) if manifest else {}
+    if written and written != here:
+        print(platforms.side_by_side(written, here))
+    return 1 if same else 0
 
 
 def regenerate(root: Path, pattern: str | None) -> int:
     selected = _selected(pattern)
     data_dir = root / "data"
     manifest_path = root / "MANIFEST.json"
-    entries = {}
-    if pattern is not None and manifest_path.is_file():
-        entries = dict(read_manifest(manifest_path)["cases"])
+    try:
+        old = read_manifest(manifest_path) if manifest_path.is_file() else None
+    except FixtureError:
+        old = None
+    here = platforms.describe()
+    status = _report_inputs(input_differences(root, selected, old), old, here)
+    entries = dict(old["cases"]) if (pattern is not None and old is not None) else {}
+    table = dict(old.get("platforms", {})) if (pattern is not None and old is not None) else {}
+    here_key = platforms.key(here)
+    table[here_key] = here
     progress = _Progress(len(selected), "regenerated")
     for i, case in enumerate(selected, 1):
         progress.step(i, case.name)
-        tensors = _tensors(case)
+        inputs, outputs = run_case(case)
+        tensors = {**flatten(inputs, "in"), **flatten(outputs, "out")}
         payload = encode(tensors, case.to_json())
         path = root / case.file
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(payload)
         entries[case.name] = {"file": case.file, "sha256": sha256(payload), "component": case.component,
                               "profile": case.profile, "tags": list(case.tags), "config": dict(case.config),
-                              "seed": case.seed, "tensors": tensor_specs(tensors)}
+                              "seed": case.seed, "tensors": tensor_specs(tensors), "platform": here_key}
     progress.done()
     if pattern is None:  # a full regeneration also removes fixtures whose case is gone
         known = {root / c.file for c in catalogue()}
@@ -87,14 +130,34 @@ def regenerate(root: Path, pattern: str | None) -> int:
             if path not in known:
                 path.unlink()
                 print(f"removed orphaned fixture {path.relative_to(root)}")
-    write_manifest({"versions": versions(), "cases": dict(sorted(entries.items()))}, manifest_path)
+    used = {e.get("platform") for e in entries.values()}
+    write_manifest({"platforms": {k: v for k, v in sorted(table.items()) if k in used},
+                    "cases": dict(sorted(entries.items()))}, manifest_path)
     print(f"wrote {len(selected)} fixtures and {manifest_path}")
-    return 0
+    return status
 
 
-def find_differences(root: Path, pattern: str | None = None, max_ulps: float = MAX_ULPS,
-                     manifest: dict | None = None) -> tuple[list[Difference], int, float]:
-    """``(differences, cases checked, seconds)``: the fixtures under ``root`` against the reference."""
+# --------------------------------------------------------------------------- check
+
+def _metadata_problems(case: Case, entry: dict, case_json: dict) -> list[Difference]:
+    """The catalogue's record of a case against the fixture's own JSON and its manifest entry."""
+    want = json.loads(json.dumps(case.to_json()))
+    out = []
+    for field in ("component", "profile", "config", "seed", "tags"):
+        if case_json.get(field) != want[field]:
+            out.append(Difference(case.name, "", "metadata", detail=f"the fixture's {field} {case_json.get(field)!r} is "
+                                                                    f"not the catalogue's {want[field]!r}"))
+        elif entry.get(field) != want[field]:
+            out.append(Difference(case.name, "", "metadata", detail=f"MANIFEST.json's {field} {entry.get(field)!r} is "
+                                                                    f"not the catalogue's {want[field]!r}"))
+    return out
+
+
+def find_differences(root: Path, pattern: str | None = None, manifest: dict | None = None,
+                     figures: dict[str, dict[str, Figures]] | None = None) -> tuple[list[Difference], int, float]:
+    """``(differences, cases checked, seconds)``: the reference run on every fixture's stored inputs, its outputs
+    against the stored outputs under the drift policy (golden/compare.py). ``figures``, when given, receives
+    every float output's figures per case."""
     manifest = read_manifest(root / "MANIFEST.json") if manifest is None else manifest
     entries = manifest["cases"]
     selected = _selected(pattern)
@@ -102,27 +165,36 @@ def find_differences(root: Path, pattern: str | None = None, max_ulps: float = M
     progress = _Progress(len(selected), "checked")
     for i, case in enumerate(selected, 1):
         progress.step(i, case.name)
-        if case.name not in entries:
+        entry = entries.get(case.name)
+        if entry is None:
             problems.append(Difference(case.name, "", "missing", detail="in the catalogue, not in MANIFEST.json"))
             continue
+        if not isinstance(entry, dict) or "file" not in entry or "sha256" not in entry or "tensors" not in entry:
+            problems.append(Difference(case.name, "", "damaged", detail="MANIFEST.json's entry lacks file, sha256 or tensors"))
+            continue
         try:
-            stored, _ = read_case_file(root / entries[case.name]["file"], entries[case.name])
+            stored, case_json = read_case_file(root / entry["file"], entry)
         except FixtureError as err:
             problems.append(Difference(case.name, "", "damaged", detail=str(err)))
             continue
-        fresh = _tensors(case)
-        stored_in = {k: v for k, v in stored.items() if k.startswith("in.")}
-        fresh_in = {k: v for k, v in fresh.items() if k.startswith("in.")}
-        # Inputs are made from the seed: they must come out identical, or the outputs mean nothing.
-        problems += compare_tensors(case.name, fresh_in, stored_in, max_ulps=0)
-        problems += compare_tensors(case.name, {k: v for k, v in fresh.items() if k.startswith("out.")},
-                                    {k: v for k, v in stored.items() if k.startswith("out.")}, max_ulps=max_ulps)
+        metadata = _metadata_problems(case, entry, case_json)
+        if metadata:
+            problems += metadata
+            continue
+        # The fixture is data: the reference runs on its stored inputs, whatever this platform's input
+        # builders would make of the seed (their float arithmetic is not the gate's business).
+        inputs = unflatten(_split(stored, "in"), "in") if _split(stored, "in") else {}
+        fresh = flatten(reference_outputs(case.component, inputs, case.config, case.profile), "out")
+        per_output: dict[str, Figures] = {}
+        problems += compare_outputs(case.name, case.component, fresh, _split(stored, "out"), figures=per_output)
+        if figures is not None:
+            figures[case.name] = per_output
     elapsed = progress.done()
     if pattern is None:
         known = {c.name for c in catalogue()}
         for name in sorted(set(entries) - known):
             problems.append(Difference(name, "", "orphaned", detail="in MANIFEST.json, not in the catalogue"))
-        listed = {(root / e["file"]).resolve() for e in entries.values()}
+        listed = {(root / e["file"]).resolve() for e in entries.values() if isinstance(e, dict) and "file" in e}
         data_dir = root / "data"
         for path in sorted(data_dir.rglob("*.safetensors")) if data_dir.is_dir() else []:
             if path.resolve() not in listed:
@@ -131,26 +203,78 @@ def find_differences(root: Path, pattern: str | None = None, max_ulps: float = M
     return problems, len(selected), elapsed
 
 
-def check(root: Path, pattern: str | None, max_ulps: float) -> int:
+def _write_figures(path: Path, figures: dict[str, dict[str, Figures]], here: dict[str, str]) -> None:
+    components = {c.name: c.component for c in catalogue()}
+    path.write_text(json.dumps({"platform": here, "cases": {
+        case: {"component": components[case], "outputs": {name: {"max_abs": f.max_abs, "ulps": f.ulps,
+                                                                   "norm_ulps": f.norm_ulps, "scale": f.scale}
+                                                          for name, f in outputs.items()}}
+        for case, outputs in figures.items()}}, indent=1, sort_keys=True) + "\n")
+
+
+def check(root: Path, pattern: str | None, figures_path: Path | None = None, inputs: bool = False) -> int:
     try:
         manifest = read_manifest(root / "MANIFEST.json")
     except FixtureError as err:
         print(f"golden check: {err}")
         return 1
-    problems, checked, elapsed = find_differences(root, pattern, max_ulps, manifest)
-    stored_versions = manifest.get("versions", {})
-    if stored_versions != versions():
-        print(f"note: fixtures were written with {stored_versions}; checking with {versions()}")
+    here = platforms.describe()
+    figures: dict[str, dict[str, Figures]] = {}
+    problems, checked, elapsed = find_differences(root, pattern, manifest, figures)
+    if figures_path is not None:
+        _write_figures(figures_path, figures, here)
+        print(f"wrote the figures of every output to {figures_path}")
+    status = _report_inputs(input_differences(root, _selected(pattern), manifest), manifest, here) if inputs else 0
     if problems:
         cases_hit = sorted({p.case for p in problems})
-        print(f"golden check: {len(cases_hit)} of {checked} cases differ (tolerance {max_ulps:g} float64 ULPs "
-              f"for outputs, exact for inputs), in {elapsed:.1f} s\n")
+        print(f"golden check: {len(cases_hit)} of {checked} cases differ (outputs within each component's drift budget "
+              f"of float64 ULPs of their scale, golden/drift.toml), in {elapsed:.1f} s\n")
         print(format_table(problems))
+        written = {json.dumps(_platform_of(manifest, c), sort_keys=True) for c in cases_hit}
+        for description in sorted(written):
+            if json.loads(description) and json.loads(description) != here:
+                print("\nThe fixtures that differ were written on another platform:\n"
+                      + platforms.side_by_side(json.loads(description), here))
         print("\nIf the change is intended: python -m golden regenerate [--only PATTERN], review this table, "
               "and commit the fixtures with the reason (README: 'Changing the reference').")
         return 1
-    print(f"golden check: {checked} cases agree within {max_ulps:g} float64 ULPs, in {elapsed:.1f} s")
-    return 0
+    print(f"golden check: {checked} cases agree (outputs within their drift budget, golden/drift.toml), in {elapsed:.1f} s")
+    elsewhere = {k: v for k, v in manifest.get("platforms", {}).items() if v != here}
+    for description in elsewhere.values():
+        fields = ", ".join(f for f in dict.fromkeys([*description, *here]) if description.get(f) != here.get(f))
+        print(f"note: fixtures written on another platform (it differs in {fields}) agree here")
+    return status
+
+
+# --------------------------------------------------------------------------- spread
+
+def spread(paths: Sequence[Path]) -> int:
+    """Per component, the greatest normwise and elementwise ULPs over the figure files of several platforms
+    (``python -m golden check --figures FILE`` on each), beside the component's budget."""
+    worst: dict[str, dict[str, Any]] = {}
+    runs = []
+    for path in paths:
+        data = json.loads(path.read_text())
+        p = data["platform"]
+        runs.append(f"{path.name}: torch {p['torch']}, {p['cpu_capability']}, {p['blas']}"
+                    f"{', MKL_CBWR=' + p['mkl_cbwr'] if p.get('mkl_cbwr') else ''}, {p['threads']} thread(s)")
+        for case, record in data["cases"].items():
+            row = worst.setdefault(record["component"], {"norm": 0.0, "elem": 0.0, "where": ""})
+            for name, f in record["outputs"].items():
+                if f["norm_ulps"] > row["norm"]:
+                    row.update(norm=f["norm_ulps"], where=f"{case} {name} ({path.name})")
+                row["elem"] = max(row["elem"], f["ulps"])
+    print("\n".join(runs) + "\n")
+    rows = [("component", "ULPs of scale", "ULPs of element", "budget", "worst")]
+    over = 0
+    for component, row in sorted(worst.items()):
+        limit = budget(component).normwise_ulps
+        over += row["norm"] > limit
+        rows.append((component, f"{row['norm']:.3g}", f"{row['elem']:.3g}", f"{limit:g}", row["where"]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 1 if over else 0
 
 
 def list_cases(pattern: str | None, component: str | None, profile: str | None, tag: str | None) -> int:
@@ -168,30 +292,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m golden",
         description="Golden fixtures of the detconf reference: regenerate them, check them, list them.",
-        epilog="Exit codes: 0 success; 1 check found differences (moved outputs, missing, damaged or orphaned "
-               "fixtures); 2 usage error.")
+        epilog="Exit codes: 0 success; 1 check found differences (outputs beyond their drift budget, missing, damaged, "
+               "orphaned or mislabelled fixtures); 2 usage error.")
     parser.add_argument("--root", type=Path, default=GOLDEN_DIR,
                         help="directory holding MANIFEST.json and data/ (default: the golden package)")
     sub = parser.add_subparsers(dest="command", required=True)
     p_regen = sub.add_parser("regenerate", help="write the fixture files and MANIFEST.json from the reference",
                              description="Write fixtures deterministically from the catalogue. Without --only, "
-                                         "every fixture is rewritten and orphaned files are removed.")
+                                         "every fixture is rewritten and orphaned files are removed. Inputs rebuilt "
+                                         "from their seeds are first compared with the stored ones, bit for bit: a "
+                                         "difference on the platform that wrote them fails (exit 1, after writing), "
+                                         "on another platform it is reported as information.")
     p_regen.add_argument("--only", metavar="PATTERN", help="only cases whose name matches this glob, e.g. 'losses.*'")
-    p_check = sub.add_parser("check", help="regenerate in memory and compare with the files",
-                             description="Compare every fixture with the reference: inputs exactly, outputs within "
-                                         f"--max-ulps float64 ULPs (default {MAX_ULPS}). Missing, damaged and "
-                                         "orphaned fixtures also fail.")
+    p_check = sub.add_parser("check", help="run the reference on the stored inputs and compare with the stored outputs",
+                             description="Run the reference on every fixture's stored inputs and compare its outputs "
+                                         "with the stored ones, within each component's drift budget in float64 ULPs "
+                                         "of the output's scale (golden/drift.toml); integers and matchings exactly. "
+                                         "Missing, damaged, orphaned and mislabelled fixtures also fail.")
     p_check.add_argument("--only", metavar="PATTERN", help="only cases whose name matches this glob")
-    p_check.add_argument("--max-ulps", type=float, default=MAX_ULPS, help=argparse.SUPPRESS)
+    p_check.add_argument("--figures", metavar="FILE.json", type=Path,
+                         help="also write every output's figures (ULPs of scale and of element) to this file")
+    p_check.add_argument("--inputs", action="store_true",
+                         help="also rebuild the inputs from their seeds and compare them bit for bit (determinism; "
+                              "on another platform than the fixture's, a difference is information)")
     p_list = sub.add_parser("list", help="list the cases with component, profile and tags",
                             description="List catalogue cases, filtered by a name glob, component, profile or tag.")
     p_list.add_argument("pattern", nargs="?", help="a glob on the case name, e.g. '*dino*'")
     p_list.add_argument("--component")
     p_list.add_argument("--profile")
     p_list.add_argument("--tag", help="e.g. edge:empty-targets or random")
+    p_spread = sub.add_parser("spread", help="the cross-platform spread per component from several --figures files",
+                              description="Per component, the greatest error over figure files written by "
+                                          "`check --figures` on several platforms, beside its budget (exit 1 when a "
+                                          "budget is exceeded).")
+    p_spread.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args(argv)
     if args.command == "regenerate":
         return regenerate(args.root, args.only)
     if args.command == "check":
-        return check(args.root, args.only, args.max_ulps)
+        return check(args.root, args.only, args.figures, args.inputs)
+    if args.command == "spread":
+        return spread(args.files)
     return list_cases(args.pattern, args.component, args.profile, args.tag)

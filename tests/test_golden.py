@@ -40,7 +40,7 @@ def test_regeneration_is_byte_identical(fixtures, tmp_path):
     assert [k for k in first if first[k] != second[k]] == []
 
 
-def test_committed_fixtures_match_a_fresh_regeneration(fixtures):
+def test_committed_fixtures_pass_the_check(fixtures):
     # The same check as `python -m golden check` on the committed tree, with a clearer failure in pytest.
     problems, checked, _ = cli.find_differences(GOLDEN_DIR)
     assert checked == len(catalogue())
@@ -144,12 +144,58 @@ def test_a_changed_giou_moves_exactly_its_dependent_cases(fixtures, monkeypatch)
     assert moved == expected - unmovable
 
 
-def test_a_changed_input_generator_is_reported_on_inputs(fixtures, monkeypatch):
+def test_check_runs_on_the_stored_inputs_not_on_rebuilt_ones(fixtures, monkeypatch, capsys):
+    # Another platform's input builders may round differently: the gate reads the stored inputs, and the
+    # determinism check reports rebuilt inputs that differ (a failure only on the platform that wrote them).
     from golden import catalogue as cat
     original = cat.rand_xyxy
     monkeypatch.setattr(cat, "rand_xyxy", lambda rng, n, **kw: original(rng, n, **kw) + 1e-12)
     problems, _, _ = cli.find_differences(fixtures, pattern="boxes.area/random-xyxy")
-    assert {p.tensor for p in problems} >= {"in.boxes"}
+    assert problems == []
+    assert cli.main(["--root", str(fixtures), "check", "--only", "boxes.area/random-xyxy"]) == 0
+    assert cli.main(["--root", str(fixtures), "check", "--inputs", "--only", "boxes.area/random-xyxy"]) == 1
+    out = capsys.readouterr().out
+    assert "in.boxes" in out and "on the platform that wrote them: the builders are not deterministic" in out
+    manifest = json.loads((fixtures / "MANIFEST.json").read_text())
+    [key] = manifest["platforms"]
+    manifest["platforms"][key] = {**manifest["platforms"][key], "cpu_capability": "OTHER"}
+    differences = cli.input_differences(fixtures, [c for c in catalogue() if c.name == "boxes.area/random-xyxy"], manifest)
+    assert {d.tensor for d in differences} == {"in.boxes"}
+    assert cli._report_inputs(differences, manifest, cli.platforms.describe()) == 0
+    out = capsys.readouterr().out
+    assert "written on another platform: information, not a failure" in out
+    assert "* cpu_capability  OTHER" in out
+
+
+def test_manifest_records_the_generating_platform(fixtures):
+    manifest = json.loads((fixtures / "MANIFEST.json").read_text())
+    here = cli.platforms.describe()
+    assert manifest["platforms"] == {cli.platforms.key(here): here}
+    assert {"torch", "cpu", "cpu_capability", "blas", "threads", "mkl_cbwr"} <= set(here)
+    assert all(e["platform"] == cli.platforms.key(here) for e in manifest["cases"].values())
+
+
+def test_check_shows_both_platforms_when_a_fixture_differs(copy, monkeypatch, capsys):
+    import oracle.losses
+    manifest = json.loads((copy / "MANIFEST.json").read_text())
+    [key] = manifest["platforms"]
+    manifest["platforms"][key]["threads"] = "64"
+    (copy / "MANIFEST.json").write_text(json.dumps(manifest))
+    assert cli.main(["--root", str(copy), "check", "--only", "losses.l1_loss/*"]) == 0
+    assert "note: fixtures written on another platform (it differs in threads) agree here" in capsys.readouterr().out
+    _perturbed(monkeypatch, oracle.losses, "l1_loss")
+    assert cli.main(["--root", str(copy), "check", "--only", "losses.l1_loss/*"]) == 1
+    out = capsys.readouterr().out
+    assert "written on another platform" in out and "* threads" in out and "written on" in out and "checked on" in out
+
+
+def test_a_fixture_whose_metadata_disagrees_with_the_catalogue_fails(copy):
+    manifest = json.loads((copy / "MANIFEST.json").read_text())
+    manifest["cases"]["losses.l1_loss/random-weight-avg-factor"]["profile"] = "no-such-profile"
+    (copy / "MANIFEST.json").write_text(json.dumps(manifest))
+    problems, _, _ = cli.find_differences(copy, pattern="losses.l1_loss/*")
+    assert [(p.case, p.what) for p in problems] == [("losses.l1_loss/random-weight-avg-factor", "metadata")]
+    assert "MANIFEST.json's profile 'no-such-profile'" in problems[0].detail
 
 
 # --------------------------------------------------------------------------- loader
