@@ -34,3 +34,15 @@ def test_the_normwise_scale_of_a_gradient_is_the_whole_gradient():
               "grad": {"a": torch.tensor([1.0], dtype=torch.float64), "b": torch.tensor([off], dtype=torch.float64)}}
     paths = [m.path for m in compare_trees("boxes.area", actual, expected, {}, torch.float16, Figures())]
     assert paths == ["value"]
+
+
+def test_float64_allows_the_golden_drift_budget_of_the_component():
+    # A fixture carries the last bits of the machine that wrote it: at float64 the comparison also allows
+    # the component's golden drift budget, budget * 2^-52 * scale (boxes.area: 16; transformer.encoder: 64).
+    eps64 = torch.finfo(torch.float64).eps
+    assert tolerance("boxes.area", "area", torch.float64).norm_ulps == 16
+    assert tolerance("transformer.encoder", "memory", torch.float64).norm_ulps == 64
+    scale = 1e9  # large enough that 16 ULPs of it (3.6e-6) exceed atol + rtol * |1e-3| (1e-7 + 1e-10)
+    allowed = 1e-7 + 1e-7 * 1e-3 + 16 * eps64 * scale
+    assert _values([scale, 1e-3], [scale, 1e-3 + 0.99 * allowed], torch.float64) is None
+    assert _values([scale, 1e-3], [scale, 1e-3 + 1.01 * allowed], torch.float64) is not None
