@@ -12,6 +12,8 @@ import torch
 from hypothesis import strategies as st  # noqa: F401  (re-exported as S.st)
 from hypothesis.extra import numpy as hnp
 
+from oracle.boxes import xyxy_to_cxcywh_formula
+
 _unit = st.floats(0.0, 1.0, allow_nan=False, allow_infinity=False, width=64)
 
 
@@ -62,8 +64,7 @@ def probabilities(shape: tuple[int, ...]) -> st.SearchStrategy[torch.Tensor]:
 def normalized_cxcywh(draw, n: int) -> torch.Tensor:
     """``[n, 4]`` normalised cxcywh boxes of positive size inside the unit square."""
     xyxy = draw(boxes_xyxy(n, min_size=1e-2, max_coord=1.0))
-    x1, y1, x2, y2 = xyxy.unbind(-1)
-    return torch.stack(((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), dim=-1)
+    return xyxy_to_cxcywh_formula(xyxy)
 
 
 @st.composite

@@ -73,22 +73,35 @@ def _fmt_arg(name: str, fmt: object) -> str:
 
 # --------------------------------------------------------------------------- formats and area
 
+def cxcywh_to_xyxy_formula(boxes: torch.Tensor) -> torch.Tensor:
+    """``[..., 4]`` cxcywh -> xyxy, ``(cx - w/2, cy - h/2, cx + w/2, cy + h/2)`` as torchvision
+    ``_box_cxcywh_to_xyxy`` and mmdet ``bbox_cxcywh_to_xyxy``; unchecked, in the input's dtype (for callers
+    that validated their boxes otherwise, or keep what validation refuses, such as crossed corners)."""
+    centre, size = boxes[..., :2], boxes[..., 2:]
+    return torch.cat((centre - 0.5 * size, centre + 0.5 * size), dim=-1)
+
+
+def xyxy_to_cxcywh_formula(boxes: torch.Tensor) -> torch.Tensor:
+    """``[..., 4]`` xyxy -> cxcywh, ``((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)``; unchecked, in the
+    input's dtype (see :func:`cxcywh_to_xyxy_formula`)."""
+    low, high = boxes[..., :2], boxes[..., 2:]
+    return torch.cat(((low + high) / 2, high - low), dim=-1)
+
+
 def _to_xyxy(b: torch.Tensor, fmt: str) -> torch.Tensor:
     if fmt == "xyxy":
         return b
-    a, c, w, h = b.unbind(-1)
-    if fmt == "cxcywh":  # (cx - w/2, cy - h/2, cx + w/2, cy + h/2), as torchvision and mmdet
-        return torch.stack((a - 0.5 * w, c - 0.5 * h, a + 0.5 * w, c + 0.5 * h), dim=-1)
-    return torch.stack((a, c, a + w, c + h), dim=-1)
+    if fmt == "cxcywh":
+        return cxcywh_to_xyxy_formula(b)
+    return torch.cat((b[..., :2], b[..., :2] + b[..., 2:]), dim=-1)
 
 
 def _from_xyxy(b: torch.Tensor, fmt: str) -> torch.Tensor:
     if fmt == "xyxy":
         return b
-    x1, y1, x2, y2 = b.unbind(-1)
     if fmt == "cxcywh":
-        return torch.stack(((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), dim=-1)
-    return torch.stack((x1, y1, x2 - x1, y2 - y1), dim=-1)
+        return xyxy_to_cxcywh_formula(b)
+    return torch.cat((b[..., :2], b[..., 2:] - b[..., :2]), dim=-1)
 
 
 def convert(boxes: object, src: BoxFormat, dst: BoxFormat) -> torch.Tensor:

@@ -34,7 +34,7 @@ import torch
 
 from ._checks import (as_float64, check_choice, check_finite, check_last_dim, check_rank, check_same_shape,
                       check_scalar, fail)
-from .boxes import validate_boxes
+from .boxes import cxcywh_to_xyxy_formula, validate_boxes, xyxy_to_cxcywh_formula
 
 
 def _four(name: str, values: object, *, positive: bool) -> tuple[float, float, float, float]:
@@ -46,7 +46,8 @@ def _four(name: str, values: object, *, positive: bool) -> tuple[float, float, f
 
 def _centres_and_sizes(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(centres [N, 2], sizes [N, 2])`` of xyxy boxes ``[N, 4]``, as mmdet: ``(x1 + x2) * 0.5``, ``x2 - x1``."""
-    return (b[:, :2] + b[:, 2:]) * 0.5, b[:, 2:] - b[:, :2]
+    cxcywh = xyxy_to_cxcywh_formula(b)
+    return cxcywh[:, :2], cxcywh[:, 2:]
 
 
 def _positive_extent(name: str, b: torch.Tensor) -> None:
@@ -131,7 +132,7 @@ class DeltaXYWHCoder:
             dwh = dwh.clamp(max=max_ratio)
         gxy = pxy + shift
         gwh = pwh * torch.exp(dwh)
-        boxes = torch.cat((gxy - 0.5 * gwh, gxy + 0.5 * gwh), dim=-1)
+        boxes = cxcywh_to_xyxy_formula(torch.cat((gxy, gwh), dim=-1))
         if self.clip_border and max_shape is not None:
             h, w = (check_scalar(f"max_shape[{i}]", v, low=0.0) for i, v in enumerate(_pair("max_shape", max_shape)))
             upper = torch.tensor([w, h, w, h], dtype=torch.float64)
@@ -177,7 +178,7 @@ def dist2bbox_formula(distances: torch.Tensor, points: torch.Tensor, fmt: str) -
     x1y1, x2y2 = points - distances[..., :2], points + distances[..., 2:]
     if fmt == "xyxy":
         return torch.cat((x1y1, x2y2), dim=-1)
-    return torch.cat(((x1y1 + x2y2) / 2, x2y2 - x1y1), dim=-1)
+    return xyxy_to_cxcywh_formula(torch.cat((x1y1, x2y2), dim=-1))
 
 
 def bbox2dist(points: object, boxes: object, *, reg_max: int | None = None) -> torch.Tensor:

@@ -169,10 +169,10 @@ def _centre_test(points: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, co
     """``(B, n, A)``: the anchor point is inside the (possibly enlarged) GT by more than the margin."""
     if conv.enlarge_small_gts:
         # ultralytics 8.4 goes through (cx, cy, w, h) and back for every box, so the round trip is kept.
-        centre = (gt[..., :2] + gt[..., 2:]) / 2
-        size = gt[..., 2:] - gt[..., :2]
+        cxcywh = box_ops.xyxy_to_cxcywh_formula(gt)
+        centre, size = cxcywh[..., :2], cxcywh[..., 2:]
         size = torch.where((size < stride_val) & valid[..., None], torch.full_like(size, stride_val), size)
-        gt = torch.cat((centre - size / 2, centre + size / 2), dim=-1)
+        gt = box_ops.cxcywh_to_xyxy_formula(torch.cat((centre, size), dim=-1))
     x, y = points[:, 0], points[:, 1]
     x1, y1, x2, y2 = (gt[..., i, None] for i in range(4))
     m = conv.centre_margin

@@ -173,7 +173,7 @@ def prepare_for_cdn(targets: Sequence[Mapping], *, dn_number: int, label_noise_r
         corners = box_ops.convert(boxes, "cxcywh", "xyxy") + part * half * scale
         corners = corners.clamp(0.0, 1.0)
         # Not box_ops.convert: after noise a corner pair may cross (x2 < x1), which DINO keeps as is.
-        noised = torch.cat([(corners[:, :2] + corners[:, 2:]) / 2, corners[:, 2:] - corners[:, :2]], dim=1)
+        noised = box_ops.xyxy_to_cxcywh_formula(corners)
 
     b = len(tgts)
     out_labels = torch.zeros(b, pad_size, dtype=torch.int64)

@@ -225,8 +225,7 @@ def _targets(batch: object, batch_size: int, num_classes: int, image_size: tuple
     real = source >= 0
     h, w = image_size
     # ultralytics preprocess: scale the cxcywh boxes to pixels, then xywh2xyxy.
-    cx, cy, bw, bh = (boxes * torch.tensor([w, h, w, h], dtype=torch.float64)).unbind(-1)
-    xyxy = torch.stack((cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2), dim=-1)
+    xyxy = box_ops.cxcywh_to_xyxy_formula(boxes * torch.tensor([w, h, w, h], dtype=torch.float64))
     padded_boxes = torch.where(real[..., None], xyxy[source.clamp(min=0)], 0.0)
     padded_labels = torch.where(real, labels[source.clamp(min=0)], 0)
     mask_gt = real & (padded_boxes.sum(-1) > 0) if drop_nonpositive else real
