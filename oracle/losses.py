@@ -172,8 +172,8 @@ def sigmoid_binary_cross_entropy(logits: object, targets: object, *, pos_weight:
     Bool targets without ``pos_weight`` take one log-sigmoid of ``where(t, x, -x)`` per element: for t in
     {0, 1} the formula is ``-log sigmoid(x)`` or ``-log sigmoid(-x)`` exactly (the other product is a
     signed zero, and adding it is exact), and so is each gradient, so the result has the bits of the same
-    targets given as 0.0 and 1.0, for half the work (issue 12; ultralytics' mask loss, whose targets are
-    binary masks).
+    targets given as 0.0 and 1.0, for half the work (ultralytics' mask loss, whose targets are binary
+    masks).
     """
     if isinstance(targets, torch.Tensor) and targets.dtype == torch.bool:
         if pos_weight is None:
@@ -192,11 +192,16 @@ def sigmoid_binary_cross_entropy(logits: object, targets: object, *, pos_weight:
         check_range("pos_weight", pw, 0.0, None)
         if torch.broadcast_shapes(pw.shape, x.shape) != x.shape:
             raise fail("pos_weight", f"a shape that broadcasts to {tuple(x.shape)}", f"shape {tuple(pw.shape)}")
+    return reduce_loss(_bce(x, t, pw), weight=weight, reduction=reduction, avg_factor=avg_factor, avg_factor_eps=avg_factor_eps)
+
+
+def _bce(x: torch.Tensor, t: torch.Tensor, pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Element-wise ``-(pos_weight t log sigmoid(x) + (1 - t) log sigmoid(-x))`` of checked float64 tensors: the
+    one BCE of the sigmoid losses (``F.binary_cross_entropy_with_logits``'s formula, in log-sigmoid form)."""
     pos = t * F.logsigmoid(x)
-    if pw is not None:
-        pos = pw * pos
-    loss = -(pos + (1 - t) * F.logsigmoid(-x))
-    return reduce_loss(loss, weight=weight, reduction=reduction, avg_factor=avg_factor, avg_factor_eps=avg_factor_eps)
+    if pos_weight is not None:
+        pos = pos_weight * pos
+    return -(pos + (1 - t) * F.logsigmoid(-x))
 
 
 def sigmoid_focal_loss(logits: object, targets: object, *, alpha: float | None = 0.25, gamma: float = 2.0,
@@ -216,7 +221,7 @@ def sigmoid_focal_loss(logits: object, targets: object, *, alpha: float | None =
     if alpha is not None:
         alpha = check_scalar("alpha", alpha, low=0.0, high=1.0)
     gamma = check_scalar("gamma", gamma, low=0.0)
-    bce = -(t * F.logsigmoid(x) + (1 - t) * F.logsigmoid(-x))
+    bce = _bce(x, t)
     one_minus_pt = t * torch.sigmoid(-x) + (1 - t) * torch.sigmoid(x)
     loss = bce * one_minus_pt ** gamma
     if alpha is not None:
@@ -379,7 +384,7 @@ def varifocal_loss(logits: object, targets: object, labels: object, *, alpha: fl
         raise fail("labels", "a 0/1 positive mask", f"{lab[idx].item()} at index {idx}")
     alpha = check_scalar("alpha", alpha, low=0.0, high=1.0)
     gamma = check_scalar("gamma", gamma, low=0.0)
-    bce = -(q * F.logsigmoid(x) + (1 - q) * F.logsigmoid(-x))
+    bce = _bce(x, q)
     vf_weight = alpha * torch.sigmoid(x) ** gamma * (1 - lab) + q * lab
     return reduce_loss(bce * vf_weight, weight=weight, reduction=reduction, avg_factor=avg_factor,
                        avg_factor_eps=avg_factor_eps)
