@@ -109,10 +109,11 @@ from typing import Any
 
 import torch
 
+from oracle.conventions import FLT_EPS  # added to every avg_factor by mmdet
+
 from .base import YES, Adapter, MissingAdapter, NotProvided, Support, known_differences_file
 
 INSTALL = "bash .ci/install-mmdet (mmcv 2.1.0 built with its ops, mmengine 0.10.7, mmdet 3.3.0: see docs/install.md)"
-FLT_EPS = 1.1920928955078125e-07  # torch.finfo(torch.float32).eps, added to every avg_factor by mmdet
 
 DENSE = ("anchors.grid", "coders.delta_xywh_encode", "coders.delta_xywh_decode", "assign.max_iou",
          "assign.task_aligned", "criteria.anchor_head")
