@@ -27,8 +27,8 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
+from ._blocks import recomputed_blocks
 from ._checks import as_float64, check_finite, check_rank, fail
 
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, used by DETR and mmdet
@@ -101,18 +101,13 @@ def attention_formula(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, weights
     if tracing or b * num_heads * lq * lk <= _ATTENTION_BLOCK:
         context = _attend(qh, kh, vh, blocked, additive, d, tracing)
     else:
-        # One (image, head) at a time: the [B, h, Lq, Lk] float64 scores (462 MB at DETR's 8 x 8 x 950 x 950)
-        # become per-matrix blocks; each block is the same batched product, masking and softmax of the same
-        # rows, so the concatenation is bit for bit the whole computation (outside exports, whose batch axis
-        # is dynamic). Each block is recomputed in the backward pass (checkpoint: the same operations on the
-        # same operands, so the same gradients) instead of keeping its probabilities: the layer's peak memory
-        # falls by 30% (from 3.2x to 2.2x transformers' in float32; issue 12's target is 2.5x), for about 25%
-        # more time.
-        # The blocks come from split, not indexing: an indexed block's backward writes its gradient into a
-        # zero tensor of the whole [B, h, L, d] size, one per block; split's backward concatenates them once.
+        # One (image, head) at a time (oracle/_blocks.py): the [B, h, Lq, Lk] float64 scores (462 MB at DETR's
+        # 8 x 8 x 950 x 950) become per-matrix blocks; each block is the same batched product, masking and
+        # softmax of the same rows, so the concatenation is bit for bit the whole computation (outside
+        # exports, whose batch axis is dynamic).
         context = torch.cat([
-            torch.cat([checkpoint(_attend, qb, kb, vb, mask, additive, d, tracing, use_reentrant=False)
-                       for qb, kb, vb in zip(qi.split(1, 1), ki.split(1, 1), vi.split(1, 1))], dim=1)
+            recomputed_blocks(_attend, ((qb, kb, vb, mask, additive, d, tracing)
+                                        for qb, kb, vb in zip(qi.split(1, 1), ki.split(1, 1), vi.split(1, 1))), dim=1)
             for qi, ki, vi, mask in zip(qh.split(1), kh.split(1), vh.split(1), blocked.split(1))])
     out = context.transpose(1, 2).reshape(b, lq, e)
     return out @ weights[prefix + "out_proj.weight"].T + weights[prefix + "out_proj.bias"]
@@ -132,7 +127,7 @@ def _attend(qh: torch.Tensor, kh: torch.Tensor, vh: torch.Tensor, blocked: torch
     if additive is not None:
         scores = scores + additive
     # In place: scores is this function's own temporary (its producer's backward does not read it), and
-    # the scores are the largest tensor of the layer (issue 12: a copy of it per masked_fill).
+    # the scores are the largest tensor of the layer (a copy of it per masked_fill).
     scores = scores.masked_fill_(blocked, float("-inf"))
     # "no key left" as a count (ReduceSum) rather than .all() (ReduceMin): torch 2.13's ONNX exporter cannot
     # convert ReduceMin's axes input down to opset 17 and silently keeps opset 18.

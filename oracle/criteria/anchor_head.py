@@ -67,8 +67,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch.utils.checkpoint import checkpoint
 
+from .._blocks import recomputed_blocks
 from .. import boxes as box_ops
 from .. import losses as L
 from .._checks import (as_float64, as_index, check_choice, check_finite, check_labels, check_range, check_rank,
@@ -363,16 +363,16 @@ def _classification_loss(cls_score: torch.Tensor, labels: torch.Tensor, label_we
         loss = L.softmax_cross_entropy(cls_score, labels, weight=label_weights, avg_factor=avg_factor,
                                        avg_factor_eps=eps)
     else:
-        # The weighted element-wise loss per block of anchors, recomputed in the backward pass (checkpoint),
-        # then one sum over the whole [M, C] tensor: the same formula on the same elements and the same
-        # reduction as the whole at once, without the focal formula's dozen [M, C] float64 tensors saved for
-        # backward (194 MB each at RetinaNet's first level; issue 12's memory target). Bit for bit where the
-        # blocks keep torch's groups of 16 float64 lanes, as blocks of _CLS_BLOCK * C elements do: its sigmoid
-        # rounds the elements past a tensor's last full group on another path (tests/test_anchor_head.py).
-        weighted = torch.cat([
-            checkpoint(_sigmoid_elementwise, x, y, w, conf, num_classes, use_reentrant=False)
+        # The weighted element-wise loss per block of anchors (oracle/_blocks.py), then one sum over the whole
+        # [M, C] tensor: the same formula on the same elements and the same reduction as the whole at once,
+        # without the focal formula's dozen [M, C] float64 tensors saved for backward (194 MB each at
+        # RetinaNet's first level). Bit for bit where the blocks keep torch's groups of 16 float64 lanes, as
+        # blocks of _CLS_BLOCK * C elements do: its sigmoid rounds the elements past a tensor's last full
+        # group on another path (tests/test_anchor_head.py).
+        weighted = recomputed_blocks(_sigmoid_elementwise, (
+            (x, y, w, conf, num_classes)
             for x, y, w in zip(cls_score.split(_CLS_BLOCK), labels.split(_CLS_BLOCK), label_weights.split(_CLS_BLOCK))
-        ]) if len(cls_score) else _sigmoid_elementwise(cls_score, labels, label_weights, conf, num_classes)
+        )) if len(cls_score) else _sigmoid_elementwise(cls_score, labels, label_weights, conf, num_classes)
         loss = L.reduce_loss(weighted, avg_factor=avg_factor, avg_factor_eps=eps)
     return loss * conf.loss_weight_cls
 

@@ -68,8 +68,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from torch.utils.checkpoint import checkpoint
 
+from .._blocks import recomputed_blocks
 from .. import boxes as box_ops
 from .. import losses as L
 from .._checks import (as_float64, as_index, check_choice, check_finite, check_labels, check_range, check_rank,
@@ -285,11 +285,10 @@ def _detection(pred_distri: object, pred_logits: object, featmap_sizes: object, 
         assignment = _assignment_arg(assignment, b, a, c, targets.labels.shape[1])
     scores = assignment.target_scores
     score_sum = scores.sum().clamp(min=1.0)
-    # Element-wise per image, one sum over the concatenation: the same elements and reduction as the whole
-    # [B, A, C] at once (bit for bit), without its float64 temporaries (43 MB each at 8 x 8400 x 80); each
-    # image's BCE is recomputed in the backward pass (checkpoint) rather than saved (issue 12's memory target).
-    cls = torch.cat([checkpoint(_elementwise_bce, x, t, use_reentrant=False) for x, t in zip(logits, scores)]
-                    ).view(logits.shape).sum() / score_sum if b else \
+    # Element-wise per image (oracle/_blocks.py), one sum over the concatenation: the same elements and
+    # reduction as the whole [B, A, C] at once (bit for bit), without its float64 temporaries (43 MB each at
+    # 8 x 8400 x 80).
+    cls = recomputed_blocks(_elementwise_bce, zip(logits, scores)).view(logits.shape).sum() / score_sum if b else \
         L.sigmoid_binary_cross_entropy(logits, scores, reduction="sum") / score_sum
     fg = assignment.fg_mask
     weight = scores[fg].sum(-1)
@@ -446,22 +445,15 @@ def _mask_loss(coef: torch.Tensor, protos: torch.Tensor, masks: torch.Tensor, de
                        f"image {i}, anchor {anchor} assigned to row {int(rows[fg_area == 0][0])} of zero area")
         logits = (coef[i][fg] @ protos[i].flatten(1)).view(-1, mask_h, mask_w)
         boxes = in_mask_pixels[i][fg]
-        # Per block of anchors: the [n_fg, h, w] temporaries of the BCE and the crop (86 MB each in float64 at
-        # 420 x 160 x 160) become blocks the allocator reuses, and each block, its target masks included, is
-        # recomputed in the backward pass (checkpoint) rather than saved: the segmentation workload's peak
-        # memory falls by 70% for about 15% more time (issue 12; docs/benchmarks.md). Every element and every
-        # per-anchor mean is the same computation as on the whole tensor (split's backward concatenates; the
-        # log-sigmoids, products and means round alike in any block), so the bits are unchanged.
-        means = []
-        for block, at in zip(torch.split(logits, _MASK_BLOCK), range(0, len(rows), _MASK_BLOCK)):
-            block_rows = rows[at:at + len(block)]
-            if config.overlap_mask:
-                means.append(checkpoint(_cropped_bce_means, block, masks[i], block_rows + 1, boxes[at:at + len(block)],
-                                        use_reentrant=False))
-            else:
-                means.append(checkpoint(_cropped_bce_means, block, masks, det.targets.source[i, block_rows],
-                                        boxes[at:at + len(block)], use_reentrant=False))
-        total = total + (torch.cat(means) / fg_area).sum()
+        # Per block of anchors (oracle/_blocks.py): the [n_fg, h, w] temporaries of the BCE and the crop (86 MB
+        # each in float64 at 420 x 160 x 160) become blocks the allocator reuses, target masks included. Every
+        # element and every per-anchor mean is the same computation as on the whole tensor (the log-sigmoids,
+        # products and means round alike in any block), so the bits are unchanged.
+        blocks = ((block, masks[i], block_rows + 1, block_boxes) if config.overlap_mask else
+                  (block, masks, det.targets.source[i, block_rows], block_boxes)
+                  for block, block_rows, block_boxes in zip(logits.split(_MASK_BLOCK), rows.split(_MASK_BLOCK),
+                                                            boxes.split(_MASK_BLOCK)))
+        total = total + (recomputed_blocks(_cropped_bce_means, blocks) / fg_area).sum()
     return total
 
 
