@@ -1,1 +1,1 @@
-"""pytest-benchmark suites: the reference against each installed implementation (issue 12)."""
+"""pytest-benchmark suites: the reference against each installed implementation."""

@@ -1,10 +1,11 @@
-"""Bit-identity snapshots of the reference, for changes that must not move a bit (issue 12).
+"""Bit-identity snapshots of the reference, for changes that must not move a bit.
 
 ``python -m benchmarks.bits save FILE [--workloads NAME ...]`` runs the reference on every golden case
 (golden/catalogue.py) and on the named benchmark workloads, and saves every output tensor, gradients
 included; ``python -m benchmarks.bits compare FILE [--workloads NAME ...]`` runs them again and lists the
 tensors that are not ``torch.equal`` to the saved ones (dtype and shape included, NaN equal to NaN). Save
-before a change, compare after it: ``python -m golden check`` allows 4 float64 ULPs, this allows none.
+before a change, compare after it: ``python -m golden check`` allows each component's drift budget (golden/drift.toml), this allows
+none.
 Exit status 1 when a tensor differs or is missing.
 """
 

@@ -1,4 +1,4 @@
-"""Peak memory of each workload and implementation, each in a fresh process (issue 12).
+"""Peak memory of each workload and implementation, each in a fresh process.
 
 ``python -m benchmarks.memory --out benchmarks/memory.json [--only NAME ...] [--results results.json]`` runs,
 for every workload and installed implementation (or the pairs a benchmark JSON timed), a child process that

@@ -1,4 +1,4 @@
-"""Per-operator profile of one workload: the reference against an implementation (issue 12).
+"""Per-operator profile of one workload: the reference against an implementation.
 
 ``python -m benchmarks.profile WORKLOAD IMPL [--top N]`` runs the workload's call (as the benchmarks do:
 forward and backward) for the reference in float64 and for IMPL in float32 and float64, under

@@ -1,4 +1,4 @@
-"""The benchmark workloads: canonical inputs at the sizes detectors train at (issue 12).
+"""The benchmark workloads: canonical inputs at the sizes detectors train at.
 
 A workload is one canonical call of golden/components.py (component, config, inputs), so every
 implementation runs through its conformance adapter on the *same* inputs: the reference in float64,

@@ -414,7 +414,7 @@ def test_batched_equals_per_image(name):
 @pytest.mark.parametrize("name", ["retinanet", "plain"])
 def test_classification_loss_by_blocks_is_bit_identical_to_one_block(monkeypatch, name):
     # The sigmoid classification losses run per block of _CLS_BLOCK anchors, each recomputed in the backward
-    # pass, and are summed once over the concatenation (issue 12): blocks of 16 anchors (48 elements, three
+    # pass, and are summed once over the concatenation: blocks of 16 anchors (48 elements, three
     # groups of 16 float64 lanes) give the bits of a single block, gradients included; a block paired with
     # another block's labels changes the loss. Blocks that split a group of 16 elements may move a last bit:
     # torch's float64 sigmoid rounds the elements past the last full group on another path (blocks of 5

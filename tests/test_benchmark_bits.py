@@ -1,4 +1,4 @@
-"""benchmarks/bits.py: the bit-identity snapshot that issue 12's speedups are checked with."""
+"""benchmarks/bits.py: the bit-identity snapshot that speedups of the reference are checked with."""
 
 from __future__ import annotations
 

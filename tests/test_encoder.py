@@ -327,7 +327,7 @@ def test_seeded_weights_are_deterministic():
 
 
 def test_attention_by_blocks_is_bit_identical_to_the_whole(monkeypatch):
-    # Above _ATTENTION_BLOCK scores the attention runs one (image, head) matrix at a time (issue 12); it must
+    # Above _ATTENTION_BLOCK scores the attention runs one (image, head) matrix at a time; it must
     # give the same bits as the batched computation, gradients included, with padded keys, fully masked
     # rows (an all-padded image) and an additive float mask.
     rng = np.random.default_rng(11)

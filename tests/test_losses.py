@@ -100,7 +100,7 @@ def test_sigmoid_bce_matches_torch(x, t, pw):
 
 
 def test_sigmoid_bce_of_bool_targets_has_the_bits_of_float_targets():
-    # Bool targets take one log-sigmoid of where(t, x, -x) (issue 12): the same values and gradients, bit for
+    # Bool targets take one log-sigmoid of where(t, x, -x): the same values and gradients, bit for
     # bit, as the general form on the same targets as 0.0 / 1.0, saturated logits included; with pos_weight
     # they take the general form.
     gen = torch.Generator().manual_seed(3)

@@ -375,8 +375,8 @@ def test_segmentation_matches_ultralytics(case):
 
 @pytest.mark.parametrize("overlap", [True, False])
 def test_mask_loss_by_blocks_is_bit_identical_to_one_block(monkeypatch, overlap):
-    # The mask loss runs per block of _MASK_BLOCK foreground anchors, each recomputed in the backward pass
-    # (issue 12): blocks of one anchor must give the bits of a single block, gradients included, and pick
+    # The mask loss runs per block of _MASK_BLOCK foreground anchors, each recomputed in the backward pass:
+    # blocks of one anchor must give the bits of a single block, gradients included, and pick
     # each block's own target masks (a block given another block's rows changes the loss).
     import oracle.criteria.yolov8 as Y
     batch = {**BATCH, "masks": _masks_for(BATCH, (16, 16), overlap=overlap)}
