@@ -1,4 +1,5 @@
-"""DINO's contrastive denoising (CDN): query construction with explicit random draws, and its losses.
+"""DINO's contrastive denoising (CDN): query construction with explicit random draws, and the slot layout
+its losses read (the losses themselves: ``SetCriterion.loss_denoising``).
 
 Construction follows IDEA-Research/DINO models/dino/dn_components.py ``prepare_for_cdn`` (mmdet's
 ``CdnQueryGenerator`` in models/layers/transformer/dino_layers.py draws in the same order and
@@ -19,16 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 
 from .. import boxes as box_ops
 from .._checks import as_float64, as_index, check_range, check_scalar, fail
-from ._inputs import Indices, Target, layer_arg, targets_arg
-
-if TYPE_CHECKING:
-    from .set_criterion import SetCriterion
+from ._inputs import Indices, Target, targets_arg
 
 
 def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
@@ -205,7 +202,7 @@ def cdn_attention_mask(pad_size: int, groups: int, num_queries: int) -> torch.Te
 def split_denoising(layer: Mapping, dn_meta: Mapping) -> tuple[dict, dict]:
     """Split a layer's ``[B, pad_size + Q, ...]`` outputs into (matching part, denoising part),
     the first ``pad_size`` queries being the denoising ones (DINO ``dn_post_process``)."""
-    pad = _dn_meta_arg(dn_meta)[0]
+    pad = dn_meta_arg(dn_meta)[0]
     if not isinstance(layer, Mapping):
         raise fail("layer", "a mapping with 'pred_logits' and 'pred_boxes'", type(layer).__name__)
     matching, dn = {}, {}
@@ -218,7 +215,8 @@ def split_denoising(layer: Mapping, dn_meta: Mapping) -> tuple[dict, dict]:
     return matching, dn
 
 
-def _dn_meta_arg(dn_meta: object) -> tuple[int, int]:
+def dn_meta_arg(dn_meta: object) -> tuple[int, int]:
+    """``(pad_size, num_dn_group)`` of a checked ``dn_meta``: ``pad_size`` a multiple of ``2 * num_dn_group``."""
     if not isinstance(dn_meta, Mapping) or "pad_size" not in dn_meta or "num_dn_group" not in dn_meta:
         raise fail("outputs['dn_meta']", "a mapping with 'pad_size' and 'num_dn_group'", repr(dn_meta))
     pad, groups = dn_meta["pad_size"], dn_meta["num_dn_group"]
@@ -241,43 +239,3 @@ def dn_positive_indices(targets: Sequence[Target], pad_size: int, groups: int) -
                        f"pad_size {pad_size}, num_dn_group {groups}")
         out.append((src, tgt))
     return out
-
-
-_DN_KEYS = ("loss_ce", "loss_bbox", "loss_giou", "loss_xy", "loss_hw", "cardinality_error")
-
-
-def denoising_losses(criterion: SetCriterion, outputs: Mapping, targets: Sequence[Target], num_boxes: float,
-                     *, num_aux: int) -> dict[str, torch.Tensor]:
-    """DINO's ``_dn`` (last layer) and ``_dn_{i}`` (aux layers) terms.
-
-    ``outputs['dn_outputs']`` is the denoising part (``pred_logits`` ``[B, pad_size, K]``,
-    ``pred_boxes``, ``aux_outputs``) and ``outputs['dn_meta']`` its meta. With no denoising queries
-    (``pad_size`` 0, e.g. a batch without targets) every term is the constant 0, as in DINO.
-    """
-    pad, groups = _dn_meta_arg(outputs.get("dn_meta"))
-    zero_keys = [k for k in _DN_KEYS if k not in ("loss_xy", "loss_hw") or criterion.conv.box_diagnostics]
-    if pad == 0:
-        losses = {f"{k}_dn": torch.tensor(0.0, dtype=torch.float64) for k in zero_keys}
-        for i in range(num_aux):
-            losses.update({f"{k}_dn_{i}": torch.tensor(0.0, dtype=torch.float64) for k in zero_keys})
-        return losses
-    dn = outputs.get("dn_outputs")
-    if dn is None:
-        raise fail("outputs['dn_outputs']", f"the denoising outputs for pad_size {pad}", "None")
-    k = criterion.config.num_logits
-    batch = len(targets)
-    indices = dn_positive_indices(targets, pad, groups)
-    dn_boxes = num_boxes * groups
-    losses = {}
-    layers = [("_dn", dn)] + [(f"_dn_{i}", raw) for i, raw in enumerate(dn.get("aux_outputs") or [])]
-    if len(layers) - 1 != num_aux:
-        raise fail("outputs['dn_outputs']['aux_outputs']", f"{num_aux} layers, as many as outputs['aux_outputs']",
-                   f"{len(layers) - 1}")
-    for suffix, raw in layers:
-        layer = layer_arg(f"outputs['dn_outputs']{'' if suffix == '_dn' else '[aux]'}", raw, num_logits=k, batch=batch)
-        if layer.logits.shape[1] != pad:
-            raise fail("outputs['dn_outputs']['pred_logits']", f"{pad} denoising queries (dn_meta['pad_size'])",
-                       f"shape {tuple(layer.logits.shape)}")
-        terms = criterion.layer_losses(layer, targets, indices, dn_boxes, log=False, masks=False)
-        losses.update({f"{key}{suffix}": v for key, v in terms.items()})
-    return losses

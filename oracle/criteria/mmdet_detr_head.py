@@ -33,7 +33,7 @@ from .._checks import as_float64, check_finite, check_rank, fail
 from ..assign.hungarian import hungarian_match
 from ..conventions import MMDetDETRHeadConvention
 from ._inputs import Indices, Target, flat_index, indices_arg, matched_targets, targets_arg
-from .denoising import _dn_meta_arg, dn_positive_indices
+from .denoising import dn_meta_arg, dn_positive_indices
 
 
 def assign_result(indices: tuple[torch.Tensor, torch.Tensor], num_queries: int,
@@ -176,7 +176,7 @@ class MMDetDETRHeadLoss:
                    num_layers: int) -> dict[str, torch.Tensor]:
         """``DINOHead.loss_dn``: positives at the CDN slots, ``cls_avg_factor = max(num_pos, 1)``; with no
         denoising queries ``loss_cls`` is ``zeros(1)`` and the box losses 0, as mmdet returns them."""
-        pad, groups = _dn_meta_arg(dn_meta)
+        pad, groups = dn_meta_arg(dn_meta)
         out: dict[str, torch.Tensor] = {}
         names = [("" if layer == num_layers - 1 else f"d{layer}.") for layer in range(num_layers)]
         if pad == 0:

@@ -43,6 +43,7 @@ from .._checks import check_scalar, fail
 from ..assign.hungarian import hungarian_match
 from ..conventions import MatcherConvention, SetCriterionConvention, get_profile
 from ._inputs import Indices, Layer, Target, flat_index, indices_arg, layer_arg, matched_targets, targets_arg
+from .denoising import dn_meta_arg, dn_positive_indices
 
 _WEIGHTED_TERMS = ("loss_ce", "loss_bbox", "loss_giou", "loss_mask", "loss_dice")
 _SUFFIX = re.compile(r"^(loss_ce|loss_bbox|loss_giou|loss_mask|loss_dice|loss_xy|loss_hw|class_error|"
@@ -322,9 +323,47 @@ class SetCriterion:
             losses.update({f"{key}_enc": v for key, v in terms.items()})
         denoising = outputs.get("dn_outputs") is not None or outputs.get("dn_meta") is not None
         if denoising:
-            from .denoising import denoising_losses  # DINO and RT-DETR only; keeps this module readable alone
-            losses.update(denoising_losses(self, outputs, tgts, n_boxes, num_aux=len(aux)))
+            losses.update(self.loss_denoising(outputs, tgts, n_boxes, num_aux=len(aux)))
         return self.ultralytics_keys(losses, denoising=denoising) if self.conv.keys == "ultralytics" else losses
+
+    _DN_KEYS = ("loss_ce", "loss_bbox", "loss_giou", "loss_xy", "loss_hw", "cardinality_error")
+
+    def loss_denoising(self, outputs: Mapping, targets: Sequence[Target], num_boxes: float,
+                       *, num_aux: int) -> dict[str, torch.Tensor]:
+        """DINO's ``_dn`` (last layer) and ``_dn_{i}`` (aux layers) terms.
+
+        ``outputs['dn_outputs']`` is the denoising part (``pred_logits`` ``[B, pad_size, K]``,
+        ``pred_boxes``, ``aux_outputs``) and ``outputs['dn_meta']`` its meta. With no denoising queries
+        (``pad_size`` 0, e.g. a batch without targets) every term is the constant 0, as in DINO.
+        """
+        pad, groups = dn_meta_arg(outputs.get("dn_meta"))
+        zero_keys = [k for k in self._DN_KEYS if k not in ("loss_xy", "loss_hw") or self.conv.box_diagnostics]
+        if pad == 0:
+            losses = {f"{k}_dn": torch.tensor(0.0, dtype=torch.float64) for k in zero_keys}
+            for i in range(num_aux):
+                losses.update({f"{k}_dn_{i}": torch.tensor(0.0, dtype=torch.float64) for k in zero_keys})
+            return losses
+        dn = outputs.get("dn_outputs")
+        if dn is None:
+            raise fail("outputs['dn_outputs']", f"the denoising outputs for pad_size {pad}", "None")
+        k = self.config.num_logits
+        batch = len(targets)
+        indices = dn_positive_indices(targets, pad, groups)
+        dn_boxes = num_boxes * groups
+        losses = {}
+        layers = [("_dn", dn)] + [(f"_dn_{i}", raw) for i, raw in enumerate(dn.get("aux_outputs") or [])]
+        if len(layers) - 1 != num_aux:
+            raise fail("outputs['dn_outputs']['aux_outputs']", f"{num_aux} layers, as many as outputs['aux_outputs']",
+                       f"{len(layers) - 1}")
+        for suffix, raw in layers:
+            layer = layer_arg(f"outputs['dn_outputs']{'' if suffix == '_dn' else '[aux]'}", raw, num_logits=k,
+                              batch=batch)
+            if layer.logits.shape[1] != pad:
+                raise fail("outputs['dn_outputs']['pred_logits']", f"{pad} denoising queries (dn_meta['pad_size'])",
+                           f"shape {tuple(layer.logits.shape)}")
+            terms = self.layer_losses(layer, targets, indices, dn_boxes, log=False, masks=False)
+            losses.update({f"{key}{suffix}": v for key, v in terms.items()})
+        return losses
 
     def ultralytics_keys(self, losses: Mapping[str, torch.Tensor], *, denoising: bool) -> dict[str, torch.Tensor]:
         """Per-layer terms as ultralytics ``DETRLoss`` returns them: each class/L1/GIoU term times its weight,
