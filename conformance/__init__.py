@@ -1,2 +1,3 @@
-"""The conformance suite (DESIGN.md §6-§8). So far only the shared hypothesis strategies and profiles
-exist here; the pytest plugin and adapters come with the [conformance] issue."""
+"""The conformance suite: the pytest plugin (``pytest --impl=NAME conformance``), the adapters of each
+implementation, the comparison policy and tolerances, the hypothesis strategies and profiles, the ONNX
+exports, and the reports (docs/conformance.md)."""

@@ -12,12 +12,10 @@ from importlib.metadata import entry_points
 
 from .base import YES, Adapter, NotProvided, Support
 
-__all__ = ["Adapter", "BUILTIN", "NotProvided", "PLANNED", "Support", "YES", "resolve"]
+__all__ = ["Adapter", "BUILTIN", "NotProvided", "Support", "YES", "resolve"]
 
 #: Built-in adapters available in this version.
 BUILTIN = ("oracle", "torchvision", "transformers", "ultralytics", "mmdet", "onnx")
-#: Adapters planned by later work; naming one is a clear error until it exists.
-PLANNED: dict[str, int] = {}
 
 
 class AdapterError(Exception):
@@ -50,9 +48,6 @@ def resolve(impl: str) -> Adapter:
     for ep in entry_points(group="detconf.adapters"):
         if ep.name == impl:
             return _call_factory(ep.load(), f"entry point {ep.value}")
-    if impl in PLANNED:
-        raise AdapterError(f"--impl={impl}: the {impl} adapter is not part of this version yet (planned in issue "
-                           f"{PLANNED[impl]}); available: {', '.join(BUILTIN)}, or your own via py:module:factory")
     known = sorted(set(BUILTIN) | {ep.name for ep in entry_points(group="detconf.adapters")})
     raise AdapterError(f"--impl={impl}: unknown implementation; available: {', '.join(known)}, "
                        f"or py:package.module:factory")

@@ -94,8 +94,6 @@ class TransformersAdapter(Adapter):
                                                 or (c.get("reduction") == "mean" and "avg_factor" not in c)):
             return Support(False, "transformers' dice_loss returns sum/num_boxes (reduction 'sum' or 'mean' with "
                                   "avg_factor only)")
-        if component == "position.sine" and "num_feats" not in c:
-            return Support(True)
         return Support(True)
 
     # ----------------------------------------------------------------- components
