@@ -1,8 +1,8 @@
-"""The case catalogue: which golden cases exist, how their inputs are made, and how the reference runs them.
+"""The case catalogue: which golden cases exist and how the reference runs them.
 
-A :class:`Case` records its component, profile (the conventions), config and seed; its inputs come
-from ``numpy.random.Generator(PCG64(seed))`` or are written out (edge cases, tagged
-``edge:<what>``). Outputs are the reference's canonical outputs (golden/components.py), with the
+A :class:`~golden.case.Case` records its component, profile (the conventions), config and seed; its inputs
+come from ``numpy.random.Generator(PCG64(seed))`` or are written out (edge cases, tagged
+``edge:<what>``); golden/case.py has the record and the input builders. Outputs are the reference's canonical outputs (golden/components.py), with the
 gradients of losses with respect to their float inputs (``grad.<input path>``), since gradients
 are part of conformance (DESIGN §6).
 """
@@ -10,77 +10,20 @@ are part of conformance (DESIGN §6).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 
 from oracle import boxes as B
 from oracle import conventions as conv
-
-from .components import COMPONENTS, reference_outputs
-from .store import CaseRecord
 from oracle.criteria import cdn_group_count
 
-Inputs = dict[str, Any]
+from .case import Case, Inputs, f64, i64, rand_cxcywh, rand_logits, rand_targets, rand_xyxy
+from .components import COMPONENTS, reference_outputs
+from .dense_cases import dense_cases
 
-
-@dataclass(frozen=True)
-class Case(CaseRecord):
-    """One golden case. ``build(rng)`` makes its inputs (nested dicts/lists of tensors)."""
-
-    build: Callable[[np.random.Generator], Inputs] = field(compare=False, repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "component": self.component, "profile": self.profile,
-                "config": dict(self.config), "seed": self.seed, "tags": list(self.tags)}
-
-    def inputs(self) -> Inputs:
-        return self.build(np.random.Generator(np.random.PCG64(self.seed)))
-
-    @property
-    def file(self) -> str:
-        """Path of the fixture relative to golden/."""
-        return f"data/{self.name}.safetensors"
-
-
-# --------------------------------------------------------------------------- input helpers
-
-def f64(x: Any) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x, dtype=np.float64))
-
-
-def i64(x: Any) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x, dtype=np.int64).reshape(-1))
-
-
-def rand_xyxy(rng: np.random.Generator, n: int, *, scale: float = 1.0, min_size: float = 0.02) -> torch.Tensor:
-    xy = rng.random((n, 2)) * 0.7 * scale
-    wh = (min_size + rng.random((n, 2)) * 0.3) * scale
-    return f64(np.concatenate([xy, xy + wh], axis=1))
-
-
-def rand_cxcywh(rng: np.random.Generator, n: int) -> torch.Tensor:
-    return B.convert(rand_xyxy(rng, n), "xyxy", "cxcywh")
-
-
-def rand_logits(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 2.0) -> torch.Tensor:
-    return f64(rng.standard_normal(shape) * scale)
-
-
-def rand_targets(rng: np.random.Generator, counts: list[int], num_classes: int, *,
-                 image_size: tuple[float, float] | None = None, masks: tuple[int, int] | None = None) -> list[dict]:
-    out = []
-    for n in counts:
-        t = {"labels": i64(rng.integers(0, num_classes, n)), "boxes": rand_cxcywh(rng, n).reshape(n, 4)}
-        if image_size is not None:
-            t["image_size"] = f64(image_size)
-        if masks is not None:
-            t["masks"] = f64(rng.random((n, *masks)) > 0.5)
-        out.append(t)
-    return out
+__all__ = ["Case", "Inputs", "catalogue", "components_without_cases", "f64", "i64", "rand_cxcywh", "rand_logits",
+           "rand_targets", "rand_xyxy", "run_case"]
 
 
 def run_case(case: Case) -> tuple[Inputs, dict]:
@@ -504,7 +447,6 @@ def _encoder_cases() -> list[Case]:
 @functools.lru_cache(maxsize=1)
 def catalogue() -> tuple[Case, ...]:
     """Every case, in a fixed order; names are unique."""
-    from .dense_cases import dense_cases  # it imports this module's Case and input helpers
     cases = tuple(_boxes_cases() + _loss_cases() + _hungarian_cases() + _criterion_cases() + _encoder_cases()
                   + dense_cases())
     names = [c.name for c in cases]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .catalogue import Case, f64, i64, rand_xyxy
+from .case import Case, f64, i64, rand_xyxy
 from .dense_calls import anchor_head_config
 
 RETINANET = {"strides": [8, 16, 32, 64, 128], "ratios": [0.5, 1.0, 2.0], "octave_base_scale": 4,
