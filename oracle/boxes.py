@@ -1,10 +1,5 @@
-"""Box formats, areas and the IoU family (IoU, IoF, GIoU, DIoU, CIoU) in float64.
-
-Formats (coordinates in any one unit, normalised or pixel):
-
-- ``"xyxy"``: ``(x1, y1, x2, y2)``, corners, ``x2 >= x1`` and ``y2 >= y1``.
-- ``"cxcywh"``: ``(cx, cy, w, h)``, centre and size (what ultralytics calls ``xywh``).
-- ``"xywh"``: ``(x1, y1, w, h)``, top-left corner and size (torchvision's and COCO's ``xywh``).
+"""The IoU family (IoU, IoF, GIoU, DIoU, CIoU) in float64, with the box formats, their conversion and
+area (:mod:`oracle.box_formats`, re-exported here: ``"xyxy"``, ``"cxcywh"``, ``"xywh"``).
 
 Every overlap function is either pairwise (``boxes1`` ``[N, 4]``, ``boxes2`` ``[M, 4]`` give
 ``[N, M]``) or, with ``aligned=True``, element-wise (both ``[N, 4]``, giving ``[N]``). How the
@@ -27,102 +22,14 @@ from typing import Literal
 
 import torch
 
-from ._checks import as_float64, check_choice, check_finite, check_last_dim, check_rank, fail
+from ._checks import check_choice, fail
+from .box_formats import (FORMATS, BoxFormat, area, convert, cxcywh_to_xyxy_formula, format_arg,
+                          from_xyxy_formula, to_xyxy_formula, validate_boxes, xyxy_to_cxcywh_formula)
 from .conventions import IOU_EXACT, IoUConvention
 from .errors import OracleInputError
 
-BoxFormat = Literal["xyxy", "cxcywh", "xywh"]
-FORMATS: tuple[str, ...] = ("xyxy", "cxcywh", "xywh")
-
-
-# --------------------------------------------------------------------------- validation
-
-def _check_box_values(name: str, boxes: torch.Tensor, fmt: str) -> None:
-    """Finite, and of non-negative extent: ``x2 >= x1, y2 >= y1`` (xyxy) or ``w, h >= 0``."""
-    check_finite(name, boxes)
-    d = boxes.detach()
-    if fmt == "xyxy":
-        bad = (d[..., 2] < d[..., 0]) | (d[..., 3] < d[..., 1])
-        what = "x2 >= x1 and y2 >= y1 (xyxy)"
-    else:
-        bad = (d[..., 2] < 0) | (d[..., 3] < 0)
-        what = f"non-negative width and height ({fmt})"
-    if bool(bad.any()):
-        idx = tuple(int(i) for i in torch.nonzero(bad)[0])
-        raise fail(name, what, f"box {d[idx].tolist()} at index {idx}")
-
-
-def validate_boxes(name: str, boxes: object, fmt: BoxFormat, *, rank: int | None = None) -> torch.Tensor:
-    """Boxes ``[..., 4]`` (or of the given rank) in ``fmt`` as float64, or an error naming ``name``.
-
-    Refuses a wrong last dimension or rank, NaN/inf, and negative extents (``x2 < x1``/``y2 < y1``
-    for xyxy, ``w < 0``/``h < 0`` otherwise). Zero-area boxes are legal.
-    """
-    fmt = _fmt_arg("fmt", fmt)
-    t = as_float64(name, boxes)
-    check_last_dim(name, t, 4, f"([..., 4] {fmt} boxes)")
-    if rank is not None:
-        check_rank(name, t, rank, f"([N, 4] {fmt} boxes)")
-    _check_box_values(name, t, fmt)
-    return t
-
-
-def _fmt_arg(name: str, fmt: object) -> str:
-    return check_choice(name, fmt, FORMATS)
-
-
-# --------------------------------------------------------------------------- formats and area
-
-def cxcywh_to_xyxy_formula(boxes: torch.Tensor) -> torch.Tensor:
-    """``[..., 4]`` cxcywh -> xyxy, ``(cx - w/2, cy - h/2, cx + w/2, cy + h/2)`` as torchvision
-    ``_box_cxcywh_to_xyxy`` and mmdet ``bbox_cxcywh_to_xyxy``; unchecked, in the input's dtype (for callers
-    that validated their boxes otherwise, or keep what validation refuses, such as crossed corners)."""
-    centre, size = boxes[..., :2], boxes[..., 2:]
-    return torch.cat((centre - 0.5 * size, centre + 0.5 * size), dim=-1)
-
-
-def xyxy_to_cxcywh_formula(boxes: torch.Tensor) -> torch.Tensor:
-    """``[..., 4]`` xyxy -> cxcywh, ``((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1)``; unchecked, in the
-    input's dtype (see :func:`cxcywh_to_xyxy_formula`)."""
-    low, high = boxes[..., :2], boxes[..., 2:]
-    return torch.cat(((low + high) / 2, high - low), dim=-1)
-
-
-def _to_xyxy(b: torch.Tensor, fmt: str) -> torch.Tensor:
-    if fmt == "xyxy":
-        return b
-    if fmt == "cxcywh":
-        return cxcywh_to_xyxy_formula(b)
-    return torch.cat((b[..., :2], b[..., :2] + b[..., 2:]), dim=-1)
-
-
-def _from_xyxy(b: torch.Tensor, fmt: str) -> torch.Tensor:
-    if fmt == "xyxy":
-        return b
-    if fmt == "cxcywh":
-        return xyxy_to_cxcywh_formula(b)
-    return torch.cat((b[..., :2], b[..., 2:] - b[..., :2]), dim=-1)
-
-
-def convert(boxes: object, src: BoxFormat, dst: BoxFormat) -> torch.Tensor:
-    """Boxes ``[..., 4]`` from format ``src`` to ``dst`` (float64; a new tensor even if src == dst).
-
-    Conversions go through xyxy, with ``cx ± w/2`` as torchvision ``_box_cxcywh_to_xyxy`` and
-    mmdet ``bbox_cxcywh_to_xyxy`` compute it. Refuses non-finite values and negative extents.
-    """
-    src = _fmt_arg("src", src)
-    dst = _fmt_arg("dst", dst)
-    b = validate_boxes("boxes", boxes, src, rank=None)
-    if src == dst:
-        return b.clone()
-    return _from_xyxy(_to_xyxy(b, src), dst)
-
-
-def area(boxes: object, fmt: BoxFormat = "xyxy") -> torch.Tensor:
-    """Areas ``[...]`` of boxes ``[..., 4]`` (torchvision ``box_area``): ``(x2 - x1) * (y2 - y1)``."""
-    fmt = _fmt_arg("fmt", fmt)
-    b = _to_xyxy(validate_boxes("boxes", boxes, fmt, rank=None), fmt)
-    return (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+__all__ = ["FORMATS", "BoxFormat", "area", "ciou", "convert", "cxcywh_to_xyxy_formula", "diou", "from_xyxy_formula",
+           "giou", "iou", "to_xyxy_formula", "validate_boxes", "xyxy_to_cxcywh_formula"]
 
 
 # --------------------------------------------------------------------------- shared geometry
@@ -152,11 +59,11 @@ class _PairGeometry:
 
 
 def _geometry(boxes1: object, boxes2: object, *, aligned: bool, fmt: str, conv: IoUConvention) -> _PairGeometry:
-    fmt = _fmt_arg("fmt", fmt)
+    fmt = format_arg("fmt", fmt)
     if not isinstance(conv, IoUConvention):
         raise fail("convention", "an IoUConvention", type(conv).__name__)
-    b1 = _to_xyxy(validate_boxes("boxes1", boxes1, fmt, rank=2), fmt)
-    b2 = _to_xyxy(validate_boxes("boxes2", boxes2, fmt, rank=2), fmt)
+    b1 = to_xyxy_formula(validate_boxes("boxes1", boxes1, fmt, rank=2), fmt)
+    b2 = to_xyxy_formula(validate_boxes("boxes2", boxes2, fmt, rank=2), fmt)
     if aligned:
         if b1.shape[0] != b2.shape[0]:
             raise fail("boxes2", f"as many boxes as boxes1 ({b1.shape[0]}) with aligned=True", f"{b2.shape[0]}")
@@ -267,7 +174,8 @@ def diou(boxes1: object, boxes2: object, *, aligned: bool = False, fmt: BoxForma
     return _iou_and_union(geo, convention)[0] - _center_penalty(geo, convention)
 
 
-def _aspect_angle(w: torch.Tensor, h: torch.Tensor, conv: IoUConvention, geo: _PairGeometry, which: str) -> torch.Tensor:
+def _aspect_angle(w: torch.Tensor, h: torch.Tensor, conv: IoUConvention, geo: _PairGeometry,
+                  which: str) -> torch.Tensor:
     """``atan(w / (h + aspect_height_eps))``, with ``h = 0 < w`` giving pi/2 as upstream's atan(inf)."""
     h = h + conv.aspect_height_eps
     undefined = (w.detach() == 0) & (h.detach() == 0)

@@ -34,7 +34,7 @@ import torch
 
 from ._checks import (as_float64, check_choice, check_finite, check_last_dim, check_rank, check_same_shape,
                       check_scalar, fail)
-from .boxes import cxcywh_to_xyxy_formula, validate_boxes, xyxy_to_cxcywh_formula
+from .box_formats import cxcywh_to_xyxy_formula, validate_boxes, xyxy_to_cxcywh_formula
 
 
 def _four(name: str, values: object, *, positive: bool) -> tuple[float, float, float, float]:

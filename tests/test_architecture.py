@@ -43,7 +43,10 @@ def import_graph() -> dict[str, set[str]]:
                 if node.level:
                     parts = package.split(".")[:len(package.split(".")) - node.level + 1]
                     base = ".".join(parts + ([base] if base else []))
-                names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+                # ``from package import submodule`` depends on the submodule; ``from module import name`` on
+                # the module (the package's own __init__ is never an edge of a submodule import either way).
+                names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                         for alias in node.names]
             else:
                 continue
             deps |= {r for r in map(resolve, names) if r is not None and r != module}

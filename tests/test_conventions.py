@@ -85,3 +85,76 @@ def test_docs_table_is_current():
     start = doc.index("-->\n", doc.index("<!-- generated")) + len("-->\n")
     end = doc.index("<!-- end generated -->")
     assert doc[start:end] == profiles_markdown(), "regenerate the table in docs/conventions.md"
+
+
+# --------------------------------------------------------------------------- the registry
+
+def test_every_preset_of_the_package_is_named_and_nothing_else():
+    """A preset is an upper-case convention constant of oracle.conventions' namespace; the registry holds
+    exactly those (the package re-exports every preset of its modules, dense ones included)."""
+    import oracle.conventions as conv
+    public = {name for name, value in vars(conv).items()
+              if name.isupper() and dataclasses.is_dataclass(value) and not isinstance(value, type)}
+    assert set(conv.PRESETS) == public
+    assert {"IOU_MMDET", "MAX_IOU_RPN_MMDET", "TAL_MMDET", "MMDET_DINO_HEAD", "PE_DINO", "CODER_TORCHVISION_RCNN",
+            "RETINANET_ANCHOR_GENERATOR", "ANCHOR_HEAD_MMDET", "YOLOV8_ULTRALYTICS_LEGACY"} <= public
+    for name in conv.PRESETS:
+        assert conv.named(name) is getattr(conv, name)
+    for name, profile in PROFILES.items():
+        assert conv.named(name) is profile
+
+
+def test_named_refuses_unknown_names_and_other_kinds():
+    from oracle.conventions import IoUConvention, MaxIoUConvention, named
+    from oracle.errors import OracleInputError
+    with pytest.raises(OracleInputError, match="IOU_MMDT.*did you mean IOU_MMDET"):
+        named("IOU_MMDT")
+    with pytest.raises(OracleInputError, match="'IOU_MMDET' is a IoUConvention, not a MaxIoUConvention"):
+        named("IOU_MMDET", MaxIoUConvention)
+    with pytest.raises(OracleInputError, match="a str"):
+        named(None)  # type: ignore[arg-type]
+    assert named("IOU_MMDET", IoUConvention) is IOU_MMDET
+
+
+def test_lookup_reads_a_profile_field_or_a_preset():
+    from oracle.conventions import (IOU_MMDET_CIOU_LOSS, MAX_IOU_RETINANET_MMDET, MAX_IOU_RETINANET_TORCHVISION,
+                                    MAX_IOU_RPN_MMDET, MaxIoUConvention, lookup)
+    from oracle.errors import OracleInputError
+    assert lookup("mmdet", "box_iou") is IOU_MMDET
+    assert lookup("mmdet", "IOU_MMDET_CIOU_LOSS") is IOU_MMDET_CIOU_LOSS
+    assert lookup("mmdet", "max_iou") is MAX_IOU_RETINANET_MMDET
+    assert lookup("torchvision", "max_iou", MaxIoUConvention) is MAX_IOU_RETINANET_TORCHVISION
+    assert lookup("detr", "MAX_IOU_RPN_MMDET", MaxIoUConvention) is MAX_IOU_RPN_MMDET
+    with pytest.raises(OracleInputError, match="profile 'detr' has no max_iou convention"):
+        lookup("detr", "max_iou")
+    with pytest.raises(OracleInputError, match="profile: expected one of"):
+        lookup("nope", "box_iou")
+    with pytest.raises(OracleInputError, match="mmdet.box_iou is a IoUConvention, not a MaxIoUConvention"):
+        lookup("mmdet", "box_iou", MaxIoUConvention)
+
+
+@pytest.mark.parametrize("name, fields", [
+    ("mmdet", {"max_iou": "MAX_IOU_RETINANET_MMDET", "task_aligned": "TAL_MMDET", "coder": "CODER_MMDET",
+               "anchor_head": "RETINANET_HEAD_MMDET", "yolov8": None}),
+    ("torchvision", {"max_iou": "MAX_IOU_RETINANET_TORCHVISION", "task_aligned": None,
+                     "coder": "CODER_TORCHVISION_RETINANET", "anchor_head": None, "yolov8": None}),
+    ("ultralytics", {"max_iou": None, "task_aligned": "TAL_ULTRALYTICS", "coder": None, "anchor_head": None,
+                     "yolov8": "YOLOV8_ULTRALYTICS"}),
+    ("detr", {"max_iou": None, "task_aligned": None, "coder": None, "anchor_head": None, "yolov8": None}),
+])
+def test_dense_conventions_per_profile(name, fields):
+    import oracle.conventions as conv
+    profile = get_profile(name)
+    for field, preset in fields.items():
+        assert getattr(profile, field) is (None if preset is None else getattr(conv, preset)), field
+
+
+def test_profiles_with_a_convention():
+    from oracle.conventions import profiles_with
+    from oracle.errors import OracleInputError
+    assert profiles_with("matcher") == ("detr", "hf_detr", "deformable_detr", "hf_deformable_detr", "dino", "mmdet",
+                                        "ultralytics")
+    assert profiles_with("max_iou") == ("mmdet", "torchvision")
+    assert profiles_with("box_iou") == tuple(PROFILES)
+    with pytest.raises(OracleInputError, match="profiles_with: expected one of"):
+        profiles_with("name")

@@ -64,99 +64,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
 from .._blocks import recomputed_blocks
 from .. import boxes as box_ops
 from .. import losses as L
-from .._checks import (as_float64, as_index, check_choice, check_finite, check_labels, check_range, check_rank,
-                       check_scalar, fail)
-from ..anchors import ANCHOR_HEAD_ANCHOR_GENERATOR, RETINANET_ANCHOR_GENERATOR, AnchorGenerator, anchor_inside_flags
+from .._checks import as_float64, as_index, check_finite, check_labels, check_range, check_rank, check_scalar, fail
+from ..anchors import anchor_inside_flags
 from .._targets import Target, target_arg
 from ..assign.max_iou import AssignResult, max_iou_assign
-from ..coders import CODER_MMDET, DeltaXYWHCoder
-from ..conventions import (FLT_EPS, IOU_MMDET, MAX_IOU_RETINANET_MMDET, MAX_IOU_RPN_MMDET, IoUConvention,
-                           MaxIoUConvention)
-
-Classification = Literal["sigmoid_focal", "sigmoid_ce", "softmax_ce"]
-Regression = Literal["smooth_l1", "l1", "giou"]
-
-
-@dataclass(frozen=True)
-class AnchorHeadConfig:
-    """An ``AnchorHead``'s loss configuration (constructor arguments plus ``train_cfg``).
-
-    - ``anchor_generator``, ``coder`` (``bbox_coder``), ``assigner`` (``train_cfg.assigner``).
-    - ``classification``: ``"sigmoid_focal"`` (``FocalLoss``), ``"sigmoid_ce"``
-      (``CrossEntropyLoss(use_sigmoid=True)``) or ``"softmax_ce"`` (``CrossEntropyLoss()``, whose head
-      has ``num_classes + 1`` outputs per anchor).
-    - ``regression``: ``"smooth_l1"`` (``SmoothL1Loss(beta)``), ``"l1"`` (``L1Loss``) or ``"giou"``
-      (``GIoULoss(eps=1e-6)``: ``giou`` convention; needs ``reg_decoded_bbox``).
-    - ``sampler``: ``"pseudo"`` or ``"random"`` (sampled indices given; see the module docstring).
-    - ``allowed_border``, ``pos_weight``: ``train_cfg`` (``< 0``: no border test; ``<= 0``: weight 1).
-    - ``avg_factor_eps``: ``weight_reduce_loss``'s FLT_EPS.
-
-    The configuration lives here and not in oracle/conventions.py because it holds an
-    :class:`~oracle.anchors.AnchorGenerator` and a :class:`~oracle.coders.DeltaXYWHCoder`, whose
-    modules import conventions.
-    """
-
-    anchor_generator: AnchorGenerator
-    assigner: MaxIoUConvention
-    classification: Classification
-    regression: Regression
-    coder: DeltaXYWHCoder = CODER_MMDET
-    reg_decoded_bbox: bool = False
-    focal_alpha: float = 0.25
-    focal_gamma: float = 2.0
-    smooth_l1_beta: float = 1.0
-    loss_weight_cls: float = 1.0
-    loss_weight_bbox: float = 1.0
-    giou: IoUConvention = IOU_MMDET
-    sampler: Literal["pseudo", "random"] = "pseudo"
-    allowed_border: float = -1.0
-    pos_weight: float = -1.0
-    avg_factor_eps: float = FLT_EPS
-
-    def __post_init__(self) -> None:
-        name = "AnchorHeadConfig"
-        for attr, kind in (("anchor_generator", AnchorGenerator), ("assigner", MaxIoUConvention),
-                           ("coder", DeltaXYWHCoder), ("giou", IoUConvention)):
-            if not isinstance(getattr(self, attr), kind):
-                raise fail(f"{name}.{attr}", f"a {kind.__name__}", type(getattr(self, attr)).__name__)
-        check_choice(f"{name}.classification", self.classification, ("sigmoid_focal", "sigmoid_ce", "softmax_ce"))
-        check_choice(f"{name}.regression", self.regression, ("smooth_l1", "l1", "giou"))
-        check_choice(f"{name}.sampler", self.sampler, ("pseudo", "random"))
-        if not isinstance(self.reg_decoded_bbox, bool):
-            raise fail(f"{name}.reg_decoded_bbox", "a bool", repr(self.reg_decoded_bbox))
-        if self.regression == "giou" and not self.reg_decoded_bbox:
-            raise fail(f"{name}.reg_decoded_bbox", "True with regression='giou' (GIoU compares boxes, not deltas; "
-                       "mmdet's AnchorHead docstring requires it)", "False")
-        check_scalar(f"{name}.focal_alpha", self.focal_alpha, low=0.0, high=1.0)
-        check_scalar(f"{name}.focal_gamma", self.focal_gamma, low=0.0)
-        check_scalar(f"{name}.smooth_l1_beta", self.smooth_l1_beta, low=0.0, low_open=True)  # mmdet asserts beta > 0
-        for attr in ("loss_weight_cls", "loss_weight_bbox", "avg_factor_eps"):
-            check_scalar(f"{name}.{attr}", getattr(self, attr), low=0.0)
-        check_scalar(f"{name}.allowed_border", self.allowed_border)
-        check_scalar(f"{name}.pos_weight", self.pos_weight)
-
-    def cls_out_channels(self, num_classes: int) -> int:
-        """Classification outputs per anchor: ``num_classes``, or ``num_classes + 1`` for softmax."""
-        return num_classes + 1 if self.classification == "softmax_ce" else num_classes
-
-
-#: mmdet RetinaNet (configs/_base_/models/retinanet_r50_fpn.py): FocalLoss(gamma 2, alpha 0.25) + L1Loss,
-#: MaxIoUAssigner(0.5, 0.4, min_pos_iou=0), PseudoSampler, allowed_border -1, pos_weight -1.
-RETINANET_HEAD_MMDET = AnchorHeadConfig(anchor_generator=RETINANET_ANCHOR_GENERATOR, assigner=MAX_IOU_RETINANET_MMDET,
-                                        classification="sigmoid_focal", regression="l1")
-#: mmdet ``AnchorHead``'s constructor defaults (anchors scales 8/16/32 on strides 4..64, sigmoid
-#: CrossEntropyLoss, SmoothL1Loss(beta=1/9)). AnchorHead has no default ``train_cfg``; this preset takes
-#: the RPN assigner (MaxIoUAssigner(0.7, 0.3, min_pos_iou=0.3)) with the PseudoSampler that AnchorHead
-#: uses when ``train_cfg`` names no sampler.
-ANCHOR_HEAD_MMDET = AnchorHeadConfig(anchor_generator=ANCHOR_HEAD_ANCHOR_GENERATOR, assigner=MAX_IOU_RPN_MMDET,
-                                     classification="sigmoid_ce", regression="smooth_l1", smooth_l1_beta=1.0 / 9.0)
+from ..coders import DeltaXYWHCoder
+from ..conventions.dense import ANCHOR_HEAD_MMDET, RETINANET_HEAD_MMDET, AnchorHeadConfig
 
 
 @dataclass(frozen=True)

@@ -65,65 +65,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 
 from .._blocks import recomputed_blocks
 from .. import boxes as box_ops
 from .. import losses as L
-from .._checks import (as_float64, as_index, check_choice, check_finite, check_labels, check_range, check_rank,
-                       check_scalar, fail)
+from .._checks import as_float64, as_index, check_finite, check_labels, check_range, check_rank, check_scalar, fail
 from ..anchors import anchor_points
-from ..assign.task_aligned import (TAL_ULTRALYTICS, TAL_ULTRALYTICS_LEGACY, TaskAlignedAssignment,
-                                   TaskAlignedConvention, task_aligned_assign, ultralytics_stride_val)
+from ..assign.task_aligned import TaskAlignedAssignment, task_aligned_assign, ultralytics_stride_val
 from ..coders import bbox2dist, dfl_expectation, dist2bbox
-from ..conventions import IOU_ULTRALYTICS_XYXY, IoUConvention
+from ..conventions.dense import YOLOV8_ULTRALYTICS, YOLOV8_ULTRALYTICS_LEGACY, YOLOv8LossConfig
 from ..masks import crop_mask, downsample_masks
-
-
-@dataclass(frozen=True)
-class YOLOv8LossConfig:
-    """The YOLOv8 loss's settings and conventions (module docstring).
-
-    - ``reg_max``: DFL bins per side (>= 2).
-    - ``box_gain``, ``cls_gain``, ``dfl_gain``: ultralytics ``hyp.box/cls/dfl``; the seg gain is ``box_gain``.
-    - ``assigner``: the task-aligned assigner's convention (its small-GT side is
-      :func:`~oracle.assign.task_aligned.ultralytics_stride_val` of the strides).
-    - ``box_iou``: the CIoU convention of the box loss (ultralytics ``bbox_iou(xywh=False)``).
-    - ``drop_nonpositive_gts``: ultralytics' ``mask_gt = gt_bboxes.sum(2) > 0`` quirk.
-    - ``overlap_mask``: the format of ``masks`` (index maps or per-target masks).
-    - ``mask_resize``: ``"upsample_proto"`` (8.4) or ``"downsample_masks"`` (older releases).
-    """
-
-    reg_max: int = 16
-    box_gain: float = 7.5
-    cls_gain: float = 0.5
-    dfl_gain: float = 1.5
-    assigner: TaskAlignedConvention = TAL_ULTRALYTICS
-    box_iou: IoUConvention = IOU_ULTRALYTICS_XYXY
-    drop_nonpositive_gts: bool = True
-    overlap_mask: bool = True
-    mask_resize: Literal["upsample_proto", "downsample_masks"] = "upsample_proto"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.reg_max, bool) or not isinstance(self.reg_max, int) or self.reg_max < 2:
-            raise fail("YOLOv8LossConfig.reg_max", "an int >= 2 (DFL bins; the reg_max <= 1 L1 path is not modelled)",
-                       repr(self.reg_max))
-        for name in ("box_gain", "cls_gain", "dfl_gain"):
-            check_scalar(f"YOLOv8LossConfig.{name}", getattr(self, name), low=0.0)
-        if not isinstance(self.assigner, TaskAlignedConvention):
-            raise fail("YOLOv8LossConfig.assigner", "a TaskAlignedConvention", type(self.assigner).__name__)
-        if not isinstance(self.box_iou, IoUConvention):
-            raise fail("YOLOv8LossConfig.box_iou", "an IoUConvention", type(self.box_iou).__name__)
-        check_choice("YOLOv8LossConfig.mask_resize", self.mask_resize, ("upsample_proto", "downsample_masks"))
-
-
-#: ultralytics 8.4.190 ``v8DetectionLoss`` / ``v8SegmentationLoss`` with cfg/default.yaml.
-YOLOV8_ULTRALYTICS = YOLOv8LossConfig()
-#: Older YOLOv8 releases: no small-GT enlargement in the assigner (<= 8.2) and nearest-downsampled
-#: masks (8.0.x, commit 3acead7).
-YOLOV8_ULTRALYTICS_LEGACY = YOLOv8LossConfig(assigner=TAL_ULTRALYTICS_LEGACY, mask_resize="downsample_masks")
 
 
 @dataclass(frozen=True)
