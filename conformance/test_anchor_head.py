@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from conformance import strategies as S
 from conformance._cases import generated, golden_params
+from oracle.conventions import MaxIoUConvention, presets_of
 
 
 @pytest.mark.parametrize("case", golden_params("assign.max_iou", "criteria.anchor_head"))
@@ -16,7 +17,7 @@ def test_golden(case, detconf, request):
     detconf.check_case(case, request)
 
 
-@pytest.mark.parametrize("convention", ["MAX_IOU_RETINANET_MMDET", "MAX_IOU_RPN_MMDET", "MAX_IOU_RETINANET_TORCHVISION"])
+@pytest.mark.parametrize("convention", presets_of(MaxIoUConvention))
 @generated
 @given(priors=S.boxes_xyxy(st.integers(1, 8), min_size=1.0, max_coord=64.0),
        gt=S.boxes_xyxy(st.integers(1, 4), min_size=1.0, max_coord=64.0), data=st.data())

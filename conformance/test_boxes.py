@@ -8,8 +8,10 @@ from hypothesis import strategies as st
 
 from conformance import strategies as S
 from conformance._cases import generated, golden_params
+from oracle.conventions import profiles_with
 
-PROFILES = ("detr", "dino", "mmdet", "torchvision", "ultralytics")
+#: Every profile with a box_iou convention (oracle.conventions.profiles_with).
+PROFILES = profiles_with("box_iou")
 
 
 @pytest.mark.parametrize("case", golden_params("boxes."))

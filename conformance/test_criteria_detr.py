@@ -7,8 +7,10 @@ from hypothesis import given
 
 from conformance import strategies as S
 from conformance._cases import generated, golden_params
+from oracle.conventions import profiles_with
 
-PROFILES = ("detr", "hf_detr", "deformable_detr", "hf_deformable_detr", "dino", "ultralytics")
+#: Every profile with a criterion convention (oracle.conventions.profiles_with).
+PROFILES = profiles_with("criterion")
 
 
 @pytest.mark.parametrize("case", golden_params("criteria.set_criterion", "criteria.cdn", "criteria.mmdet_detr_head"))

@@ -7,8 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance._cases import generated, golden_params
+from oracle.conventions import profiles_with
 
-PROFILES = ("detr", "deformable_detr", "dino", "mmdet")
+#: Every profile with a position convention (oracle.conventions.profiles_with).
+PROFILES = profiles_with("position")
 
 
 @pytest.mark.parametrize("case", golden_params("masks.", "position."))

@@ -7,8 +7,10 @@ from hypothesis import given
 
 from conformance import strategies as S
 from conformance._cases import generated, golden_params
+from oracle.conventions import profiles_with
 
-PROFILES = ("detr", "deformable_detr", "dino", "mmdet", "ultralytics")
+#: Every profile with a matcher convention (oracle.conventions.profiles_with).
+PROFILES = profiles_with("matcher")
 
 
 @pytest.mark.parametrize("case", golden_params("assign.hungarian"))

@@ -59,10 +59,8 @@ class Component:
 
 
 def profile_convention(profile: str, which: str) -> conv.IoUConvention:
-    """``which`` is a Profile field (``box_iou``, ``iou_loss``) or a named constant (``IOU_MMDET_CIOU_LOSS``)."""
-    if which.startswith("IOU_"):
-        return getattr(conv, which)
-    return getattr(conv.get_profile(profile), which)
+    """``which`` is a Profile field (``box_iou``, ``iou_loss``) or a preset (``IOU_MMDET_CIOU_LOSS``)."""
+    return conv.lookup(profile, which, conv.IoUConvention)
 
 
 # --------------------------------------------------------------------------- calls

@@ -74,9 +74,9 @@ def call_yolov8_decode(inputs, config, profile):
 
 
 def max_iou_convention(config):
-    """config ``convention``: a preset name of oracle/conventions.py (``MAX_IOU_RETINANET_MMDET``), with
-    optional field overrides in ``convention_overrides`` (``neg_iou_thr`` as a list is a (lo, hi) range)."""
-    base = getattr(conv, config["convention"])
+    """config ``convention``: a preset of the registry (``MAX_IOU_RETINANET_MMDET``, oracle.conventions.named),
+    with optional field overrides in ``convention_overrides`` (``neg_iou_thr`` as a list is a (lo, hi) range)."""
+    base = conv.named(config["convention"], conv.MaxIoUConvention)
     overrides = dict(config.get("convention_overrides", {}))
     if isinstance(overrides.get("neg_iou_thr"), list):
         overrides["neg_iou_thr"] = tuple(overrides["neg_iou_thr"])
@@ -92,9 +92,9 @@ def call_max_iou(inputs, config, profile):
 
 
 def anchor_head_config(config):
-    """config ``head``: a preset of oracle/criteria/anchor_head.py; ``strides`` (optional) replaces its
+    """config ``head``: a preset of the registry (``RETINANET_HEAD_MMDET``); ``strides`` (optional) replaces its
     anchor generator's strides (same anchors per level), so that small images keep every level."""
-    head = getattr(AH, config["head"])
+    head = conv.named(config["head"], conv.AnchorHeadConfig)
     if "strides" in config:
         head = dataclasses.replace(head, anchor_generator=dataclasses.replace(
             head.anchor_generator, strides=tuple(config["strides"])))
@@ -117,15 +117,16 @@ def call_task_aligned(inputs, config, profile):
     """pd_scores [B, A, C] probabilities, pd_bboxes [B, A, 4] and anchor_points [A, 2] pixels, gt_labels [B, n],
     gt_bboxes [B, n, 4] xyxy pixels, mask_gt [B, n]; config convention (preset name), stride_val
     -> target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx."""
+    convention = conv.named(config["convention"], conv.TaskAlignedConvention)
     a = task_aligned_assign(inputs["pd_scores"], inputs["pd_bboxes"], inputs["anchor_points"], inputs["gt_labels"],
-                            inputs["gt_bboxes"], inputs["mask_gt"], convention=getattr(conv, config["convention"]),
+                            inputs["gt_bboxes"], inputs["mask_gt"], convention=convention,
                             stride_val=config.get("stride_val"))
     return {"target_labels": a.target_labels, "target_bboxes": a.target_bboxes, "target_scores": a.target_scores,
             "fg_mask": a.fg_mask, "target_gt_idx": a.target_gt_idx}
 
 
-def _yolov8_config(config) -> Y.YOLOv8LossConfig:
-    base = getattr(Y, config.get("preset", "YOLOV8_ULTRALYTICS"))
+def _yolov8_config(config) -> conv.YOLOv8LossConfig:
+    base = conv.named(config.get("preset", "YOLOV8_ULTRALYTICS"), conv.YOLOv8LossConfig)
     return dataclasses.replace(base, overlap_mask=config["overlap_mask"]) if "overlap_mask" in config else base
 
 

@@ -158,3 +158,10 @@ def test_profiles_with_a_convention():
     assert profiles_with("box_iou") == tuple(PROFILES)
     with pytest.raises(OracleInputError, match="profiles_with: expected one of"):
         profiles_with("name")
+
+
+def test_presets_of_a_kind():
+    from oracle.conventions import MaxIoUConvention, TaskAlignedConvention, presets_of
+    assert presets_of(MaxIoUConvention) == ("MAX_IOU_RETINANET_MMDET", "MAX_IOU_RETINANET_TORCHVISION",
+                                            "MAX_IOU_RPN_MMDET")
+    assert presets_of(TaskAlignedConvention) == ("TAL_MMDET", "TAL_ULTRALYTICS", "TAL_ULTRALYTICS_LEGACY")

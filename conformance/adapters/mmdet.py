@@ -182,8 +182,8 @@ class MMDetAdapter(Adapter):
         if component == "assign.max_iou":
             return self._max_iou_support(c)
         if component == "assign.task_aligned":
-            tal = getattr(conv, c["convention"], None)
-            if tal is None or dataclasses.replace(tal, topk=conv.TAL_MMDET.topk, alpha=conv.TAL_MMDET.alpha,
+            tal = conv.named(c["convention"], conv.TaskAlignedConvention)
+            if dataclasses.replace(tal, topk=conv.TAL_MMDET.topk, alpha=conv.TAL_MMDET.alpha,
                                                   beta=conv.TAL_MMDET.beta) != conv.TAL_MMDET:
                 return Support(False, f"mmdet's TaskAlignedAssigner is the TAL_MMDET convention (any topk, alpha, "
                                       f"beta), not {c['convention']}")
@@ -311,7 +311,7 @@ class MMDetAdapter(Adapter):
 
     def task_aligned(self, inputs, config, profile):
         from oracle import conventions as conv
-        tal = getattr(conv, config["convention"])
+        tal = conv.named(config["convention"], conv.TaskAlignedConvention)
         assigner = self.TASK_UTILS.build(dict(type="TaskAlignedAssigner", topk=tal.topk))
         scores, pred, points = inputs["pd_scores"], inputs["pd_bboxes"], inputs["anchor_points"]
         labels, gt, valid = inputs["gt_labels"], inputs["gt_bboxes"], inputs["mask_gt"]

@@ -104,8 +104,18 @@ INSTALL = 'pip install -c constraints.txt "ultralytics==8.4.190" (or pip install
 DEFAULT_GAINS = {"box": 7.5, "cls": 0.5, "dfl": 1.5}
 #: The matching gains DETRLoss hard-codes for its HungarianMatcher (models/utils/loss.py).
 DETR_MATCHER_GAINS = {"class": 2, "bbox": 5, "giou": 2}
-#: IoU conventions of the ``ultralytics`` profile that bbox_iou computes: name -> its ``xywh`` argument.
-IOU_MODES = {"box_iou": False, "iou_loss": False, "IOU_ULTRALYTICS_XYXY": False, "IOU_ULTRALYTICS_XYWH": True}
+#: The IoU conventions bbox_iou computes (utils/metrics.py): preset -> its ``xywh`` argument.
+XYWH_ARGUMENT = {"IOU_ULTRALYTICS_XYXY": False, "IOU_ULTRALYTICS_XYWH": True}
+
+
+def _xywh_argument(profile: str, which: str) -> bool | None:
+    """bbox_iou's ``xywh`` argument for the convention a case names (a Profile field or a preset), or None
+    where bbox_iou does not compute that convention."""
+    from oracle import conventions as conv
+    convention = conv.lookup(profile, which, conv.IoUConvention)
+    return next((xywh for name, xywh in XYWH_ARGUMENT.items() if conv.named(name) == convention), None)
+
+
 _OVERLAP_FLAGS = {"iou": {}, "giou": {"GIoU": True}, "diou": {"DIoU": True}, "ciou": {"CIoU": True}}
 
 
@@ -153,8 +163,9 @@ class UltralyticsAdapter(Adapter):
             return base
         if config is None:
             return base
-        check = {"boxes.convert": self._convert_support, "boxes.overlap": self._overlap_support,
-                 "losses.ciou_loss": self._ciou_support, "losses.sigmoid_focal_loss": self._focal_support,
+        check = {"boxes.convert": self._convert_support,
+                 "boxes.overlap": lambda c: self._overlap_support(c, profile),
+                 "losses.ciou_loss": lambda c: self._ciou_support(c, profile), "losses.sigmoid_focal_loss": self._focal_support,
                  "losses.distribution_focal_loss": lambda c: _reject(c, {"reduction"}, "ultralytics' DFLoss"),
                  "coders.dist2bbox": lambda c: _reject(c, {"fmt"}, "ultralytics' dist2bbox"),
                  "coders.bbox2dist": lambda c: _reject(c, {"reg_max"}, "ultralytics' bbox2dist"),
@@ -174,18 +185,18 @@ class UltralyticsAdapter(Adapter):
         return YES
 
     @staticmethod
-    def _overlap_support(config) -> Support:
+    def _overlap_support(config, profile: str) -> Support:
         if config["op"] not in _OVERLAP_FLAGS:
             return Support(False, f"ultralytics has no {config['op']} function (bbox_iou computes IoU, GIoU, DIoU, "
                                   f"CIoU)")
-        if config["convention"] not in IOU_MODES:
+        if _xywh_argument(profile, config["convention"]) is None:
             return Support(False, f"ultralytics' bbox_iou follows IOU_ULTRALYTICS_XYXY (xywh=False) or "
                                   f"IOU_ULTRALYTICS_XYWH (xywh=True), not {config['convention']}")
         return YES
 
     @staticmethod
-    def _ciou_support(config) -> Support:
-        if config.get("convention", "iou_loss") not in ("iou_loss", "box_iou", "IOU_ULTRALYTICS_XYXY"):
+    def _ciou_support(config, profile: str) -> Support:
+        if _xywh_argument(profile, config.get("convention", "iou_loss")) is not False:
             return Support(False, "ultralytics' CIoU loss (BboxLoss) uses bbox_iou(xywh=False): IOU_ULTRALYTICS_XYXY")
         return _reject(config, {"convention", "reduction"}, "the adapter's CIoU loss (1 - bbox_iou, reduced)")
 
@@ -254,7 +265,8 @@ class UltralyticsAdapter(Adapter):
         b1, b2 = inputs["boxes1"], inputs["boxes2"]
         if not config["aligned"]:  # pairwise by broadcasting [..., N, 1, 4] against [..., 1, M, 4]
             b1, b2 = b1[..., :, None, :], b2[..., None, :, :]
-        return {"value": self._bbox_iou(b1, b2, config["fmt"], config["op"], IOU_MODES[config["convention"]])}
+        return {"value": self._bbox_iou(b1, b2, config["fmt"], config["op"],
+                                        _xywh_argument(profile, config["convention"]))}
 
     def ciou_loss(self, inputs, config, profile):
         if set(inputs) - {"pred", "target"}:

@@ -34,7 +34,7 @@ from .matching import (MAX_IOU_RETINANET_MMDET, MAX_IOU_RETINANET_TORCHVISION, M
 from .position import PE_DEFORMABLE_DETR, PE_DETR, PE_DINO, SinePEConvention
 from .profiles import PROFILES, Profile, get_profile
 from .reduction import FLT_EPS
-from .registry import PRESETS, PROFILE_FIELDS, lookup, named, profiles_with
+from .registry import PRESETS, PROFILE_FIELDS, lookup, named, presets_of, profiles_with
 
 __all__ = [
     "ANCHOR_HEAD_ANCHOR_GENERATOR", "ANCHOR_HEAD_MMDET", "CODER_MMDET", "CODER_TORCHVISION_RCNN",
@@ -47,5 +47,5 @@ __all__ = [
     "AnchorGenerator", "AnchorHeadConfig", "DeltaXYWHCoder", "EpsMode", "IoUConvention", "MMDetDETRHeadConvention",
     "MatcherConvention", "MaxIoUConvention", "Profile", "SetCriterionConvention", "SinePEConvention",
     "TaskAlignedConvention", "YOLOv8LossConfig",
-    "get_profile", "lookup", "named", "profiles_markdown", "profiles_with",
+    "get_profile", "lookup", "named", "presets_of", "profiles_markdown", "profiles_with",
 ]

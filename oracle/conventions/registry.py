@@ -90,6 +90,12 @@ def lookup(profile: str, which: str, kind: type[T] | None = None) -> T:
     return named(which, kind)
 
 
+def presets_of(kind: type) -> tuple[str, ...]:
+    """The names of every preset of class ``kind`` (``MaxIoUConvention``), sorted: the presets a generated
+    test of that convention runs under."""
+    return tuple(name for name, value in PRESETS.items() if isinstance(value, kind))
+
+
 def profiles_with(field: str) -> tuple[str, ...]:
     """The profiles that have a ``field`` convention (``matcher``, ``position``, ...), in the order of
     :data:`PROFILES`: the profiles a generated test of that convention runs under. Every one, equal
