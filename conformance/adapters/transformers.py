@@ -69,9 +69,11 @@ class TransformersAdapter(Adapter):
                          known_differences=known_differences_file("transformers"))
 
     def supports(self, component: str, device, dtype, profile: str, config: Mapping[str, Any] | None = None) -> Support:
+        base = super().supports(component, device, dtype, profile, config)
+        if not base:
+            return base
         from golden.components import COMPONENTS
-        if component not in self.components:
-            return Support(False, f"transformers provides no {component}")
+        # Narrower than the adapter's profiles: which of them each transformers function follows.
         allowed = {"boxes.overlap": SOFTMAX_PROFILES, "assign.hungarian": SOFTMAX_PROFILES | FOCAL_PROFILES,
                    "criteria.set_criterion": frozenset({"hf_detr", "hf_deformable_detr"}),
                    "position.sine": SOFTMAX_PROFILES | FOCAL_PROFILES | {"mmdet"}}.get(component)
