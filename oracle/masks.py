@@ -1,4 +1,4 @@
-"""Padding masks, their nearest-neighbour resizing, and the YOLOv8 mask helpers.
+"""Padding masks, their nearest-neighbour and bilinear resizing, and the YOLOv8 mask helpers.
 
 Padding masks are ``[B, H, W]`` bool with **True = padding** (DETR ``NestedTensor.mask``, mmdet
 ``DETR.pre_transformer``); transformers' ``pixel_mask`` is the complement (1 = valid).
@@ -11,6 +11,13 @@ mmdet (models/detectors/detr.py ``pre_transformer``) and transformers (``nn.func
 ``out == 2 * in``, and otherwise ``min(floorf(i * scale), in - 1)`` with ``scale = (float)in / out``
 computed **in float32**. The reference reproduces that rule (not float64 ``floor(i * in / out)``,
 which picks a different row at some sizes).
+
+Bilinear resizing (``F.interpolate(mode="bilinear", align_corners=False)``: DETR's mask loss resizes
+predicted masks to the targets, ultralytics 8.4 its prototypes to the masks) is written out as ATen
+defines it (UpSample.h ``area_pixel_compute_source_index``): output ``i`` reads the source position
+``(i + 0.5) * in / out - 0.5`` clamped at 0 and blends its floor index with the next one (the last index
+with itself), separably along rows and columns. It is a formula of the reference, not a call to the
+kernel it checks, so it agrees with ``F.interpolate`` to rounding (tests/test_encoder.py).
 """
 
 from __future__ import annotations
@@ -96,6 +103,39 @@ def downsample_masks(masks: object, size: Sequence[int]) -> torch.Tensor:
     check_rank("masks", m, 3, "([N, H, W] binary masks)")
     check_finite("masks", m)
     return resize_nearest(m, size)
+
+
+def bilinear_weights(in_size: int, out_size: int) -> torch.Tensor:
+    """``[out_size, in_size]`` float64 weights of the bilinear resize along one axis, ``align_corners=False``
+    (module docstring): each row holds ``1 - frac`` at the source's floor index and ``frac`` at the next."""
+    src = ((torch.arange(out_size, dtype=torch.float64) + 0.5) * (in_size / out_size) - 0.5).clamp(min=0.0)
+    low = src.floor().to(torch.int64)
+    frac = src - low
+    high = torch.where(low < in_size - 1, low + 1, low)
+    weights = torch.zeros(out_size, in_size, dtype=torch.float64)
+    rows = torch.arange(out_size)
+    weights.index_put_((rows, low), 1 - frac, accumulate=True)
+    weights.index_put_((rows, high), frac, accumulate=True)
+    return weights
+
+
+def resize_bilinear_formula(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``x`` ``[..., h, w]`` float64 resized to ``size = (H, W)``: ``rows @ x @ cols.T`` with the
+    :func:`bilinear_weights` of each axis; unchecked (for callers that validated ``x``)."""
+    rows = bilinear_weights(x.shape[-2], size[0])
+    cols = bilinear_weights(x.shape[-1], size[1])
+    return rows @ x @ cols.T
+
+
+def resize_bilinear(x: object, size: Sequence[int]) -> torch.Tensor:
+    """``x`` ``[..., h, w]`` (finite, ``h, w >= 1``) resized bilinearly to ``size = (H, W)``, float64, as
+    ``F.interpolate(x, size, mode="bilinear", align_corners=False)`` to rounding (module docstring)."""
+    h, w = _size_arg("size", tuple(size) if isinstance(size, (tuple, list)) else size)
+    t = as_float64("x", x)
+    if t.dim() < 2 or t.shape[-1] == 0 or t.shape[-2] == 0:
+        raise fail("x", "a tensor [..., h, w] with h, w >= 1", f"shape {tuple(t.shape)}")
+    check_finite("x", t)
+    return resize_bilinear_formula(t, (h, w))
 
 
 def crop_mask(masks: object, boxes: object) -> torch.Tensor:

@@ -51,6 +51,30 @@ def test_nearest_uses_the_float32_scale(in_size, out_size):
     assert not np.array_equal(ours, float64_rule)
 
 
+def test_bilinear_resize_by_hand():
+    # [0, 1] to 4 columns: sources (i + 0.5) / 2 - 0.5 = -0.25 (clamped to 0), 0.25, 0.75, 1.25 (the last index
+    # blends with itself).
+    assert M.resize_bilinear(torch.tensor([[0.0, 1.0]]), (1, 4)).tolist() == [[0.0, 0.25, 0.75, 1.0]]
+    assert M.bilinear_weights(2, 4).tolist() == [[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]]
+
+
+@pytest.mark.parametrize("size_in, size_out", [((16, 16), (64, 64)), ((3, 5), (7, 16)), ((4, 4), (8, 12)),
+                                               ((5, 2), (5, 9)), ((9, 7), (4, 3)), ((6, 6), (6, 6))])
+def test_bilinear_resize_matches_torch(size_in, size_out):
+    x = torch.randn(2, 3, *size_in, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    want = F.interpolate(x, size_out, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(M.resize_bilinear(x, size_out), want, rtol=1e-14, atol=1e-15)
+
+
+def test_bilinear_resize_refuses_bad_input():
+    with pytest.raises(OracleInputError, match="x"):
+        M.resize_bilinear(torch.zeros(3, 0), (2, 2))
+    with pytest.raises(OracleInputError, match="x"):
+        M.resize_bilinear(torch.tensor([[float("nan")]]), (2, 2))
+    with pytest.raises(OracleInputError, match="size"):
+        M.resize_bilinear(torch.zeros(2, 2), (0, 2))
+
+
 @pytest.mark.parametrize("sizes, padded, feature", [
     ([(5, 3)], (32, 32), (1, 1)),            # an image smaller than the stride
     ([(1, 1)], (4, 4), (2, 3)),              # a 1x1 valid region

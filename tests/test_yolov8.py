@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 from oracle import losses as L
 from oracle.assign.task_aligned import TaskAlignedAssignment
-from oracle.criteria.yolov8 import (YOLOV8_ULTRALYTICS, YOLOV8_ULTRALYTICS_LEGACY, _upsample_bilinear,
-                                    yolov8_detection_loss, yolov8_segmentation_loss)
+from oracle.criteria.yolov8 import (YOLOV8_ULTRALYTICS, YOLOV8_ULTRALYTICS_LEGACY, yolov8_detection_loss,
+                                    yolov8_segmentation_loss)
 from oracle.errors import OracleInputError
 from oracle.masks import downsample_masks
 
@@ -422,14 +422,6 @@ def test_legacy_downsamples_the_masks_nearest():
     assert not torch.isclose(upsampled.loss[1], legacy.loss[1])
     assert YOLOV8_ULTRALYTICS_LEGACY.mask_resize == "downsample_masks"
     assert not YOLOV8_ULTRALYTICS_LEGACY.assigner.enlarge_small_gts
-
-
-@pytest.mark.parametrize("size_in, size_out", [((16, 16), (64, 64)), ((3, 5), (7, 16)), ((4, 4), (8, 12)),
-                                               ((5, 2), (5, 9))])
-def test_bilinear_upsampling_matches_torch(size_in, size_out):
-    x = torch.randn(2, 3, *size_in, generator=torch.Generator().manual_seed(0))
-    want = F.interpolate(x, size_out, mode="bilinear", align_corners=False)
-    torch.testing.assert_close(_upsample_bilinear(x, size_out), want, rtol=1e-14, atol=1e-15)
 
 
 def test_segmentation_refuses_an_assigned_box_of_zero_area():

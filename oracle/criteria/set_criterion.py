@@ -42,6 +42,7 @@ from .. import losses as L
 from .._checks import check_scalar, fail
 from ..assign.hungarian import hungarian_match
 from ..conventions import MatcherConvention, SetCriterionConvention, get_profile
+from ..masks import resize_bilinear_formula
 from ._inputs import Indices, Layer, Target, flat_index, indices_arg, layer_arg, matched_targets, targets_arg
 from .denoising import dn_meta_arg, dn_positive_indices
 
@@ -225,10 +226,7 @@ class SetCriterion:
         padded = [F.pad(t.masks, (0, w - t.masks.shape[2], 0, h - t.masks.shape[1])) for t in targets]
         tgt = torch.cat([m[cols] for m, (_, cols) in zip(padded, indices)])
         src = layer.masks[batch_idx, query_idx]
-        if src.shape[0]:
-            src = F.interpolate(src[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
-        else:
-            src = src.new_zeros((0, h, w))
+        src = resize_bilinear_formula(src, (h, w))
         src, tgt = src.flatten(1), tgt.flatten(1)
         return {
             "loss_mask": L.sigmoid_focal_loss(src, tgt, alpha=self.conv.focal_alpha, gamma=self.conv.focal_gamma,

@@ -57,7 +57,7 @@ Upstream: ultralytics 8.4.190 ultralytics/utils/loss.py (``DFLoss`` L97-116, ``B
 ``v8DetectionLoss`` L355-512, ``v8SegmentationLoss`` L515-677), ultralytics/utils/tal.py
 (``make_anchors``, ``dist2bbox``, ``bbox2dist``, ``TaskAlignedAssigner``), ultralytics/utils/ops.py
 (``crop_mask``, ``xywh2xyxy``), ultralytics/cfg/default.yaml (box 7.5, cls 0.5, dfl 1.5,
-overlap_mask True), PyTorch aten/src/ATen/native/UpSample.h (bilinear source index).
+overlap_mask True); the bilinear resize is oracle/masks.py's.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ from ..anchors import anchor_points
 from ..assign.task_aligned import TaskAlignedAssignment, task_aligned_assign, ultralytics_stride_val
 from ..coders import bbox2dist, dfl_expectation, dist2bbox
 from ..conventions.dense import YOLOV8_ULTRALYTICS, YOLOV8_ULTRALYTICS_LEGACY, YOLOv8LossConfig
-from ..masks import crop_mask, downsample_masks
+from ..masks import crop_mask, downsample_masks, resize_bilinear_formula
 
 
 @dataclass(frozen=True)
@@ -284,30 +284,6 @@ def _result(loss: torch.Tensor, names: tuple[str, ...], assignment: TaskAlignedA
 
 # --------------------------------------------------------------------------- segmentation
 
-def _bilinear_matrix(in_size: int, out_size: int) -> torch.Tensor:
-    """``(out, in)`` weights of PyTorch's bilinear resize along one axis, ``align_corners=False``.
-
-    ATen (UpSample.h ``area_pixel_compute_source_index``): source ``(i + 0.5) * in / out - 0.5``,
-    clamped at 0; it blends the floor index with the next one (the last index with itself).
-    """
-    src = ((torch.arange(out_size, dtype=torch.float64) + 0.5) * (in_size / out_size) - 0.5).clamp(min=0.0)
-    low = src.floor().to(torch.int64)
-    frac = src - low
-    high = torch.where(low < in_size - 1, low + 1, low)
-    weights = torch.zeros(out_size, in_size, dtype=torch.float64)
-    rows = torch.arange(out_size)
-    weights.index_put_((rows, low), 1 - frac, accumulate=True)
-    weights.index_put_((rows, high), frac, accumulate=True)
-    return weights
-
-
-def _upsample_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``x`` ``(..., h, w)`` resized to ``size`` as ``F.interpolate(mode="bilinear", align_corners=False)``."""
-    rows = _bilinear_matrix(x.shape[-2], size[0])
-    cols = _bilinear_matrix(x.shape[-1], size[1])
-    return rows @ x @ cols.T
-
-
 def _mask_inputs(mask_coefficients: object, proto: object, masks: object, b: int, a: int, targets: _Targets,
                  overlap: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     coef = as_float64("mask_coefficients", mask_coefficients)
@@ -373,7 +349,7 @@ def _mask_loss(coef: torch.Tensor, protos: torch.Tensor, masks: torch.Tensor, de
     """The sum over images and foreground anchors of the cropped, area-normalised mask BCE."""
     if tuple(masks.shape[-2:]) != tuple(protos.shape[-2:]):
         if config.mask_resize == "upsample_proto":
-            protos = _upsample_bilinear(protos, tuple(masks.shape[-2:]))
+            protos = resize_bilinear_formula(protos, tuple(masks.shape[-2:]))
         else:
             masks = downsample_masks(masks, tuple(protos.shape[-2:]))
     mask_h, mask_w = protos.shape[-2:]
