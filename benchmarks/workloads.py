@@ -1,6 +1,6 @@
 """The benchmark workloads: canonical inputs at the sizes detectors train at.
 
-A workload is one canonical call of golden/components.py (component, config, inputs), so every
+A workload is one canonical call of components/contract.py (component, config, inputs), so every
 implementation runs through its conformance adapter on the *same* inputs: the reference in float64,
 the others in float32. ``profiles`` lists the conventions under which the call is meaningful; each
 implementation runs under the first one it follows (the reference under the first).
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from components.canonical import canonical_keys
 from oracle import boxes as B
 from oracle.masks import padding_mask
 from oracle.params import encoder_weights
@@ -107,7 +108,7 @@ def _encoder_layer() -> Workload:
         mask = padding_mask([(25, 38)] * 4 + [(20, 30)] * 4, (25, 38))
         pos = torch.as_tensor(rng.standard_normal((8, 950, 256)))
         return {"src": _t(rng.standard_normal((8, 950, 256))), "pos": pos, "key_padding_mask": mask.flatten(1),
-                "weights": {k.replace(".", "/"): v for k, v in encoder_weights(256, 2048, 1, 1200).items()}}
+                "weights": canonical_keys(encoder_weights(256, 2048, 1, 1200))}
     return Workload("detr-encoder-layer-25x38", "transformer.encoder", {"num_layers": 1, "num_heads": 8}, ("detr",),
                     build, "one DETR encoder layer, forward and backward: batch 8, 25 x 38 tokens, d 256, 8 heads, "
                            "FFN 2048")

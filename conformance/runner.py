@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import torch
 
-from golden.components import COMPONENTS, criterion_layers, gradients, reference_outputs, with_grad
+from components.contract import COMPONENTS, criterion_layers, gradients, reference_outputs, with_grad
 from golden.store import encode, flatten, unflatten
 from oracle import conventions as conv
 from oracle.assign.hungarian import matching_cost_matrix

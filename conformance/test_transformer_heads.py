@@ -8,16 +8,13 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from components.canonical import canonical_keys
 from conformance._cases import generated, golden_params
 
 
 @pytest.mark.parametrize("case", golden_params("transformer.", "heads."))
 def test_golden(case, detconf, request):
     detconf.check_case(case, request)
-
-
-def _slash(weights):
-    return {k.replace(".", "/"): v for k, v in weights.items()}
 
 
 @generated
@@ -31,7 +28,7 @@ def test_encoder_generated(detconf, request, b, length, heads, seed, padded):
     mask[:, length - min(padded, length - 1):] = True if length > 1 else False
     inputs = {"src": torch.from_numpy(rng.standard_normal((b, length, e))),
               "pos": torch.from_numpy(rng.standard_normal((b, length, e))), "key_padding_mask": mask,
-              "weights": _slash(params.encoder_weights(e, 16, 2, seed))}
+              "weights": canonical_keys(params.encoder_weights(e, 16, 2, seed))}
     detconf.check_generated("transformer.encoder", inputs, {"num_layers": 2, "num_heads": heads}, "detr", request)
 
 
@@ -46,7 +43,7 @@ def test_decoder_generated(detconf, request, intermediate, b, queries, length, s
               "memory": torch.from_numpy(rng.standard_normal((b, length, e))),
               "pos": torch.from_numpy(rng.standard_normal((b, length, e))),
               "query_pos": torch.from_numpy(rng.standard_normal((b, queries, e))),
-              "weights": _slash(params.decoder_weights(e, 16, 2, seed))}
+              "weights": canonical_keys(params.decoder_weights(e, 16, 2, seed))}
     detconf.check_generated("transformer.decoder", inputs,
                             {"num_layers": 2, "num_heads": 2, "return_intermediate": intermediate}, "detr", request)
 
@@ -57,7 +54,7 @@ def test_head_generated(detconf, request, b, queries, seed):
     from oracle import params
     rng = np.random.Generator(np.random.PCG64(seed))
     head = {"hidden": torch.from_numpy(rng.standard_normal((2, b, queries, 8))),
-            "weights": _slash(params.detr_head_weights(8, 5, seed))}
+            "weights": canonical_keys(params.detr_head_weights(8, 5, seed))}
     detconf.check_generated("heads.detr", head, {"num_reg_fcs": 2}, "detr", request)
 
 

@@ -2,7 +2,7 @@
 
 A :class:`~golden.case.Case` records its component, profile (the conventions), config and seed; its inputs
 come from ``numpy.random.Generator(PCG64(seed))`` or are written out (edge cases, tagged
-``edge:<what>``); golden/case.py has the record and the input builders. Outputs are the reference's canonical outputs (golden/components.py), with the
+``edge:<what>``); golden/case.py has the record and the input builders. Outputs are the reference's canonical outputs (components/contract.py), with the
 gradients of losses with respect to their float inputs (``grad.<input path>``), since gradients
 are part of conformance (DESIGN §6).
 """
@@ -18,8 +18,10 @@ from oracle import boxes as B
 from oracle import conventions as conv
 from oracle.criteria import cdn_group_count
 
+from components.canonical import canonical_keys
+from components.contract import COMPONENTS, reference_outputs
+
 from .case import Case, Inputs, f64, i64, rand_cxcywh, rand_logits, rand_targets, rand_xyxy
-from .components import COMPONENTS, reference_outputs
 from .dense_cases import dense_cases
 
 __all__ = ["Case", "Inputs", "catalogue", "components_without_cases", "f64", "i64", "rand_cxcywh", "rand_logits",
@@ -363,8 +365,6 @@ def _saturate(inputs: Inputs) -> Inputs:
     return inputs
 
 
-def _slash(weights: dict) -> dict:
-    return {k.replace(".", "/"): v for k, v in weights.items()}
 
 
 def _encoder_cases() -> list[Case]:
@@ -411,7 +411,7 @@ def _encoder_cases() -> list[Case]:
             mask, convention=conv.SinePEConvention(num_feats=e // 2))
         return {"src": f64(rng.standard_normal((b, padded[0] * padded[1], e))),
                 "pos": pos.flatten(2).transpose(1, 2).contiguous(), "key_padding_mask": mask.flatten(1),
-                "weights": _slash(P.encoder_weights(e, 2 * e, layers, seed))}
+                "weights": canonical_keys(P.encoder_weights(e, 2 * e, layers, seed))}
     cases += [
         Case("transformer.encoder/random-padded", "transformer.encoder", "detr", {"num_layers": 2, "num_heads": 2}, 830,
              ("random",), lambda rng: encoder_inputs(rng, [(3, 4), (2, 5)], (3, 5))),
@@ -424,7 +424,7 @@ def _encoder_cases() -> list[Case]:
     def decoder_inputs(rng, b=2, q=4, mem=6, e=16, layers=3, pad=None):
         out = {"tgt": f64(np.zeros((b, q, e))), "memory": f64(rng.standard_normal((b, mem, e))),
                "pos": f64(rng.standard_normal((b, mem, e))), "query_pos": f64(rng.standard_normal((b, q, e))),
-               "weights": _slash(P.decoder_weights(e, 2 * e, layers, 840))}
+               "weights": canonical_keys(P.decoder_weights(e, 2 * e, layers, 840))}
         if pad is not None:
             out["memory_key_padding_mask"] = pad
         return out
@@ -436,10 +436,10 @@ def _encoder_cases() -> list[Case]:
              lambda rng: decoder_inputs(rng, b=1, layers=2, pad=torch.ones(1, 6, dtype=torch.bool))),
         Case("heads.detr/random", "heads.detr", "detr", {"num_reg_fcs": 2}, 850, ("random",),
              lambda rng: {"hidden": f64(rng.standard_normal((3, 2, 5, 16))),
-                          "weights": _slash(P.detr_head_weights(16, 6, 850))}),
+                          "weights": canonical_keys(P.detr_head_weights(16, 6, 850))}),
         Case("heads.detr/edge-saturated", "heads.detr", "detr", {"num_reg_fcs": 2}, 851, ("edge:saturated-logits",),
              lambda rng: {"hidden": f64(rng.standard_normal((1, 1, 3, 16)) * 40.0),
-                          "weights": _slash(P.detr_head_weights(16, 6, 851))}),
+                          "weights": canonical_keys(P.detr_head_weights(16, 6, 851))}),
     ]
     return cases
 

@@ -20,7 +20,7 @@ import torch
 
 from . import platforms
 from .catalogue import Case, catalogue, run_case
-from .components import reference_outputs
+from components.contract import reference_outputs
 from .compare import Difference, Figures, budget, compare_exact, compare_outputs, format_table
 from .store import (GOLDEN_DIR, FixtureError, encode, flatten, read_case_file, read_manifest, sha256, tensor_specs,
                     unflatten, write_manifest)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .case import Case, f64, i64, rand_xyxy
-from .dense_calls import anchor_head_config
+from components.dense_calls import anchor_head_config
 
 RETINANET = {"strides": [8, 16, 32, 64, 128], "ratios": [0.5, 1.0, 2.0], "octave_base_scale": 4,
              "scales_per_octave": 3}

@@ -1,5 +1,5 @@
-"""The layering of the project's packages: oracle -> golden -> conformance -> benchmarks, and no import cycle
-between modules (imports inside functions included, since a deferred import is still a dependency).
+"""The layering of the project's packages: oracle -> components -> golden -> conformance -> benchmarks, and no
+import cycle between modules (imports inside functions included, since a deferred import is still a dependency).
 
 ``python -m pytest tests/test_architecture.py`` is the proof the docs refer to."""
 
@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("oracle", "golden", "conformance", "benchmarks")
+PACKAGES = ("oracle", "components", "golden", "conformance", "benchmarks")
 LAYER = {name: i for i, name in enumerate(PACKAGES)}
 
 
@@ -101,3 +101,18 @@ def test_no_arrow_backwards():
     backwards = sorted((m, d) for m, deps in import_graph().items() for d in deps
                        if LAYER[d.partition(".")[0]] > LAYER[m.partition(".")[0]])
     assert backwards == []
+
+
+def test_the_old_contract_paths_work_and_warn():
+    import importlib
+    import sys
+
+    import pytest
+
+    import components.contract
+    import components.dense_calls
+    for old, new in (("golden.components", components.contract), ("golden.dense_calls", components.dense_calls)):
+        sys.modules.pop(old, None)
+        with pytest.warns(DeprecationWarning, match=f"{old} is deprecated: import {new.__name__}"):
+            moved = importlib.import_module(old)
+        assert moved is new

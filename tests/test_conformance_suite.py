@@ -17,7 +17,7 @@ from hypothesis import settings
 
 import conformance
 import golden
-from golden.components import COMPONENTS
+from components.contract import COMPONENTS
 
 SUITE = str(Path(conformance.__file__).resolve().parent)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from golden import cli
-from golden import components as golden_components
+from components import contract
 from golden.catalogue import catalogue
 from golden.compare import DRIFT_PATH, EPS64, budget, compare_outputs, measure
 from golden.store import GOLDEN_DIR
@@ -60,7 +60,7 @@ def test_integers_specials_and_structure_are_exact():
 
 def test_every_budget_has_a_reason_and_matches_a_component():
     table = tomllib.loads(DRIFT_PATH.read_text())
-    components = set(golden_components.COMPONENTS)
+    components = set(contract.COMPONENTS)
     for entry in table["component"]:
         assert entry["reason"] and any(__import__("fnmatch").fnmatchcase(c, entry["pattern"]) for c in components), entry
         # the documented rule: a power of two, at least 16
@@ -134,7 +134,7 @@ def test_a_1e_10_relative_scale_of_one_criterion_term_is_reported(monkeypatch):
 
 
 def test_one_flipped_matching_decision_is_reported(monkeypatch):
-    original = golden_components.hungarian_match
+    original = contract.hungarian_match
 
     def flipped(*args, **kwargs):
         matches = original(*args, **kwargs)
@@ -142,7 +142,7 @@ def test_one_flipped_matching_decision_is_reported(monkeypatch):
         gt = first.gt_idx.clone()
         gt[[0, 1]] = gt[[1, 0]]  # two queries exchange their targets in the first image
         return [type(first)(**{**first.__dict__, "gt_idx": gt}), *matches[1:]]
-    monkeypatch.setattr(golden_components, "hungarian_match", flipped)
+    monkeypatch.setattr(contract, "hungarian_match", flipped)
     moved = _moved(pattern="assign.hungarian/random-realistic-dino")
     assert moved == {"assign.hungarian/random-realistic-dino": {"out.indices.0.gt"}}
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import golden
-from golden.dense_calls import anchor_head_config
+from components.dense_calls import anchor_head_config
 
 from . import test_anchor_head as AH
 from . import test_yolov8 as Y8

@@ -3,7 +3,7 @@
 An adapter wraps one implementation under test. It declares its ``name``, ``version``, the
 ``profile`` it follows (``None``: it follows each case's profile, as the reference does), the
 ``install`` command shown when it is missing, and per component a callable with the canonical
-signature of golden/components.py::
+signature of components/contract.py::
 
     call(inputs, config, profile) -> outputs
 
@@ -86,7 +86,7 @@ class Adapter:
         lets an adapter decline variants it lacks (e.g. ``op == "iof"``)."""
         if component not in self.components:
             return Support(False, f"{self.name} provides no {component}")
-        from golden.components import COMPONENTS
+        from components.contract import COMPONENTS
         dependent = COMPONENTS[component].profile_dependent if component in COMPONENTS else True
         if dependent and self.profiles is not None and profile not in self.profiles:
             return Support(False, f"{self.name} follows profile(s) {self.profile}, not {profile!r}")

@@ -109,6 +109,7 @@ from typing import Any
 
 import torch
 
+from components.canonical import canonical_keys, dotted_keys
 from oracle.conventions import FLT_EPS  # added to every avg_factor by mmdet
 
 from .base import YES, Adapter, MissingAdapter, NotProvided, Support, known_differences_file
@@ -137,7 +138,7 @@ def _instances(**fields):
 
 
 def _iou_convention(profile: str, which: str):
-    from golden.components import profile_convention
+    from components.contract import profile_convention
     return profile_convention(profile, which)
 
 
@@ -197,7 +198,7 @@ class MMDetAdapter(Adapter):
 
     @staticmethod
     def _max_iou_support(c: Mapping[str, Any]) -> Support:
-        from golden.dense_calls import max_iou_convention
+        from components.dense_calls import max_iou_convention
         m = max_iou_convention(c)
         from oracle.conventions import IOU_MMDET
         if m.low_quality_gt != "overwrite" or m.iou != IOU_MMDET:
@@ -207,7 +208,7 @@ class MMDetAdapter(Adapter):
 
     @staticmethod
     def _anchor_head_support(c: Mapping[str, Any]) -> Support:
-        from golden.dense_calls import anchor_head_config
+        from components.dense_calls import anchor_head_config
         head = anchor_head_config(c)
         if head.sampler != "pseudo":
             return Support(False, "RandomSampler draws from torch's global RNG; the adapter runs PseudoSampler heads")
@@ -301,7 +302,7 @@ class MMDetAdapter(Adapter):
             ignore_wrt_candidates=m.ignore_wrt_candidates, match_low_quality=m.match_low_quality))
 
     def max_iou(self, inputs, config, profile):
-        from golden.dense_calls import max_iou_convention
+        from components.dense_calls import max_iou_convention
         assigner = self._max_iou_assigner(max_iou_convention(config))
         ignore = inputs.get("gt_boxes_ignore")
         result = assigner.assign(_instances(priors=inputs["priors"]),
@@ -375,7 +376,7 @@ class MMDetAdapter(Adapter):
         return self.MODELS.build(cfg)
 
     def anchor_head(self, inputs, config, profile):
-        from golden.dense_calls import anchor_head_config
+        from components.dense_calls import anchor_head_config
         head = self._anchor_head(anchor_head_config(config), config["num_classes"])
         cls_scores, bbox_preds = list(inputs["cls_scores"]), list(inputs["bbox_preds"])
         metas = [{"img_shape": tuple(m["img_shape"]), "pad_shape": tuple(m.get("pad_shape", m["img_shape"]))}
@@ -442,7 +443,7 @@ class MMDetAdapter(Adapter):
     def _detr_head(self, kind: str, num_classes: int, two_stage: bool):
         """DETRHead / DeformableDETRHead / DINOHead as configs/{detr,deformable_detr,dino}/*.py build them (small
         embed_dims: the loss does not use the head's layers)."""
-        from golden.components import MMDET_HEADS
+        from components.contract import MMDET_HEADS
         h = MMDET_HEADS[kind]
         if h.classification == "softmax":
             loss_cls = dict(type="CrossEntropyLoss", bg_cls_weight=h.bg_cls_weight, use_sigmoid=False,
@@ -489,7 +490,7 @@ class MMDetAdapter(Adapter):
                                        inputs.get("enc_bbox_preds"), gts, metas, dn_meta)
         # mmengine's own sum of the loss dict (BaseModel.parse_losses uses nothing of the model).
         total, _ = BaseModel.parse_losses(None, losses)
-        return {"losses": {k.replace(".", "/"): v for k, v in losses.items()}, "total": total}
+        return {"losses": canonical_keys(losses), "total": total}
 
     # positional encoding, the DETR mask path, transformer stacks and the DETR head
 
@@ -684,8 +685,8 @@ def _detr_loss_cls() -> dict:
 
 
 def _weights(inputs) -> dict[str, torch.Tensor]:
-    """The case's weight dict with its dots back (stored with '/')."""
-    return {k.replace("/", "."): v for k, v in inputs["weights"].items()}
+    """The case's weight dict by its dotted names (components/canonical.py)."""
+    return dotted_keys(inputs["weights"])
 
 
 #: The reference's (torch / facebookresearch/detr) layer names -> mmdet's DetrTransformer{Encoder,Decoder}Layer.

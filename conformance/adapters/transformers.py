@@ -41,6 +41,7 @@ from typing import Any
 
 import torch
 
+from components.canonical import dotted_keys, dotted_name
 from oracle.conventions import get_profile
 
 from .base import Adapter, MissingAdapter, NotProvided, Support, default_dtype, known_differences_file
@@ -72,7 +73,7 @@ class TransformersAdapter(Adapter):
         base = super().supports(component, device, dtype, profile, config)
         if not base:
             return base
-        from golden.components import COMPONENTS
+        from components.contract import COMPONENTS
         # Narrower than the adapter's profiles: which of them each transformers function follows.
         allowed = {"boxes.overlap": SOFTMAX_PROFILES, "assign.hungarian": SOFTMAX_PROFILES | FOCAL_PROFILES,
                    "criteria.set_criterion": frozenset({"hf_detr", "hf_deformable_detr"}),
@@ -211,7 +212,7 @@ class TransformersAdapter(Adapter):
             if config.get("num_reg_fcs", 2) != 2:
                 raise NotProvided("transformers' DETR box head has exactly two hidden layers")
             hidden = inputs["hidden"]
-            w = {k.replace("/", "."): v for k, v in inputs["weights"].items()}
+            w = dotted_keys(inputs["weights"])
             e, k = hidden.shape[-1], w["cls.weight"].shape[0]
             classifier = torch.nn.Linear(e, k).to(hidden.dtype)
             classifier.load_state_dict({"weight": w["cls.weight"], "bias": w["cls.bias"]})
@@ -239,7 +240,7 @@ def _hf_state_dict(weights: Mapping[str, torch.Tensor], stack: str) -> dict[str,
     ``norm`` is ``layernorm``."""
     out = {}
     for name, value in weights.items():
-        name = name.replace("/", ".")
+        name = dotted_name(name)
         if name.startswith("norm."):
             out["layernorm." + name[5:]] = value
             continue

@@ -96,6 +96,8 @@ from typing import Any
 
 import torch
 
+from components.canonical import cdn_global_targets, cdn_positive_slots, per_image_matching
+
 from .base import YES, Adapter, MissingAdapter, NotProvided, Support, default_dtype, known_differences_file
 
 INSTALL = 'pip install -c constraints.txt "ultralytics==8.4.190" (or pip install -e ".[ultralytics]")'
@@ -389,8 +391,7 @@ class UltralyticsAdapter(Adapter):
         gt_boxes, gt_cls = torch.cat([t["boxes"] for t in targets]), torch.cat([t["labels"] for t in targets])
         matcher = self.detr_ops.HungarianMatcher(cost_gain=dict(DETR_MATCHER_GAINS))
         pairs = matcher(inputs["pred_boxes"], inputs["pred_logits"], gt_boxes, gt_cls, counts)
-        offsets = [sum(counts[:i]) for i in range(len(counts))]
-        return {"indices": [{"pred": pred, "gt": gt - offset} for (pred, gt), offset in zip(pairs, offsets)]}
+        return {"indices": per_image_matching(pairs, counts)}
 
     # ----------------------------------------------------------------- RT-DETR loss
 
@@ -425,9 +426,7 @@ class UltralyticsAdapter(Adapter):
                 losses = criterion(*preds, batch)
         # DETRLoss matches the last layer, then the others in stacking order (models/utils/loss.py).
         keys = ["last"] + ["interm"] * len(interm) + [str(i) for i in range(len(layers) - 1 - len(interm))]
-        offsets = [sum(counts[:i]) for i in range(len(counts))]
-        indices = {key: [{"pred": pred, "gt": gt - offset} for (pred, gt), offset in zip(pairs, offsets)]
-                   for key, pairs in zip(keys, calls)}
+        indices = {key: per_image_matching(pairs, counts) for key, pairs in zip(keys, calls)}
         return {"losses": dict(losses), "total": sum(losses.values()), "indices": indices}
 
 
@@ -442,13 +441,7 @@ def _ultralytics_dn_meta(dn_meta, counts: list[int], num_queries: int) -> dict |
     pad, groups = int(dn_meta["pad_size"]), int(dn_meta["num_dn_group"])
     if pad == 0:
         return None
-    part = pad // (2 * groups)
-    pos, gt, offset = [], [], 0
-    for n in counts:
-        pos.append((torch.arange(groups)[:, None] * 2 * part + torch.arange(n)).reshape(-1))
-        gt.append(torch.arange(offset, offset + n))
-        offset += n
-    return {"dn_pos_idx": pos, "dn_gt_idx": gt, "dn_num_group": groups, "dn_num_split": [pad, num_queries]}
+    return {"dn_pos_idx": cdn_positive_slots(counts, pad, groups), "dn_gt_idx": cdn_global_targets(counts), "dn_num_group": groups, "dn_num_split": [pad, num_queries]}
 
 
 def make_adapter() -> Adapter:

@@ -1,5 +1,5 @@
 """The ONNX graph of each exportable component: its named inputs and outputs, their dynamic axes, and
-how the canonical inputs and outputs of golden/components.py map onto them (docs/onnx.md).
+how the canonical inputs and outputs of components/contract.py map onto them (docs/onnx.md).
 
 ============================  ============================================  =========================
 component                     graph inputs (dynamic axes)                   graph outputs
@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from components.canonical import dotted_keys
 
 from ..adapters.base import NotProvided
 
@@ -140,8 +142,8 @@ def canonical_tensors(component: str, inputs: Mapping[str, Any], config: Mapping
 
 
 def weight_tensors(inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """The canonical weights of a case, ``{name: tensor}`` (stored with ``/`` for ``.``)."""
-    return {k.replace("/", "."): v for k, v in inputs.get("weights", {}).items()}
+    """The canonical weights of a case by their dotted names, ``{name: tensor}`` (components/canonical.py)."""
+    return dotted_keys(inputs.get("weights", {}))
 
 
 #: Graph output names that differ from the canonical output (an ONNX graph cannot reuse an input's name).

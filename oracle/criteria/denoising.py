@@ -226,6 +226,13 @@ def dn_meta_arg(dn_meta: object) -> tuple[int, int]:
     return pad, groups
 
 
+def dn_positive_slots(count: int, pad_size: int, groups: int) -> torch.Tensor:
+    """The positive denoising slots ``[groups * count]`` int64 of an image with ``count`` targets, group-major:
+    ``g * (pad_size / groups) + t`` (DINO ``prepare_for_cdn``: each group holds ``single_pad = 2 * max_count``
+    slots, positives first); unchecked."""
+    return (torch.arange(groups) * (pad_size // groups))[:, None].add(torch.arange(count)).reshape(-1)
+
+
 def dn_positive_indices(targets: Sequence[Target], pad_size: int, groups: int) -> Indices:
     """Per image, the positive denoising slots ``g * (pad_size / G) + t`` and their targets ``t``."""
     single_pad = pad_size // groups
@@ -233,7 +240,7 @@ def dn_positive_indices(targets: Sequence[Target], pad_size: int, groups: int) -
     for t in targets:
         n = len(t.labels)
         tgt = torch.arange(n).repeat(groups)
-        src = (torch.arange(groups) * single_pad)[:, None].add(torch.arange(n)).reshape(-1)
+        src = dn_positive_slots(n, pad_size, groups)
         if n and single_pad < 2 * n:
             raise fail("outputs['dn_meta']", f"pad_size / num_dn_group >= 2 * {n} (room for image's targets)",
                        f"pad_size {pad_size}, num_dn_group {groups}")
