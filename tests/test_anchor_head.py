@@ -528,35 +528,10 @@ def test_presets_follow_the_mmdet_configs():
 # --------------------------------------------------------------------------- mmdet cross-check
 
 def mmdet_head(conf: AnchorHeadConfig, num_classes: int):
+    """mmdet's head for ``conf``, built by the mmdet adapter (one translation of the configuration)."""
     import_or_skip("mmdet.models", "see docs/install.md")
-    from mmdet.models.dense_heads import AnchorHead
-    from mmdet.utils import register_all_modules
-    from mmengine.config import ConfigDict
-
-    register_all_modules()
-    gen = conf.anchor_generator
-    anchor_generator = dict(type="AnchorGenerator", strides=list(gen.strides), ratios=list(gen.ratios))
-    if gen.scales is not None:
-        anchor_generator["scales"] = list(gen.scales)
-    else:
-        anchor_generator.update(octave_base_scale=gen.octave_base_scale, scales_per_octave=gen.scales_per_octave)
-    loss_cls = {"sigmoid_focal": dict(type="FocalLoss", use_sigmoid=True, gamma=conf.focal_gamma,
-                                      alpha=conf.focal_alpha),
-                "sigmoid_ce": dict(type="CrossEntropyLoss", use_sigmoid=True),
-                "softmax_ce": dict(type="CrossEntropyLoss", use_sigmoid=False)}[conf.classification]
-    loss_bbox = {"l1": dict(type="L1Loss"), "smooth_l1": dict(type="SmoothL1Loss", beta=conf.smooth_l1_beta),
-                 "giou": dict(type="GIoULoss", eps=1e-6)}[conf.regression]
-    a = conf.assigner
-    train_cfg = ConfigDict(assigner=dict(type="MaxIoUAssigner", pos_iou_thr=a.pos_iou_thr, neg_iou_thr=a.neg_iou_thr,
-                                         min_pos_iou=a.min_pos_iou, ignore_iof_thr=a.ignore_iof_thr,
-                                         gt_max_assign_all=a.gt_max_assign_all, match_low_quality=a.match_low_quality),
-                           allowed_border=conf.allowed_border, pos_weight=conf.pos_weight, debug=False)
-    return AnchorHead(num_classes=num_classes, in_channels=8, anchor_generator=anchor_generator,
-                      bbox_coder=dict(type="DeltaXYWHBBoxCoder", target_means=conf.coder.means,
-                                      target_stds=conf.coder.stds),
-                      reg_decoded_bbox=conf.reg_decoded_bbox,
-                      loss_cls=dict(loss_cls, loss_weight=conf.loss_weight_cls),
-                      loss_bbox=dict(loss_bbox, loss_weight=conf.loss_weight_bbox), train_cfg=train_cfg)
+    from conformance.adapters import resolve
+    return resolve("mmdet").anchor_head_module(conf, num_classes)
 
 
 # config, feature sizes, img_shape, pad_shape

@@ -342,8 +342,10 @@ class MMDetAdapter(Adapter):
 
     # the anchor head
 
-    def _anchor_head(self, head, num_classes: int):
-        """RetinaHead / AnchorHead as in configs/_base_/models/retinanet_r50_fpn.py and AnchorHead's defaults."""
+    def anchor_head_module(self, head, num_classes: int):
+        """The mmdet head of a reference :class:`~oracle.conventions.AnchorHeadConfig`: RetinaHead as in
+        configs/_base_/models/retinanet_r50_fpn.py (focal + L1), else AnchorHead, with 8 input channels (the loss
+        reads none of the convolutions). tests/test_anchor_head.py and tests/test_golden_upstream.py use it too."""
         gen = head.anchor_generator
         anchor_generator = dict(type="AnchorGenerator", strides=list(gen.strides), ratios=list(gen.ratios))
         if gen.scales is not None:
@@ -377,7 +379,7 @@ class MMDetAdapter(Adapter):
 
     def anchor_head(self, inputs, config, profile):
         from components.dense_calls import anchor_head_config
-        head = self._anchor_head(anchor_head_config(config), config["num_classes"])
+        head = self.anchor_head_module(anchor_head_config(config), config["num_classes"])
         cls_scores, bbox_preds = list(inputs["cls_scores"]), list(inputs["bbox_preds"])
         metas = [{"img_shape": tuple(m["img_shape"]), "pad_shape": tuple(m.get("pad_shape", m["img_shape"]))}
                  for m in config["img_metas"]]
