@@ -203,7 +203,7 @@ def dfl_expectation(logits: object) -> torch.Tensor:
     """Distances ``[..., 4]`` from DFL logits ``[..., 4, reg_max]``: ``sum_k softmax(logits)_k * k``.
 
     ultralytics ``bbox_decode``: ``pred_dist.view(b, a, 4, reg_max).softmax(3) @ arange(reg_max)``;
-    its ``(B, 4 * reg_max, A)`` head output is side-major, so ``permute(0, 2, 1).reshape(B, A, 4, reg_max)``
+    its ``[B, 4 * reg_max, A]`` head output is side-major, so ``permute(0, 2, 1).reshape(B, A, 4, reg_max)``
     gives this layout.
     """
     t = as_float64("logits", logits)

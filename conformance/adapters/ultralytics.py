@@ -20,17 +20,17 @@ Component mapping (the library computes; the adapter converts layouts and builds
   only where ``alpha > 0``), so ``alpha=0`` itself is not expressible. Reduction ``none``, weights and 1-D inputs
   are not provided.
 - ``losses.distribution_focal_loss`` (reduction none/sum/mean): ``utils.loss.DFLoss(R)`` on the logits viewed as
-  ``(N * 4, R)`` (rows ordered sample-major, side-minor, as ``BboxLoss`` passes them) and the targets ``(N, 4)``; it
-  returns ``(N, 1)``, the mean over the four sides. ``DFLoss`` clamps its target **in place**, so it gets a copy.
-- ``anchors.points``: ``utils.tal.make_anchors`` on zero feature maps ``(1, 1, H_l, W_l)`` (it reads only their
+  ``[N * 4, R]`` (rows ordered sample-major, side-minor, as ``BboxLoss`` passes them) and the targets ``[N, 4]``; it
+  returns ``[N, 1]``, the mean over the four sides. ``DFLoss`` clamps its target **in place**, so it gets a copy.
+- ``anchors.points``: ``utils.tal.make_anchors`` on zero feature maps ``[1, 1, H_l, W_l]`` (it reads only their
   shapes and dtype; the call has no tensor inputs, so they are in torch's default dtype).
 - ``coders.dist2bbox``: ``utils.tal.dist2bbox(distances, points, xywh=fmt == "cxcywh")``.
 - ``coders.bbox2dist``: ``utils.tal.bbox2dist(points, boxes, reg_max - 1)``: the reference's ``reg_max`` is the
   number of DFL bins, ultralytics' argument the largest bin (it clamps at the argument minus 0.01), which is how
   ``BboxLoss`` calls it.
 - ``coders.dfl_expectation``: ``nn.modules.block.DFL(R)``, the head's integral (a fixed 1x1 convolution with weights
-  ``0 .. R-1``), cast to the run's dtype, on the logits ``[..., 4, R]`` laid out as the head's ``(1, 4 * R, N)``
-  (side-major channels, anchors last); its ``(1, 4, N)`` output is laid back as ``[..., 4]``.
+  ``0 .. R-1``), cast to the run's dtype, on the logits ``[..., 4, R]`` laid out as the head's ``[1, 4 * R, N]``
+  (side-major channels, anchors last); its ``[1, 4, N]`` output is laid back as ``[..., 4]``.
 - ``masks.crop``: ``utils.ops.crop_mask`` (which zeroes its input in place: it gets a copy).
 - ``assign.task_aligned`` (``TAL_ULTRALYTICS`` only: the legacy <= 8.2 and mmdet assigners are other code):
   ``utils.tal.TaskAlignedAssigner(topk=10, num_classes=C, alpha=0.5, beta=6.0, stride=[stride_val])``, as
@@ -45,12 +45,12 @@ Component mapping (the library computes; the adapter converts layouts and builds
   cfg/default.yaml gains, and ``model.args.overlap_mask``; ``model.model[-1].nc``, ``.reg_max`` (= 4R channels /
   4) and ``.stride`` (a tensor of the case's strides)). Layout conversions:
 
-  - ``preds["boxes"] = pred_distri.permute(0, 2, 1)`` ``(B, 4 * reg_max, A)``, ``preds["scores"] =
-    pred_logits.permute(0, 2, 1)`` ``(B, C, A)``, ``preds["feats"]``: zero maps ``(B, 1, H_l, W_l)`` in the run's
+  - ``preds["boxes"] = pred_distri.permute(0, 2, 1)`` ``[B, 4 * reg_max, A]``, ``preds["scores"] =
+    pred_logits.permute(0, 2, 1)`` ``[B, C, A]``, ``preds["feats"]``: zero maps ``[B, 1, H_l, W_l]`` in the run's
     dtype (ultralytics reads only their shapes, for the anchors and ``imgsz``, and the first one's dtype);
-  - segmentation: ``preds["mask_coefficient"] = mask_coefficients.permute(0, 2, 1)`` ``(B, nm, A)``,
+  - segmentation: ``preds["mask_coefficient"] = mask_coefficients.permute(0, 2, 1)`` ``[B, nm, A]``,
     ``preds["proto"] = proto``, ``batch["masks"]`` as given (index maps with ``overlap_mask``, else per-target masks);
-  - ``batch``: ``batch_idx`` as a float column and ``cls`` as ``(N, 1)`` floats, the layout of ultralytics'
+  - ``batch``: ``batch_idx`` as a float column and ``cls`` as ``[N, 1]`` floats, the layout of ultralytics'
     collate function, and ``bboxes`` (normalised cxcywh), all in torch's default dtype (ultralytics index-puts them
     into a default-dtype buffer);
   - outputs: ``loss`` is the first return value (gained components times ``B``; the segmentation loss's fifth,
@@ -66,7 +66,7 @@ Component mapping (the library computes; the adapter converts layouts and builds
   the non-last layers summed into ``*_aux``, so no renaming here): ``models.utils.loss.DETRLoss(nc=C, use_vfl=True)``,
   or with denoising (``dn_meta`` in the outputs) ``RTDETRDetectionLoss(nc=C, use_vfl=True)``, as
   ``RTDETRDetectionModel.init_criterion`` builds it (nn/tasks.py). Layout, as ``RTDETRDetectionModel.loss`` passes it:
-  ``(L, B, Q, .)`` stacks of ``[interm_outputs (RT-DETR's encoder output, first), *aux_outputs, last layer]``; the
+  ``[L, B, Q, .]`` stacks of ``[interm_outputs (RT-DETR's encoder output, first), *aux_outputs, last layer]``; the
   targets concatenated as ``batch = {"cls", "bboxes", "gt_groups"}``. Denoising: the canonical ``dn_meta``
   (``pad_size`` = 2 G M, ``num_dn_group`` = G) becomes ultralytics' ``dn_num_group`` G, ``dn_pos_idx`` (per image,
   slots ``g * 2M + t`` group-major, as ``get_cdn_group`` lays them out) and ``dn_gt_idx`` (the image's targets as

@@ -98,17 +98,17 @@ def ultralytics_stride_val(strides: Sequence[float]) -> float:
 class TaskAlignedAssignment:
     """The assignment of a batch: ``B`` images, ``A`` anchors, ``n`` GT rows, ``C`` classes.
 
-    - ``target_labels`` int64 ``(B, A)``, ``target_bboxes`` float64 ``(B, A, 4)`` (xyxy pixels),
-      ``target_gt_idx`` int64 ``(B, A)``: the assigned GT row's label, box and index; at background
+    - ``target_labels`` int64 ``[B, A]``, ``target_bboxes`` float64 ``[B, A, 4]`` (xyxy pixels),
+      ``target_gt_idx`` int64 ``[B, A]``: the assigned GT row's label, box and index; at background
       anchors those of row 0 (or ``num_classes``, zeros and 0 when ``n = 0``).
-    - ``target_scores`` float64 ``(B, A, C)``: soft one-hot targets, 0 at background anchors.
-    - ``fg_mask`` bool ``(B, A)``.
-    - ``align_metric`` float64 ``(B, n, A)``: the metric the top-k ranks (0 where not computed:
+    - ``target_scores`` float64 ``[B, A, C]``: soft one-hot targets, 0 at background anchors.
+    - ``fg_mask`` bool ``[B, A]``.
+    - ``align_metric`` float64 ``[B, n, A]``: the metric the top-k ranks (0 where not computed:
       padded rows, and for ultralytics pairs outside the centre test).
-    - ``overlaps`` float64 ``(B, n, A)``: the overlaps, 0 where the metric is not computed.
-    - ``eligible`` bool ``(B, n, A)``: pairs that are positive if the top-k selects them.
-    - ``mask_pos`` bool ``(B, n, A)``: the final positive pairs (at most one per anchor).
-    - ``tied_topk`` bool ``(B, n)``: rows whose top-k (or topk2) choice is ambiguous (module docstring).
+    - ``overlaps`` float64 ``[B, n, A]``: the overlaps, 0 where the metric is not computed.
+    - ``eligible`` bool ``[B, n, A]``: pairs that are positive if the top-k selects them.
+    - ``mask_pos`` bool ``[B, n, A]``: the final positive pairs (at most one per anchor).
+    - ``tied_topk`` bool ``[B, n]``: rows whose top-k (or topk2) choice is ambiguous (module docstring).
     """
 
     target_labels: torch.Tensor
@@ -166,7 +166,7 @@ def _inputs(pd_scores: object, pd_bboxes: object, anchor_points: object, gt_labe
 
 def _centre_test(points: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, conv: TaskAlignedConvention,
                  stride_val: float | None) -> torch.Tensor:
-    """``(B, n, A)``: the anchor point is inside the (possibly enlarged) GT by more than the margin."""
+    """``[B, n, A]``: the anchor point is inside the (possibly enlarged) GT by more than the margin."""
     if conv.enlarge_small_gts:
         # ultralytics 8.4 goes through (cx, cy, w, h) and back for every box, so the round trip is kept.
         cxcywh = box_ops.xyxy_to_cxcywh_formula(gt)
@@ -180,7 +180,7 @@ def _centre_test(points: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, co
 
 
 def _overlaps(gt: torch.Tensor, pred: torch.Tensor, conv: TaskAlignedConvention, wanted: torch.Tensor) -> torch.Tensor:
-    """``(B, n, A)`` overlaps of GT ``i`` with predicted box ``a`` where ``wanted[b, i, a]``, else 0.
+    """``[B, n, A]`` overlaps of GT ``i`` with predicted box ``a`` where ``wanted[b, i, a]``, else 0.
 
     Only the wanted pairs are computed (ultralytics computes only the GT's in-box anchors), element-wise
     with the same formula as the pairwise overlap, so each value is the one the full matrix would hold.
@@ -245,7 +245,7 @@ def _first_argmax(values: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def _resolve(pos: torch.Tensor, overlaps: torch.Tensor, conv: TaskAlignedConvention) -> torch.Tensor:
-    """Keep one GT per anchor: ``pos`` ``(B, n, A)`` -> ``(B, n, A)`` with at most one True per column."""
+    """Keep one GT per anchor: ``pos`` ``[B, n, A]`` -> ``[B, n, A]`` with at most one True per column."""
     n = pos.shape[1]
     if conv.resolve == "max_overlap_any_gt":
         # Only anchors selected by more than one GT change: their GT with the largest overlap is found on
@@ -294,12 +294,12 @@ def task_aligned_assign(pd_scores: object, pd_bboxes: object, anchor_points: obj
                         stride_val: float | None = None) -> TaskAlignedAssignment:
     """Assign GTs to anchor points by the task-aligned metric (module docstring), batched.
 
-    - pd_scores ``(B, A, C)``: class probabilities in [0, 1] (sigmoid of the logits).
-    - pd_bboxes ``(B, A, 4)``: predicted boxes, xyxy pixels.
-    - anchor_points ``(A, 2)``: anchor centres ``(x, y)`` in pixels (ultralytics ``anchor_points * stride``;
+    - pd_scores ``[B, A, C]``: class probabilities in [0, 1] (sigmoid of the logits).
+    - pd_bboxes ``[B, A, 4]``: predicted boxes, xyxy pixels.
+    - anchor_points ``[A, 2]``: anchor centres ``(x, y)`` in pixels (ultralytics ``anchor_points * stride``;
       for mmdet the centres of the priors).
-    - gt_labels int ``(B, n)`` in ``[0, C)`` (padded rows too: ultralytics pads with 0),
-      gt_bboxes ``(B, n, 4)`` xyxy pixels, mask_gt bool ``(B, n)``: True for real rows.
+    - gt_labels int ``[B, n]`` in ``[0, C)`` (padded rows too: ultralytics pads with 0),
+      gt_bboxes ``[B, n, 4]`` xyxy pixels, mask_gt bool ``[B, n]``: True for real rows.
     - stride_val: the minimum GT side of the centre test, required with ``enlarge_small_gts``
       (:func:`ultralytics_stride_val` of the model's strides).
 

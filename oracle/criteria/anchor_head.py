@@ -41,7 +41,7 @@ Per level (``loss_by_feat_single``), every level divided by the same ``avg_facto
   ``loss_weight``) when no weight of the level is > 0; the reference does the same.
 
 Inputs in mmdet's layout: ``cls_scores[l]`` ``[B, A * C', H_l, W_l]`` and ``bbox_preds[l]``
-``[B, A * 4, H_l, W_l]``, read as ``permute(0, 2, 3, 1)`` to ``(B, H, W, A, ·)``, i.e. the anchor
+``[B, A * 4, H_l, W_l]``, read as ``permute(0, 2, 3, 1)`` to ``[B, H, W, A, ·]``, i.e. the anchor
 order above. Targets per image: ``boxes`` ``[K, 4]`` xyxy pixels, ``labels`` ``[K]`` in
 ``[0, num_classes)``, optional ``ignore_boxes`` ``[M, 4]`` xyxy pixels. Image metas: ``img_shape``
 ``(H, W)`` and ``pad_shape`` ``(H, W)`` (default: ``img_shape``).

@@ -2,13 +2,13 @@
 
 Inputs (framework-neutral versions of ultralytics' ``preds`` and ``batch``):
 
-- ``pred_distri`` ``(B, A, 4 * reg_max)``: DFL logits, **side-major** (l, t, r, b, each ``reg_max``
-  bins), i.e. ultralytics' ``preds["boxes"]`` ``(B, 4 * reg_max, A)`` transposed;
-- ``pred_logits`` ``(B, A, C)``: class logits (``preds["scores"]`` transposed);
+- ``pred_distri`` ``[B, A, 4 * reg_max]``: DFL logits, **side-major** (l, t, r, b, each ``reg_max``
+  bins), i.e. ultralytics' ``preds["boxes"]`` ``[B, 4 * reg_max, A]`` transposed;
+- ``pred_logits`` ``[B, A, C]``: class logits (``preds["scores"]`` transposed);
 - ``featmap_sizes`` ``[(H_l, W_l)]`` and ``strides`` ``[s_l]`` per level; anchors are the cell centres
   of :func:`oracle.anchors.anchor_points`, ``A = sum(H_l * W_l)``;
-- ``batch``: a mapping with ``batch_idx`` int ``(N,)`` (image of each target), ``cls`` int ``(N,)``
-  in ``[0, C)`` and ``bboxes`` ``(N, 4)`` normalised cxcywh; for segmentation also ``masks``.
+- ``batch``: a mapping with ``batch_idx`` int ``[N]`` (image of each target), ``cls`` int ``[N]``
+  in ``[0, C)`` and ``bboxes`` ``[N, 4]`` normalised cxcywh; for segmentation also ``masks``.
 
 Detection loss (ultralytics ``v8DetectionLoss.get_assigned_targets_and_loss`` and ``BboxLoss``):
 
@@ -35,8 +35,8 @@ Detection loss (ultralytics ``v8DetectionLoss.get_assigned_targets_and_loss`` an
 
 Segmentation (``v8SegmentationLoss``) adds ``seg`` between box and cls:
 
-- ``masks``: with ``overlap_mask`` ``(B, H, W)`` index maps where value ``k + 1`` marks the ``k``-th
-  target of that image (0 background); without it ``(N, H, W)`` per-target masks in [0, 1] in
+- ``masks``: with ``overlap_mask`` ``[B, H, W]`` index maps where value ``k + 1`` marks the ``k``-th
+  target of that image (0 background); without it ``[N, H, W]`` per-target masks in [0, 1] in
   input order.
 - If ``(H, W)`` differs from the prototypes' ``(Hm, Wm)``: ultralytics 8.4.190 **upsamples the
   prototypes** to ``(H, W)`` (bilinear, ``align_corners=False``; loss.py L545-547, where the
@@ -105,9 +105,9 @@ class YOLOv8LossResult:
 
 @dataclass(frozen=True)
 class _Targets:
-    """Targets padded per image: ``labels`` ``(B, n)``, ``boxes`` ``(B, n, 4)`` pixel xyxy, ``mask_gt``
-    ``(B, n)``, ``source`` ``(B, n)``: the row of each target in the input (-1 for padding), ``counts``
-    ``(B,)``: targets per image."""
+    """Targets padded per image: ``labels`` ``[B, n]``, ``boxes`` ``[B, n, 4]`` pixel xyxy, ``mask_gt``
+    ``[B, n]``, ``source`` ``[B, n]``: the row of each target in the input (-1 for padding), ``counts``
+    ``[B]``: targets per image."""
 
     labels: torch.Tensor
     boxes: torch.Tensor
@@ -265,8 +265,8 @@ def yolov8_detection_loss(pred_distri: object, pred_logits: object, featmap_size
                           assignment: TaskAlignedAssignment | None = None) -> YOLOv8LossResult:
     """ultralytics ``v8DetectionLoss(preds, batch)`` (module docstring for inputs and formulas).
 
-    pred_distri ``(B, A, 4 * reg_max)``, pred_logits ``(B, A, C)``, featmap_sizes ``[(H, W)]``,
-    strides ``[s]``, batch with ``batch_idx`` ``(N,)``, ``cls`` ``(N,)``, ``bboxes`` ``(N, 4)``
+    pred_distri ``[B, A, 4 * reg_max]``, pred_logits ``[B, A, C]``, featmap_sizes ``[(H, W)]``,
+    strides ``[s]``, batch with ``batch_idx`` ``[N]``, ``cls`` ``[N]``, ``bboxes`` ``[N, 4]``
     normalised cxcywh. ``image_size`` ``(H, W)`` pixels overrides ultralytics' ``featmap_sizes[0] *
     strides[0]``; ``assignment`` replaces the assigner's (e.g. a candidate's, to evaluate the
     reference loss under it).
@@ -323,9 +323,9 @@ def yolov8_segmentation_loss(pred_distri: object, pred_logits: object, mask_coef
                              assignment: TaskAlignedAssignment | None = None) -> YOLOv8LossResult:
     """ultralytics ``v8SegmentationLoss(preds, batch)`` without the semantic branch (module docstring).
 
-    As :func:`yolov8_detection_loss`, plus mask_coefficients ``(B, A, nm)`` (``preds["mask_coefficient"]``
-    transposed), proto ``(B, nm, Hm, Wm)`` and ``batch["masks"]``: ``(B, H, W)`` index maps with
-    ``config.overlap_mask``, else ``(N, H, W)`` per-target masks in input order. Returns
+    As :func:`yolov8_detection_loss`, plus mask_coefficients ``[B, A, nm]`` (``preds["mask_coefficient"]``
+    transposed), proto ``[B, nm, Hm, Wm]`` and ``batch["masks"]``: ``[B, H, W]`` index maps with
+    ``config.overlap_mask``, else ``[N, H, W]`` per-target masks in input order. Returns
     ``box_loss, seg_loss, cls_loss, dfl_loss``.
     """
     det = _detection(pred_distri, pred_logits, featmap_sizes, strides, batch, config, image_size, assignment)
