@@ -4,8 +4,8 @@
 (golden/catalogue.py) and on the named benchmark workloads, and saves every output tensor, gradients
 included; ``python -m benchmarks.bits compare FILE [--workloads NAME ...]`` runs them again and lists the
 tensors that are not ``torch.equal`` to the saved ones (dtype and shape included, NaN equal to NaN). Save
-before a change, compare after it: ``python -m golden check`` allows each component's drift budget (golden/drift.toml), this allows
-none.
+before a change, compare after it: ``python -m golden check`` allows each component's drift budget
+(golden/drift.toml), this allows none.
 Exit status 1 when a tensor differs or is missing.
 """
 

@@ -53,7 +53,7 @@ def table(results: dict, memory: dict | None = None) -> str:
         rows.setdefault(bench["group"], {})[info["impl"]] = bench["stats"]["median"]
         versions[info["impl"]] = info["version"]
     peers = [p for p in PEERS if p in versions]
-    header = ["workload", f"reference (float64)"] + [f"{p} {versions[p]} (float32)" for p in peers] + ["ratio"]
+    header = ["workload", "reference (float64)"] + [f"{p} {versions[p]} (float32)" for p in peers] + ["ratio"]
     if rows64:
         header += ["fastest in float64", "ratio at float64"]
     if memory:

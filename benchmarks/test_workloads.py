@@ -1,6 +1,6 @@
 """Each workload timed for the reference (float64) and every installed implementation (float32, and float64
-for the same-dtype comparison), on the same inputs, in the same run: ``pytest benchmarks --benchmark-only``. pytest-benchmark groups the
-timings by workload; ``python -m benchmarks.table`` turns the JSON into the README's table.
+for the same-dtype comparison), on the same inputs, in the same run: ``pytest benchmarks --benchmark-only``.
+pytest-benchmark groups the timings by workload; ``python -m benchmarks.table`` turns the JSON into the README's table.
 
 A call is what the conformance suite runs: the adapter's canonical call, with autograd through the
 component's differentiable inputs where it has an objective (forward and backward), on CPU unless

@@ -150,7 +150,8 @@ def call_set_criterion(inputs, config, profile):
             targets = [{**t, "labels": torch.zeros_like(t["labels"])} for t in targets]
         layer = layer_arg("outputs", raw, num_logits=crit.config.num_logits)
         indices[_suffix(key)] = crit.match(layer, targets_arg(targets, len(targets), crit.config.num_classes))
-    losses = crit(outputs, inputs["targets"], indices=indices, world_num_boxes=None if world is None else world.tolist())
+    losses = crit(outputs, inputs["targets"], indices=indices,
+                  world_num_boxes=None if world is None else world.tolist())
     return {"losses": losses, "total": crit.total(losses),
             "indices": {("last" if s == "" else s.lstrip("_")): [{"pred": p, "gt": g} for p, g in idx]
                         for s, idx in indices.items()}}

@@ -159,8 +159,8 @@ def compare_trees(component: str, actual: Mapping[str, Any], expected: Mapping[s
         if path.startswith(skip):
             continue
         n = 1 if path.startswith("grad.") else reduction_terms(inputs, flat_e[path])
-        mismatch = compare_values(path, flat_a[path], flat_e[path], tolerance(component, path, dtype, n), dtype, figures,
-                                  scale=grad_scale if path.startswith("grad.") else None)
+        mismatch = compare_values(path, flat_a[path], flat_e[path], tolerance(component, path, dtype, n), dtype,
+                                  figures, scale=grad_scale if path.startswith("grad.") else None)
         if mismatch is not None:
             out.append(mismatch)
     return out

@@ -166,7 +166,9 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
     info["class"] = kind
     record(info)
     header = (f"{component} disagrees with the reference [{kind}]: impl {adapter.name} {adapter.version}, "
-              f"profile {profile}, {str(dtype).removeprefix('torch.')} on {device}" + (f", case {label}" if label else ""))
+              f"profile {profile}, {str(dtype).removeprefix('torch.')} on {device}")
+    if label:
+        header += f", case {label}"
     raise ConformanceFailure(header + "\n" + "\n".join(problems), kind)
 
 

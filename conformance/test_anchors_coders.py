@@ -20,7 +20,8 @@ def test_golden(case, detconf, request):
        deltas=S.logits((5, 4), bound=3.0), clip=st.booleans())
 def test_delta_xywh_decode_generated(detconf, request, anchors, deltas, clip):
     config = {"stds": [0.1, 0.1, 0.2, 0.2], "max_shape": [48, 64] if clip else None}
-    detconf.check_generated("coders.delta_xywh_decode", {"anchors": anchors, "deltas": deltas}, config, "mmdet", request)
+    detconf.check_generated("coders.delta_xywh_decode", {"anchors": anchors, "deltas": deltas}, config, "mmdet",
+                            request)
 
 
 @generated

@@ -59,9 +59,8 @@ def tolerance(component: str, output: str, dtype: torch.dtype, reduction_terms: 
                             float(override.get("norm_ulps", norm_ulps)))
             break
     factor = 1.0 + math.log2(reduction_terms) if reduction_terms > 1 else 1.0
-    return Tolerance(tol.rtol * factor, tol.atol * factor, tol.reason + (f"; x{factor:.3g} for a sum of "
-                                                                          f"{reduction_terms} terms" if factor > 1 else ""),
-                     tol.norm_ulps * factor)
+    reason = tol.reason + (f"; x{factor:.3g} for a sum of {reduction_terms} terms" if factor > 1 else "")
+    return Tolerance(tol.rtol * factor, tol.atol * factor, reason, tol.norm_ulps * factor)
 
 
 def tie_threshold(cost: torch.Tensor, dtype: torch.dtype) -> float:

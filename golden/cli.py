@@ -88,8 +88,10 @@ def _report_inputs(differences: list[Difference], manifest: dict | None, here: d
     if not differences:
         return 0
     same = [d for d in differences if manifest is not None and _platform_of(manifest, d.case) == here]
+    where = ("on the platform that wrote them: the builders are not deterministic" if same
+             else "written on another platform: information, not a failure")
     print(f"{len({d.case for d in differences})} case(s): inputs rebuilt from their seeds differ from the stored "
-          f"ones ({'on the platform that wrote them: the builders are not deterministic' if same else 'written on another platform: information, not a failure'})")
+          f"ones ({where})")
     print(format_table(differences))
     written = _platform_of(manifest, differences[0].case) if manifest else {}
     if written and written != here:
@@ -145,8 +147,8 @@ def _metadata_problems(case: Case, entry: dict, case_json: dict) -> list[Differe
     out = []
     for field in ("component", "profile", "config", "seed", "tags"):
         if case_json.get(field) != want[field]:
-            out.append(Difference(case.name, "", "metadata", detail=f"the fixture's {field} {case_json.get(field)!r} is "
-                                                                    f"not the catalogue's {want[field]!r}"))
+            detail = f"the fixture's {field} {case_json.get(field)!r} is not the catalogue's {want[field]!r}"
+            out.append(Difference(case.name, "", "metadata", detail=detail))
         elif entry.get(field) != want[field]:
             out.append(Difference(case.name, "", "metadata", detail=f"MANIFEST.json's {field} {entry.get(field)!r} is "
                                                                     f"not the catalogue's {want[field]!r}"))
@@ -170,7 +172,8 @@ def find_differences(root: Path, pattern: str | None = None, manifest: dict | No
             problems.append(Difference(case.name, "", "missing", detail="in the catalogue, not in MANIFEST.json"))
             continue
         if not isinstance(entry, dict) or "file" not in entry or "sha256" not in entry or "tensors" not in entry:
-            problems.append(Difference(case.name, "", "damaged", detail="MANIFEST.json's entry lacks file, sha256 or tensors"))
+            problems.append(Difference(case.name, "", "damaged",
+                                       detail="MANIFEST.json's entry lacks file, sha256 or tensors"))
             continue
         try:
             stored, case_json = read_case_file(root / entry["file"], entry)
@@ -238,7 +241,8 @@ def check(root: Path, pattern: str | None, figures_path: Path | None = None, inp
         print("\nIf the change is intended: python -m golden regenerate [--only PATTERN], review this table, "
               "and commit the fixtures with the reason (README: 'Changing the reference').")
         return 1
-    print(f"golden check: {checked} cases agree (outputs within their drift budget, golden/drift.toml), in {elapsed:.1f} s")
+    print(f"golden check: {checked} cases agree (outputs within their drift budget, golden/drift.toml), "
+          f"in {elapsed:.1f} s")
     elsewhere = {k: v for k, v in manifest.get("platforms", {}).items() if v != here}
     for description in elsewhere.values():
         fields = ", ".join(f for f in dict.fromkeys([*description, *here]) if description.get(f) != here.get(f))

@@ -150,7 +150,8 @@ def compare_outputs(case: str, component: str, actual: Mapping[str, torch.Tensor
     return out
 
 
-def compare_exact(case: str, actual: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> list[Difference]:
+def compare_exact(case: str, actual: Mapping[str, torch.Tensor],
+                  expected: Mapping[str, torch.Tensor]) -> list[Difference]:
     """Every difference between two flat tensor dicts that must be bit-identical (regenerated inputs)."""
     out = _structure(case, actual, expected)
     for name in sorted(set(actual) & set(expected)):
@@ -167,8 +168,10 @@ def _bits(t: torch.Tensor) -> bytes:
 
 
 def _structure(case: str, actual: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> list[Difference]:
-    out = [Difference(case, name, "missing", detail="in the file but not computed") for name in sorted(set(expected) - set(actual))]
-    out += [Difference(case, name, "unexpected", detail="computed but not in the file") for name in sorted(set(actual) - set(expected))]
+    out = [Difference(case, name, "missing", detail="in the file but not computed")
+           for name in sorted(set(expected) - set(actual))]
+    out += [Difference(case, name, "unexpected", detail="computed but not in the file")
+            for name in sorted(set(actual) - set(expected))]
     for name in sorted(set(actual) & set(expected)):
         a, e = actual[name], expected[name]
         if a.dtype != e.dtype:
@@ -183,8 +186,9 @@ def format_table(differences: list[Difference]) -> str:
     rows = [("case", "tensor", "what", "max abs", "max rel", "ULPs of scale", "ULPs of element", "detail")]
     for d in differences:
         values = d.what == "values"
-        rows.append((d.case, d.tensor, d.what, f"{d.max_abs:.3g}" if values else "", f"{d.max_rel:.3g}" if values else "",
-                     f"{d.norm_ulps:.3g}" if values else "", f"{d.ulps:.3g}" if values else "", d.detail))
+        figures = ((f"{d.max_abs:.3g}", f"{d.max_rel:.3g}", f"{d.norm_ulps:.3g}", f"{d.ulps:.3g}") if values
+                   else ("",) * 4)
+        rows.append((d.case, d.tensor, d.what, *figures, d.detail))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -105,7 +105,8 @@ def tensor_specs(tensors: Mapping[str, torch.Tensor]) -> dict[str, list]:
 def read_case_file(path: Path, entry: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The tensors and case JSON of a fixture, verified against its manifest entry."""
     if not path.is_file():
-        raise FixtureError(f"{path}: fixture file is missing (listed in MANIFEST.json); run `python -m golden regenerate`")
+        raise FixtureError(f"{path}: fixture file is missing (listed in MANIFEST.json); "
+                           "run `python -m golden regenerate`")
     data = path.read_bytes()
     digest = sha256(data)
     if digest != entry["sha256"]:

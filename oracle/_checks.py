@@ -115,7 +115,9 @@ def check_labels(name: str, labels: torch.Tensor, num_classes: int, ignore_index
         valid |= labels == ignore_index
     if not bool(valid.all()):
         idx = tuple(int(i) for i in torch.nonzero(~valid)[0])
-        allowed = f"labels in [0, {num_classes})" + (f" or {ignore_index} (ignore_index)" if ignore_index is not None else "")
+        allowed = f"labels in [0, {num_classes})"
+        if ignore_index is not None:
+            allowed += f" or {ignore_index} (ignore_index)"
         raise fail(name, allowed, f"{int(labels[idx])} at index {idx}")
 
 

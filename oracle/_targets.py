@@ -55,7 +55,8 @@ def target_arg(name: str, target: object, num_classes: int, *, need_masks: bool 
         boxes = boxes.reshape(0, 4)
     boxes = box_ops.validate_boxes(f"{name}['boxes']", boxes, fmt, rank=2)
     if boxes.shape[0] != labels.shape[0]:
-        raise fail(f"{name}['boxes']", f"shape ({labels.shape[0]}, 4), one box per label", f"shape {tuple(boxes.shape)}")
+        raise fail(f"{name}['boxes']", f"shape ({labels.shape[0]}, 4), one box per label",
+                   f"shape {tuple(boxes.shape)}")
     masks = None
     if need_masks:
         masks = as_float64(f"{name}['masks']", target["masks"])

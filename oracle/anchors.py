@@ -170,7 +170,8 @@ class AnchorGenerator:
         return out
 
     def grid_anchors(self, featmap_sizes: Sequence[Sequence[int]]) -> list[torch.Tensor]:
-        """Per level, anchors ``[H * W * A, 4]`` xyxy in pixels: base anchors shifted to ``(x * stride_w, y * stride_h)``."""
+        """Per level, anchors ``[H * W * A, 4]`` xyxy in pixels: base anchors shifted to
+        ``(x * stride_w, y * stride_h)``."""
         sizes = _feature_sizes(featmap_sizes, self.num_levels)
         out = []
         for base, (sw, sh), (h, w) in zip(self.base_anchors(), self.level_strides, sizes):
@@ -231,7 +232,8 @@ def anchor_inside_flags(anchors: object, valid_flags: object, img_shape: Sequenc
 
 
 def images_to_levels(per_image: Sequence[torch.Tensor], num_level_anchors: Sequence[int]) -> list[torch.Tensor]:
-    """Per-image tensors ``[A_total, ...]`` regrouped per level as ``[N_img, A_l, ...]`` (mmdet ``images_to_levels``)."""
+    """Per-image tensors ``[A_total, ...]`` regrouped per level as ``[N_img, A_l, ...]`` (mmdet
+    ``images_to_levels``)."""
     if not isinstance(per_image, (tuple, list)) or len(per_image) == 0:
         raise fail("per_image", "a non-empty sequence of tensors, one per image", repr(type(per_image).__name__))
     counts = [int(n) for n in num_level_anchors]

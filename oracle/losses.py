@@ -192,7 +192,8 @@ def sigmoid_binary_cross_entropy(logits: object, targets: object, *, pos_weight:
         check_range("pos_weight", pw, 0.0, None)
         if torch.broadcast_shapes(pw.shape, x.shape) != x.shape:
             raise fail("pos_weight", f"a shape that broadcasts to {tuple(x.shape)}", f"shape {tuple(pw.shape)}")
-    return reduce_loss(_bce(x, t, pw), weight=weight, reduction=reduction, avg_factor=avg_factor, avg_factor_eps=avg_factor_eps)
+    return reduce_loss(_bce(x, t, pw), weight=weight, reduction=reduction, avg_factor=avg_factor,
+                       avg_factor_eps=avg_factor_eps)
 
 
 def _bce(x: torch.Tensor, t: torch.Tensor, pos_weight: torch.Tensor | None = None) -> torch.Tensor:

@@ -54,7 +54,8 @@ def _seq(name: str, x: object, embed_dim: int | None = None) -> torch.Tensor:
 
 
 def multi_head_attention(query: object, key: object, value: object, weights: Mapping[str, object], num_heads: int,
-                         *, prefix: str = "", key_padding_mask: object = None, attn_mask: object = None) -> torch.Tensor:
+                         *, prefix: str = "", key_padding_mask: object = None,
+                         attn_mask: object = None) -> torch.Tensor:
     """Multi-head attention ``[B, Lq, E]`` (scaled dot product per head, softmax over keys).
 
     query ``[B, Lq, E]``, key and value ``[B, Lk, E]``; weights ``{prefix}in_proj_weight [3E, E]``,
@@ -224,7 +225,8 @@ def encoder_layer(src: object, weights: Mapping[str, object], num_heads: int, *,
 
 
 def encoder_layer_formula(x: torch.Tensor, weights: Mapping[str, torch.Tensor], num_heads: int, *,
-                          pos: torch.Tensor | None = None, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+                          pos: torch.Tensor | None = None,
+                          key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
     """:func:`encoder_layer` on checked tensors, in their dtype, in a form ``torch.onnx.export`` traces."""
     q = _with_pos(x, pos)
     x = _layer_norm(x + attention_formula(q, q, x, weights, num_heads, prefix="self_attn.",

@@ -40,7 +40,8 @@ def pytest_report_header(config):
     from oracle import __version__
     return (f"detconf {__version__}: hypothesis profile {settings.get_current_profile_name()!r}, "
             f"torch {torch.__version__}, scipy {scipy.__version__}, "
-            f"third-party cross-checks {'required' if os.environ.get('DETCONF_REQUIRE_THIRD_PARTY') == '1' else 'optional'}")
+            f"third-party cross-checks "
+            f"{'required' if os.environ.get('DETCONF_REQUIRE_THIRD_PARTY') == '1' else 'optional'}")
 
 
 pytest_plugins = ["pytester"]

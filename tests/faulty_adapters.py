@@ -11,7 +11,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from conformance.adapters import Adapter
-from components.contract import COMPONENTS, call_hungarian, call_overlap, call_set_criterion
+from components.contract import COMPONENTS, call_overlap, call_set_criterion
 from oracle import boxes as B
 from oracle.assign.hungarian import matching_cost_matrix
 from oracle.conventions import IOU_DINO, get_profile

@@ -39,8 +39,9 @@ def test_anchor_order_and_levels_by_brute_force():
                         z = m[b, side * bins:(side + 1) * bins, y, x].tolist()
                         e = [math.exp(v) for v in z]
                         dist.append(sum(k * v for k, v in enumerate(e)) / sum(e))
-                    l, t, r, btm = dist
-                    expected = [(x + 0.25 - l) * s, (y + 0.25 - t) * s, (x + 0.25 + r) * s, (y + 0.25 + btm) * s]
+                    left, top, right, bottom = dist
+                    expected = [(x + 0.25 - left) * s, (y + 0.25 - top) * s, (x + 0.25 + right) * s,
+                                (y + 0.25 + bottom) * s]
                     assert boxes[b, a].tolist() == pytest.approx(expected, rel=1e-13, abs=1e-12)
                 a += 1
     assert boxes.shape == (2, a, 4)

@@ -28,7 +28,8 @@ def test_half_precision_allows_8_ulps_of_the_tensors_largest_value():
 def test_the_normwise_scale_of_a_gradient_is_the_whole_gradient():
     # grad.b is small, grad.a large: grad.b's error is judged against max|grad.a| = 1, a value's against itself.
     expected = {"value": torch.tensor([0.001], dtype=torch.float64),
-                "grad": {"a": torch.tensor([1.0], dtype=torch.float64), "b": torch.tensor([0.001], dtype=torch.float64)}}
+                "grad": {"a": torch.tensor([1.0], dtype=torch.float64),
+                         "b": torch.tensor([0.001], dtype=torch.float64)}}
     off = 0.001 + 4 * EPS16  # 4 ULPs of 1: within 8 for the gradient, far beyond 8 ULPs of 0.001 for the value
     actual = {"value": torch.tensor([off], dtype=torch.float64),
               "grad": {"a": torch.tensor([1.0], dtype=torch.float64), "b": torch.tensor([off], dtype=torch.float64)}}

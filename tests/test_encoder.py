@@ -196,7 +196,8 @@ def test_attention_matches_a_naive_loop(batch, lq, lk, heads, seed):
 def test_attention_matches_torch_and_defines_fully_masked_rows():
     g = torch.Generator().manual_seed(0)
     e, heads = 8, 2
-    q, k = torch.randn(2, 3, e, generator=g, dtype=torch.float64), torch.randn(2, 5, e, generator=g, dtype=torch.float64)
+    q = torch.randn(2, 3, e, generator=g, dtype=torch.float64)
+    k = torch.randn(2, 5, e, generator=g, dtype=torch.float64)
     w = _mha_weights(e, 1)
     mha = torch.nn.MultiheadAttention(e, heads, batch_first=True, dtype=torch.float64)
     mha.load_state_dict({"in_proj_weight": w["in_proj_weight"], "in_proj_bias": w["in_proj_bias"],
@@ -242,7 +243,8 @@ def test_encoder_layer_adds_pos_to_queries_and_keys_only():
     e, f, heads = 8, 16, 2
     w = P.encoder_layer_weights(e, f, 4)
     g = torch.Generator().manual_seed(4)
-    x, pos = torch.randn(1, 5, e, dtype=torch.float64, generator=g), torch.randn(1, 5, e, dtype=torch.float64, generator=g)
+    x = torch.randn(1, 5, e, dtype=torch.float64, generator=g)
+    pos = torch.randn(1, 5, e, dtype=torch.float64, generator=g)
     mha = torch.nn.MultiheadAttention(e, heads, batch_first=True, dtype=torch.float64)
     mha.load_state_dict({k.removeprefix("self_attn."): v for k, v in w.items() if k.startswith("self_attn.")})
     attended, _ = mha(x + pos, x + pos, x, need_weights=False)
@@ -256,7 +258,8 @@ def test_decoder_layer_without_pos_is_the_standard_post_norm_layer():
     e, f, heads = 8, 16, 2
     w = P.decoder_layer_weights(e, f, 5)
     g = torch.Generator().manual_seed(5)
-    tgt, memory = torch.randn(2, 4, e, dtype=torch.float64, generator=g), torch.randn(2, 6, e, dtype=torch.float64, generator=g)
+    tgt = torch.randn(2, 4, e, dtype=torch.float64, generator=g)
+    memory = torch.randn(2, 6, e, dtype=torch.float64, generator=g)
     pad = torch.tensor([[False] * 6, [False] * 3 + [True] * 3])
     layer = torch.nn.TransformerDecoderLayer(e, heads, f, dropout=0.0, batch_first=True, dtype=torch.float64)
     layer.load_state_dict(w)
@@ -269,8 +272,10 @@ def test_decoder_layer_adds_positions_to_queries_and_memory_keys_only():
     e, f, heads = 8, 16, 2
     w = P.decoder_layer_weights(e, f, 6)
     g = torch.Generator().manual_seed(6)
-    tgt, qpos = torch.randn(1, 3, e, dtype=torch.float64, generator=g), torch.randn(1, 3, e, dtype=torch.float64, generator=g)
-    memory, pos = torch.randn(1, 5, e, dtype=torch.float64, generator=g), torch.randn(1, 5, e, dtype=torch.float64, generator=g)
+    tgt = torch.randn(1, 3, e, dtype=torch.float64, generator=g)
+    qpos = torch.randn(1, 3, e, dtype=torch.float64, generator=g)
+    memory = torch.randn(1, 5, e, dtype=torch.float64, generator=g)
+    pos = torch.randn(1, 5, e, dtype=torch.float64, generator=g)
 
     def mha(prefix):
         m = torch.nn.MultiheadAttention(e, heads, batch_first=True, dtype=torch.float64)
@@ -291,7 +296,8 @@ def _encode(image, mask, w, heads):
     pos = PE.sine_position_encoding(mask, convention=SinePEConvention(num_feats=image.shape[1] // 2))
     b, e, h, wd = image.shape
     seq = image.flatten(2).transpose(1, 2)
-    return T.encoder(seq, w, 2, heads, pos=pos.flatten(2).transpose(1, 2), key_padding_mask=mask.flatten(1)).transpose(1, 2).reshape(b, e, h, wd)
+    out = T.encoder(seq, w, 2, heads, pos=pos.flatten(2).transpose(1, 2), key_padding_mask=mask.flatten(1))
+    return out.transpose(1, 2).reshape(b, e, h, wd)
 
 
 def test_padding_invariance_and_batch_equals_images():

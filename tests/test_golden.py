@@ -135,7 +135,8 @@ def test_a_changed_giou_moves_exactly_its_dependent_cases(fixtures, monkeypatch)
     import oracle.boxes
     _perturbed(monkeypatch, oracle.boxes, "giou")
     moved = set(_kinds(fixtures))
-    dependent_components = {"losses.giou_loss", "assign.hungarian", "criteria.set_criterion", "criteria.mmdet_detr_head"}
+    dependent_components = {"losses.giou_loss", "assign.hungarian", "criteria.set_criterion",
+                            "criteria.mmdet_detr_head"}
     expected = {c.name for c in catalogue() if c.component in dependent_components
                 or (c.component == "boxes.overlap" and c.config["op"] == "giou")}
     # Cases where every GIoU term is multiplied by 0 (no targets) or not used cannot move.
@@ -159,7 +160,8 @@ def test_check_runs_on_the_stored_inputs_not_on_rebuilt_ones(fixtures, monkeypat
     manifest = json.loads((fixtures / "MANIFEST.json").read_text())
     [key] = manifest["platforms"]
     manifest["platforms"][key] = {**manifest["platforms"][key], "cpu_capability": "OTHER"}
-    differences = cli.input_differences(fixtures, [c for c in catalogue() if c.name == "boxes.area/random-xyxy"], manifest)
+    area_case = [c for c in catalogue() if c.name == "boxes.area/random-xyxy"]
+    differences = cli.input_differences(fixtures, area_case, manifest)
     assert {d.tensor for d in differences} == {"in.boxes"}
     assert cli._report_inputs(differences, manifest, cli.platforms.describe()) == 0
     out = capsys.readouterr().out
@@ -221,9 +223,12 @@ def test_loader_structure_and_filters(fixtures):
     inputs, outputs = golden.load("criteria.set_criterion/random-dino-interm-dn", root=fixtures)
     assert isinstance(inputs["targets"], list) and isinstance(inputs["outputs"]["aux_outputs"], list)
     assert set(outputs) >= {"losses", "total", "indices", "grad"}
-    assert outputs["grad"]["outputs"]["dn_outputs"]["pred_logits"].shape == inputs["outputs"]["dn_outputs"]["pred_logits"].shape
-    assert {c.profile for c in golden.cases(component="boxes.overlap", root=fixtures)} >= {"detr", "mmdet", "ultralytics"}
-    assert [c.name for c in golden.cases(tag="edge:tie", root=fixtures)] == ["assign.hungarian/edge-tie-declared-tie-break"]
+    dn_logits = inputs["outputs"]["dn_outputs"]["pred_logits"]
+    assert outputs["grad"]["outputs"]["dn_outputs"]["pred_logits"].shape == dn_logits.shape
+    overlap_profiles = {c.profile for c in golden.cases(component="boxes.overlap", root=fixtures)}
+    assert overlap_profiles >= {"detr", "mmdet", "ultralytics"}
+    tie_cases = [c.name for c in golden.cases(tag="edge:tie", root=fixtures)]
+    assert tie_cases == ["assign.hungarian/edge-tie-declared-tie-break"]
     assert all(c.name.startswith("losses.") for c in golden.cases(pattern="losses.*", root=fixtures))
     with pytest.raises(FixtureError, match="no fixture named 'nope'"):
         golden.load("nope", root=fixtures)
@@ -247,7 +252,8 @@ def test_cli_usage_and_list(capsys):
     assert exit_info.value.code == 2
     assert cli.main(["list", "--component", "criteria.cdn"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert len(listed) == sum(c.component == "criteria.cdn" for c in catalogue()) and all("criteria.cdn" in r for r in listed)
+    assert len(listed) == sum(c.component == "criteria.cdn" for c in catalogue())
+    assert all("criteria.cdn" in r for r in listed)
 
 
 def test_cli_check_reports_a_table(copy, monkeypatch, capsys):

@@ -3,14 +3,15 @@ platforms, and the smallest changes of formula it still reports (its detection f
 
 from __future__ import annotations
 
+import fnmatch
 import tomllib
 
 import numpy as np
 import pytest
 import torch
 
-from golden import cli
 from components import contract
+from golden import cli
 from golden.catalogue import catalogue
 from golden.compare import DRIFT_PATH, EPS64, budget, compare_outputs, measure
 from golden.store import GOLDEN_DIR
@@ -45,7 +46,8 @@ def test_a_gradient_is_judged_against_the_whole_gradient():
     assert compare_outputs("c", "losses.l1_loss", moved, expected, normwise_ulps=16) == []
     # Judged per tensor, grad.b's scale would be 1e-12 and this would be 8 * 2^-52 / 1e-12 ULPs of it.
     moved["out.grad.b"] = torch.tensor([1e-12 + 32 * EPS64, 0.0])
-    assert [d.tensor for d in compare_outputs("c", "losses.l1_loss", moved, expected, normwise_ulps=16)] == ["out.grad.b"]
+    differences = compare_outputs("c", "losses.l1_loss", moved, expected, normwise_ulps=16)
+    assert [d.tensor for d in differences] == ["out.grad.b"]
 
 
 def test_integers_specials_and_structure_are_exact():
@@ -62,7 +64,8 @@ def test_every_budget_has_a_reason_and_matches_a_component():
     table = tomllib.loads(DRIFT_PATH.read_text())
     components = set(contract.COMPONENTS)
     for entry in table["component"]:
-        assert entry["reason"] and any(__import__("fnmatch").fnmatchcase(c, entry["pattern"]) for c in components), entry
+        assert entry["reason"], entry
+        assert any(fnmatch.fnmatchcase(c, entry["pattern"]) for c in components), entry
         # the documented rule: a power of two, at least 16
         assert entry["normwise_ulps"] >= 16 and int(entry["normwise_ulps"]).bit_count() == 1
     assert budget("transformer.encoder").normwise_ulps == 64 and budget("boxes.overlap").normwise_ulps == 16

@@ -22,9 +22,11 @@ def test_is_a_value_error():
 
 
 @pytest.mark.parametrize("bad, match", [
-    ([[0.0, 0.0, math.nan, 1.0]], r"boxes1: expected finite values, got 1 non-finite value\(s\), first nan at index \(0, 2\)"),
+    ([[0.0, 0.0, math.nan, 1.0]],
+     r"boxes1: expected finite values, got 1 non-finite value\(s\), first nan at index \(0, 2\)"),
     ([[0.0, math.inf, 1.0, 1.0]], r"boxes1: expected finite values, got 1 non-finite value\(s\), first inf"),
-    ([[0.5, 0.0, 0.2, 1.0]], r"boxes1: expected x2 >= x1 and y2 >= y1 \(xyxy\), got box \[0.5, 0.0, 0.2, 1.0\] at index \(0,\)"),
+    ([[0.5, 0.0, 0.2, 1.0]],
+     r"boxes1: expected x2 >= x1 and y2 >= y1 \(xyxy\), got box \[0.5, 0.0, 0.2, 1.0\] at index \(0,\)"),
     ([[0.0, 0.0, 1.0]], r"boxes1: expected last dimension 4"),
     ([0.0, 0.0, 1.0, 1.0], r"boxes1: expected rank 2"),
 ], ids=["nan", "inf", "x2<x1", "last-dim", "rank"])
@@ -48,7 +50,8 @@ def test_unknown_format_and_mode():
 
 
 def test_aligned_needs_equal_counts():
-    with pytest.raises(OracleInputError, match=r"boxes2: expected as many boxes as boxes1 \(2\) with aligned=True, got 1"):
+    with pytest.raises(OracleInputError,
+                       match=r"boxes2: expected as many boxes as boxes1 \(2\) with aligned=True, got 1"):
         B.giou(GOOD, GOOD[:1], aligned=True)
 
 
@@ -105,7 +108,8 @@ def test_bad_loss_parameters():
         L.l1_loss(x, t, reduction="avg")
     with pytest.raises(OracleInputError, match=r"weight: expected values >= 0.0, got -1.0"):
         L.l1_loss(x, t, weight=torch.tensor([1.0, -1.0]))
-    with pytest.raises(OracleInputError, match=r"weight: expected a shape that broadcasts to the element-wise loss \(2,\)"):
+    with pytest.raises(OracleInputError,
+                       match=r"weight: expected a shape that broadcasts to the element-wise loss \(2,\)"):
         L.l1_loss(x, t, weight=torch.ones(3))
     with pytest.raises(OracleInputError, match=r"avg_factor: expected a finite number, got nan"):
         L.l1_loss(x, t, avg_factor=math.nan)
@@ -120,7 +124,8 @@ def _targets(n=1):
 def test_matcher_batch_and_target_errors():
     logits = torch.zeros(2, 3, 4, dtype=torch.float64)
     boxes = torch.full((2, 3, 4), 0.3, dtype=torch.float64)
-    with pytest.raises(OracleInputError, match=r"targets: expected 2 per-image mappings \(the batch size of pred_logits\), got 1"):
+    with pytest.raises(OracleInputError,
+                       match=r"targets: expected 2 per-image mappings \(the batch size of pred_logits\), got 1"):
         hungarian_match(logits, boxes, _targets(1))
     with pytest.raises(OracleInputError, match=r"targets: expected a sequence of per-image mappings, got dict"):
         hungarian_match(logits, boxes, _targets(1)[0])
@@ -141,7 +146,8 @@ def test_matcher_batch_and_target_errors():
     with pytest.raises(OracleInputError, match=r"image 0: targets\['boxes'\]: expected non-negative width"):
         hungarian_match(logits, boxes, neg_box)
     count = [{"labels": torch.tensor([0, 1]), "boxes": torch.tensor([[0.5, 0.5, 0.2, 0.2]])}] * 2
-    with pytest.raises(OracleInputError, match=r"image 0: targets\['boxes'\]: expected shape \(2, 4\), one box per label"):
+    with pytest.raises(OracleInputError,
+                       match=r"image 0: targets\['boxes'\]: expected shape \(2, 4\), one box per label"):
         hungarian_match(logits, boxes, count)
     with pytest.raises(OracleInputError, match=r"image 1: targets: expected a 'labels' entry"):
         hungarian_match(logits, boxes, [_targets(1)[0], {"boxes": torch.zeros(0, 4)}])
@@ -154,7 +160,8 @@ def test_matcher_batch_and_target_errors():
 def test_matcher_image_size_errors():
     conv = get_profile("mmdet").matcher
     target = {**_targets(1)[0], "image_size": (0, 640)}
-    with pytest.raises(OracleInputError, match=r"targets\['image_size'\]: expected positive \(height, width\), got \(0.0, 640.0\)"):
+    with pytest.raises(OracleInputError,
+                       match=r"targets\['image_size'\]: expected positive \(height, width\), got \(0.0, 640.0\)"):
         matching_cost_matrix(torch.zeros(1, 3), torch.full((1, 4), 0.3), target, convention=conv)
 
 

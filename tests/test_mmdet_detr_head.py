@@ -74,7 +74,8 @@ def test_relation_to_the_detr_criterion():
     boxes = torch.rand(2, 5, 4, generator=g) * 0.4 + 0.1
     targets = [{"labels": torch.tensor([0, 2]), "boxes": torch.tensor([[0.3, 0.3, 0.2, 0.2], [0.6, 0.5, 0.3, 0.2]]),
                 "image_size": (480.0, 640.0)},
-               {"labels": torch.tensor([1]), "boxes": torch.tensor([[0.5, 0.5, 0.4, 0.4]]), "image_size": (300.0, 500.0)}]
+               {"labels": torch.tensor([1]), "boxes": torch.tensor([[0.5, 0.5, 0.4, 0.4]]),
+                "image_size": (300.0, 500.0)}]
     detr = SetCriterion(SetCriterionConfig.from_profile("detr", num_classes=3))
     idx = detr.match(*_layer(logits, boxes), _plain(targets))
     ours = detr({"pred_logits": logits, "pred_boxes": boxes}, targets, indices={"": idx})

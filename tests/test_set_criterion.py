@@ -122,10 +122,11 @@ def test_masks_by_hand():
 def test_masks_are_resized_to_the_padded_target_size():
     crit = SetCriterion(SetCriterionConfig.from_profile("detr", num_classes=2))
     pred_masks = torch.zeros(2, 1, 3, 3)
-    targets = [{"labels": torch.tensor([0]), "boxes": torch.tensor([[0.5, 0.5, 0.2, 0.2]]), "masks": torch.ones(1, 4, 6)},
-               {"labels": torch.tensor([1]), "boxes": torch.tensor([[0.5, 0.5, 0.2, 0.2]]), "masks": torch.ones(1, 5, 2)}]
-    out = crit({"pred_logits": torch.zeros(2, 1, 3), "pred_boxes": torch.full((2, 1, 4), 0.3), "pred_masks": pred_masks},
-               targets)
+    box = torch.tensor([[0.5, 0.5, 0.2, 0.2]])
+    targets = [{"labels": torch.tensor([0]), "boxes": box, "masks": torch.ones(1, 4, 6)},
+               {"labels": torch.tensor([1]), "boxes": box, "masks": torch.ones(1, 5, 2)}]
+    out = crit({"pred_logits": torch.zeros(2, 1, 3), "pred_boxes": torch.full((2, 1, 4), 0.3),
+                "pred_masks": pred_masks}, targets)
     # padded size 5 x 6: image 0 has 24 ones of 30 pixels, image 1 has 10; logits 0 everywhere.
     f1, f0 = _focal(0.0, 1), _focal(0.0, 0)
     want = ((24 * f1 + 6 * f0) / 30 + (10 * f1 + 20 * f0) / 30) / 2
@@ -174,7 +175,8 @@ def test_focal_is_normalised_by_target_count_not_matched_count():
 
 def _random_layer(k, b=2, q=4, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {"pred_logits": torch.randn(b, q, k, generator=g), "pred_boxes": torch.rand(b, q, 4, generator=g) * 0.4 + 0.1}
+    return {"pred_logits": torch.randn(b, q, k, generator=g),
+            "pred_boxes": torch.rand(b, q, 4, generator=g) * 0.4 + 0.1}
 
 
 def _random_targets(c):
@@ -309,7 +311,8 @@ def test_saturated_logits_and_tiny_boxes_stay_finite():
         crit = SetCriterion(SetCriterionConfig.from_profile(profile, num_classes=3))
         k = crit.config.num_logits
         logits = torch.tensor([[[30.0, -30.0, 30.0, -30.0][:k], [-30.0] * k, [30.0] * k]], requires_grad=True)
-        boxes = torch.tensor([[[0.5, 0.5, 1e-9, 1e-9], [0.2, 0.2, 1e-12, 0.3], [0.7, 0.7, 0.2, 0.2]]], requires_grad=True)
+        boxes = torch.tensor([[[0.5, 0.5, 1e-9, 1e-9], [0.2, 0.2, 1e-12, 0.3], [0.7, 0.7, 0.2, 0.2]]],
+                             requires_grad=True)
         out = crit({"pred_logits": logits, "pred_boxes": boxes}, [_random_targets(3)[0]])
         total = crit.total(out)
         grads = torch.autograd.grad(total, (logits, boxes))

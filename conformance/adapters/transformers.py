@@ -158,8 +158,8 @@ class TransformersAdapter(Adapter):
                     hf_config = transformers.DeformableDetrConfig(num_labels=c, auxiliary_loss=aux,
                                                                   decoder_layers=len(layers))
                     loss_fn = ldd.DeformableDetrForObjectDetectionLoss
-                total, loss_dict, _ = loss_fn(logits[-1], _hf_targets(targets), str(logits.device), boxes[-1], hf_config,
-                                              outputs_class=logits, outputs_coord=boxes)
+                total, loss_dict, _ = loss_fn(logits[-1], _hf_targets(targets), str(logits.device), boxes[-1],
+                                              hf_config, outputs_class=logits, outputs_coord=boxes)
                 match = matcher(profile)
                 indices = {}
                 for i, layer in enumerate(layers):

@@ -167,7 +167,8 @@ class UltralyticsAdapter(Adapter):
             return base
         check = {"boxes.convert": self._convert_support,
                  "boxes.overlap": lambda c: self._overlap_support(c, profile),
-                 "losses.ciou_loss": lambda c: self._ciou_support(c, profile), "losses.sigmoid_focal_loss": self._focal_support,
+                 "losses.ciou_loss": lambda c: self._ciou_support(c, profile),
+                 "losses.sigmoid_focal_loss": self._focal_support,
                  "losses.distribution_focal_loss": lambda c: _reject(c, {"reduction"}, "ultralytics' DFLoss"),
                  "coders.dist2bbox": lambda c: _reject(c, {"fmt"}, "ultralytics' dist2bbox"),
                  "coders.bbox2dist": lambda c: _reject(c, {"reg_max"}, "ultralytics' bbox2dist"),
@@ -441,7 +442,8 @@ def _ultralytics_dn_meta(dn_meta, counts: list[int], num_queries: int) -> dict |
     pad, groups = int(dn_meta["pad_size"]), int(dn_meta["num_dn_group"])
     if pad == 0:
         return None
-    return {"dn_pos_idx": cdn_positive_slots(counts, pad, groups), "dn_gt_idx": cdn_global_targets(counts), "dn_num_group": groups, "dn_num_split": [pad, num_queries]}
+    return {"dn_pos_idx": cdn_positive_slots(counts, pad, groups), "dn_gt_idx": cdn_global_targets(counts),
+            "dn_num_group": groups, "dn_num_split": [pad, num_queries]}
 
 
 def make_adapter() -> Adapter:

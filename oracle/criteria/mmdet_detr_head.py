@@ -154,12 +154,14 @@ class MMDetDETRHeadLoss:
             idx = indices_arg(f"indices[{key!r}]", given[key], cls_all.shape[2], tgts) if key in given else None
             terms = self.layer_losses(cls_all[layer], box_all[layer], tgts, idx)
             prefix = "" if layer == num_layers - 1 else f"d{layer}."
-            losses.update({f"{prefix}loss_cls": terms[0], f"{prefix}loss_bbox": terms[1], f"{prefix}loss_iou": terms[2]})
+            losses.update({f"{prefix}loss_cls": terms[0], f"{prefix}loss_bbox": terms[1],
+                           f"{prefix}loss_iou": terms[2]})
 
         if enc_cls_scores is not None or enc_bbox_preds is not None:
             enc_cls = _scores_arg("enc_cls_scores", enc_cls_scores, 3, "([B, N, K])")
             enc_box = box_ops.validate_boxes("enc_bbox_preds", enc_bbox_preds, "cxcywh", rank=3)
-            if enc_cls.shape[0] != batch or enc_box.shape[:2] != enc_cls.shape[:2] or enc_cls.shape[2] != self.num_logits:
+            if (enc_cls.shape[0] != batch or enc_box.shape[:2] != enc_cls.shape[:2]
+                    or enc_cls.shape[2] != self.num_logits):
                 raise fail("enc_cls_scores/enc_bbox_preds", f"[{batch}, N, {self.num_logits}] and [{batch}, N, 4]",
                            f"{tuple(enc_cls.shape)} and {tuple(enc_box.shape)}")
             enc_targets = tgts if self.conv.enc_targets == "real" else \
