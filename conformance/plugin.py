@@ -8,14 +8,10 @@ Options: ``--impl`` (default ``oracle``), ``--device`` (cpu|cuda), ``--dtype``
 
 from __future__ import annotations
 
-import json
 import platform
-import sys
 import warnings
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -23,6 +19,7 @@ import torch
 from .adapters import AdapterError, resolve
 from .adapters.base import Adapter
 from .hypothesis_profiles import default_profile_name, register_profiles
+from .report import build_report, component_summary, write_reports
 from .tolerances import DTYPE_NAMES
 
 CONFORMANCE_DIR = Path(__file__).resolve().parent
@@ -49,7 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="implementation under test: a built-in adapter (oracle), an entry point of group "
                          "detconf.adapters, or py:package.module:factory (default: oracle)")
     group.addoption("--device", default="cpu", choices=("cpu", "cuda"), help="device of the candidate (default cpu)")
-    group.addoption("--dtype", default="float32", choices=tuple(DTYPES), help="dtype of the candidate (default float32)")
+    group.addoption("--dtype", default="float32", choices=tuple(DTYPES),
+                    help="dtype of the candidate (default float32)")
     group.addoption("--conformance-report", action="append", default=[], metavar="PATH",
                     help="write a report to PATH (.json or .md); may be given twice")
     group.addoption("--allow-tf32", action="store_true", help="allow TF32 matmuls and convolutions (off by default)")
@@ -255,7 +253,7 @@ class Reporter:
                       f"{self.state.device}")
         for line in adapter.summary() if hasattr(adapter, "summary") else []:
             tr.write_line(line)
-        for component, row in _summary(self.state.records).items():
+        for component, row in component_summary(self.state.records).items():
             classes = ", ".join(f"{n} {k}" for k, n in sorted(row["classes"].items()))
             tr.write_line(f"{component:32s} {row['passed']:4d} passed {row['failed']:3d} failed"
                           f"{' (' + classes + ')' if classes else ''} {row['not provided']:3d} not provided "
@@ -266,63 +264,8 @@ class Reporter:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(session.config, "workerinput") or not self.state.reports:
             return
-        report = build_report(self.state, self.state.records)
-        for path in self.state.reports:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            if path.endswith(".json"):
-                Path(path).write_text(json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")
-            else:
-                Path(path).write_text(markdown_report(report))
-
-
-def _summary(records: list[dict]) -> dict[str, dict]:
-    table: dict[str, dict] = defaultdict(lambda: {"passed": 0, "failed": 0, "not provided": 0, "xfailed": 0,
-                                                  "xpassed": 0, "skipped": 0, "worst_rel": 0.0, "worst_abs": 0.0,
-                                                  "worst_ulps": 0.0, "worst_case": "", "classes": defaultdict(int)})
-    for r in records:
-        row = table[r["component"]]
-        row[r["outcome"]] = row.get(r["outcome"], 0) + 1
-        if r.get("class") and r["outcome"] == "failed":  # the classes of failures (xfails carry theirs too)
-            row["classes"][r["class"]] += 1
-        if r.get("max_rel", 0.0) >= row["worst_rel"] and r["outcome"] in ("passed", "failed"):
-            row.update(worst_rel=r.get("max_rel", 0.0), worst_abs=r.get("max_abs", 0.0),
-                       worst_ulps=r.get("ulps", 0.0), worst_case=r.get("case", ""))
-    return {k: {**v, "classes": dict(v["classes"])} for k, v in sorted(table.items())}
-
-
-def build_report(state: State, records: list[dict]) -> dict[str, Any]:
-    import numpy
-    import scipy
-    adapter = state.adapter
-    return {
-        "header": {"impl": getattr(adapter, "name", state.impl), "version": getattr(adapter, "version", "?"),
-                   "profile": getattr(adapter, "profile", "?"), "device": state.device,
-                   "dtype": str(state.dtype).removeprefix("torch."), "tf32": state.allow_tf32,
-                   "torch": torch.__version__, "cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
-                   "numpy": numpy.__version__, "scipy": scipy.__version__, "python": sys.version.split()[0]},
-        "components": _summary(records),
-        "tests": records,
-        "unmatched_known_differences": state.unmatched_known,
-    }
-
-
-def markdown_report(report: dict[str, Any]) -> str:
-    h = report["header"]
-    lines = [f"# detconf conformance report: {h['impl']} {h['version']}", "",
-             f"Profile: {h['profile']}. Device {h['device']}, dtype {h['dtype']}, TF32 {'on' if h['tf32'] else 'off'}. "
-             f"torch {h['torch']} (CUDA {h['cuda']}), numpy {h['numpy']}, scipy {h['scipy']}, python {h['python']}.",
-             "", "| component | passed | failed | not provided | xfailed | worst rel. error | worst ULPs | worst case |",
-             "|---|---|---|---|---|---|---|---|"]
-    for component, row in report["components"].items():
-        failed = f"{row['failed']}" + (f" ({', '.join(f'{n} {k}' for k, n in row['classes'].items())})"
-                                       if row["classes"] else "")
-        lines.append(f"| {component} | {row['passed']} | {failed} | {row['not provided']} | {row['xfailed']} | "
-                     f"{row['worst_rel']:.3g} | {row['worst_ulps']:.3g} | {row['worst_case']} |")
-    failures = [t for t in report["tests"] if t["outcome"] == "failed"]
-    if failures:
-        lines += ["", "## Failures", ""]
-        lines += [f"- `{t['test']}` [{t.get('class', '?')}]: {t.get('message', '')}" for t in failures]
-    not_provided = sorted({t.get("reason", "") for t in report["tests"] if t["outcome"] == "not provided"})
-    if not_provided:
-        lines += ["", "## Not provided", ""] + [f"- {r}" for r in not_provided]
-    return "\n".join(lines) + "\n"
+        state = self.state
+        report = build_report(state.adapter, impl=state.impl, device=state.device, dtype=state.dtype,
+                              allow_tf32=state.allow_tf32, records=state.records,
+                              unmatched_known_differences=state.unmatched_known)
+        write_reports(report, state.reports)

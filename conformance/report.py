@@ -1,0 +1,84 @@
+"""The conformance reports: the per-component summary of a run's test records, the JSON report, its
+markdown rendering, and writing them (``--conformance-report=PATH``). The pytest plugin
+(conformance/plugin.py) collects the records; conformance/table.py turns JSON reports into the README's table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def component_summary(records: list[dict]) -> dict[str, dict]:
+    """Per component (sorted): the count of each outcome, the failures' classes and the worst passed or failed
+    error (relative, absolute, ULPs, and its case)."""
+    table: dict[str, dict] = defaultdict(lambda: {"passed": 0, "failed": 0, "not provided": 0, "xfailed": 0,
+                                                  "xpassed": 0, "skipped": 0, "worst_rel": 0.0, "worst_abs": 0.0,
+                                                  "worst_ulps": 0.0, "worst_case": "", "classes": defaultdict(int)})
+    for r in records:
+        row = table[r["component"]]
+        row[r["outcome"]] = row.get(r["outcome"], 0) + 1
+        if r.get("class") and r["outcome"] == "failed":  # the classes of failures (xfails carry theirs too)
+            row["classes"][r["class"]] += 1
+        if r.get("max_rel", 0.0) >= row["worst_rel"] and r["outcome"] in ("passed", "failed"):
+            row.update(worst_rel=r.get("max_rel", 0.0), worst_abs=r.get("max_abs", 0.0),
+                       worst_ulps=r.get("ulps", 0.0), worst_case=r.get("case", ""))
+    return {k: {**v, "classes": dict(v["classes"])} for k, v in sorted(table.items())}
+
+
+def build_report(adapter: object, *, impl: str, device: str, dtype: torch.dtype, allow_tf32: bool,
+                 records: list[dict], unmatched_known_differences: Any) -> dict[str, Any]:
+    """The JSON report of a run: its header (implementation, versions, device, dtype), the per-component
+    summary, every test's record and the known differences that matched no test."""
+    import numpy
+    import scipy
+    return {
+        "header": {"impl": getattr(adapter, "name", impl), "version": getattr(adapter, "version", "?"),
+                   "profile": getattr(adapter, "profile", "?"), "device": device,
+                   "dtype": str(dtype).removeprefix("torch."), "tf32": allow_tf32,
+                   "torch": torch.__version__, "cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
+                   "numpy": numpy.__version__, "scipy": scipy.__version__, "python": sys.version.split()[0]},
+        "components": component_summary(records),
+        "tests": records,
+        "unmatched_known_differences": unmatched_known_differences,
+    }
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """The report as markdown: the header, the per-component table, the failures and the reasons not provided."""
+    h = report["header"]
+    tf32 = "on" if h["tf32"] else "off"
+    lines = [f"# detconf conformance report: {h['impl']} {h['version']}", "",
+             f"Profile: {h['profile']}. Device {h['device']}, dtype {h['dtype']}, TF32 {tf32}. "
+             f"torch {h['torch']} (CUDA {h['cuda']}), numpy {h['numpy']}, scipy {h['scipy']}, python {h['python']}.",
+             "",
+             "| component | passed | failed | not provided | xfailed | worst rel. error | worst ULPs | worst case |",
+             "|---|---|---|---|---|---|---|---|"]
+    for component, row in report["components"].items():
+        failed = f"{row['failed']}" + (f" ({', '.join(f'{n} {k}' for k, n in row['classes'].items())})"
+                                       if row["classes"] else "")
+        lines.append(f"| {component} | {row['passed']} | {failed} | {row['not provided']} | {row['xfailed']} | "
+                     f"{row['worst_rel']:.3g} | {row['worst_ulps']:.3g} | {row['worst_case']} |")
+    failures = [t for t in report["tests"] if t["outcome"] == "failed"]
+    if failures:
+        lines += ["", "## Failures", ""]
+        lines += [f"- `{t['test']}` [{t.get('class', '?')}]: {t.get('message', '')}" for t in failures]
+    not_provided = sorted({t.get("reason", "") for t in report["tests"] if t["outcome"] == "not provided"})
+    if not_provided:
+        lines += ["", "## Not provided", ""] + [f"- {r}" for r in not_provided]
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(report: dict[str, Any], paths: list[str]) -> None:
+    """Write ``report`` to each path: ``.json`` as JSON (sorted keys), anything else as markdown."""
+    for path in paths:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path.endswith(".json"):
+            Path(path).write_text(json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")
+        else:
+            Path(path).write_text(markdown_report(report))
