@@ -1,5 +1,5 @@
-"""A golden case and the builders of its inputs, shared by the case tables (golden/catalogue.py,
-golden/dense_cases.py) and the benchmark workloads.
+"""A golden case and the builders of its inputs, shared by the case tables (golden/tables/) and the
+benchmark workloads.
 
 A :class:`Case` records its component, profile (the conventions), config and seed; its inputs come
 from ``numpy.random.Generator(PCG64(seed))`` (``build(rng)``) or are written out.
@@ -75,3 +75,8 @@ def rand_targets(rng: np.random.Generator, counts: list[int], num_classes: int, 
             t["masks"] = f64(rng.random((n, *masks)) > 0.5)
         out.append(t)
     return out
+
+
+def pixel_boxes(rng: np.random.Generator, n: int, scale: float = 640.0) -> torch.Tensor:
+    """``[n, 4]`` random xyxy boxes in a ``scale`` x ``scale`` image, sides at least 2% of it."""
+    return rand_xyxy(rng, n, scale=scale, min_size=0.02)

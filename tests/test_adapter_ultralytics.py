@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from golden.catalogue import f64
-from golden.dense_cases import YOLO_LEVELS, _yolo_batch
+from golden.tables.yolov8 import YOLO_LEVELS, yolo_batch
 
 from .conftest import import_or_skip
 
@@ -28,7 +28,7 @@ def _yolo_inputs(seed: int, counts: list[int], *, overlap: bool | None = None) -
     decay = -0.6 * np.tile(np.arange(16), 4)  # boxes of GT size, as the golden cases: no tied top-k at zero metric
     out = {"pred_distri": f64(rng.standard_normal((b, a, 64)) + decay),
            "pred_logits": f64(rng.standard_normal((b, a, 3)) * 2),
-           "batch": _yolo_batch(rng, counts, mask_shape=None if overlap is None else (16, 16), overlap=bool(overlap))}
+           "batch": yolo_batch(rng, counts, mask_shape=None if overlap is None else (16, 16), overlap=bool(overlap))}
     if overlap is not None:
         out.update(mask_coefficients=f64(rng.standard_normal((b, a, 4))),
                    proto=f64(rng.standard_normal((b, 4, 16, 16))))

@@ -148,9 +148,9 @@ def test_a_changed_giou_moves_exactly_its_dependent_cases(fixtures, monkeypatch)
 def test_check_runs_on_the_stored_inputs_not_on_rebuilt_ones(fixtures, monkeypatch, capsys):
     # Another platform's input builders may round differently: the gate reads the stored inputs, and the
     # determinism check reports rebuilt inputs that differ (a failure only on the platform that wrote them).
-    from golden import catalogue as cat
-    original = cat.rand_xyxy
-    monkeypatch.setattr(cat, "rand_xyxy", lambda rng, n, **kw: original(rng, n, **kw) + 1e-12)
+    from golden.tables import boxes as table
+    original = table.rand_xyxy
+    monkeypatch.setattr(table, "rand_xyxy", lambda rng, n, **kw: original(rng, n, **kw) + 1e-12)
     problems, _, _ = cli.find_differences(fixtures, pattern="boxes.area/random-xyxy")
     assert problems == []
     assert cli.main(["--root", str(fixtures), "check", "--only", "boxes.area/random-xyxy"]) == 0
