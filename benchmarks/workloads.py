@@ -4,6 +4,8 @@ A workload is one canonical call of components/contract.py (component, config, i
 implementation runs through its conformance adapter on the *same* inputs: the reference in float64,
 the others in float32. ``profiles`` lists the conventions under which the call is meaningful; each
 implementation runs under the first one it follows (the reference under the first).
+The input builders are the golden tables' (golden/case.py) where the sizes allow; the YOLOv8 ones are
+the benchmark's own, at a 640 x 640 image's scale.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import torch
 
 from components.canonical import canonical_keys
-from oracle import boxes as B
+from golden.case import f64, rand_layer, rand_targets
 from oracle.masks import padding_mask
 from oracle.params import encoder_weights
 
@@ -36,26 +38,6 @@ class Workload:
         return self.build(np.random.Generator(np.random.PCG64(12)))
 
 
-def _t(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x, dtype=np.float64))
-
-
-def _cxcywh(rng, n: int) -> torch.Tensor:
-    xy = rng.random((n, 2)) * 0.7
-    wh = 0.02 + rng.random((n, 2)) * 0.3
-    return B.convert(_t(np.concatenate([xy, xy + wh], axis=1)), "xyxy", "cxcywh")
-
-
-def _targets(rng, batch: int, count: int, classes: int) -> list[dict]:
-    return [{"labels": torch.as_tensor(rng.integers(0, classes, count)), "boxes": _cxcywh(rng, count),
-             "image_size": _t([800.0, 1333.0])} for _ in range(batch)]
-
-
-def _layer(rng, b: int, q: int, k: int) -> dict:
-    return {"pred_logits": _t(rng.standard_normal((b, q, k)) * 2),
-            "pred_boxes": torch.stack([_cxcywh(rng, q) for _ in range(b)])}
-
-
 # --------------------------------------------------------------------------- DETR family
 
 def _hungarian(queries: int, targets: int, softmax: bool) -> Workload:
@@ -64,7 +46,7 @@ def _hungarian(queries: int, targets: int, softmax: bool) -> Workload:
     kind = "softmax" if softmax else "focal"
 
     def build(rng):
-        return {**_layer(rng, 8, queries, logits), "targets": _targets(rng, 8, targets, classes)}
+        return {**rand_layer(rng, 8, queries, logits), "targets": rand_targets(rng, [targets] * 8, classes, image_size=(800.0, 1333.0))}
     profiles = ("hf_detr", "detr", "mmdet") if softmax else ("hf_deformable_detr", "deformable_detr", "dino",
                                                                  "ultralytics")
     return Workload(f"hungarian-{kind}-q{queries}-t{targets}", "assign.hungarian", {}, profiles, build,
@@ -73,8 +55,8 @@ def _hungarian(queries: int, targets: int, softmax: bool) -> Workload:
 
 def _detr_criterion() -> Workload:
     def build(rng):
-        outputs = {**_layer(rng, 8, 100, 92), "aux_outputs": [_layer(rng, 8, 100, 92) for _ in range(5)]}
-        return {"outputs": outputs, "targets": _targets(rng, 8, 20, 91)}
+        outputs = {**rand_layer(rng, 8, 100, 92), "aux_outputs": [rand_layer(rng, 8, 100, 92) for _ in range(5)]}
+        return {"outputs": outputs, "targets": rand_targets(rng, [20] * 8, 91, image_size=(800.0, 1333.0))}
     return Workload("detr-criterion-6-layers", "criteria.set_criterion", {"num_classes": 91}, ("hf_detr", "detr"),
                     build, "DETR set criterion, forward and backward: 6 decoder layers, batch 8, 100 queries, "
                            "20 targets per image, 91 classes")
@@ -85,11 +67,11 @@ def _dino_criterion() -> Workload:
     pad = 2 * groups * count
 
     def build(rng):
-        outputs = {**_layer(rng, 4, 900, 91), "aux_outputs": [_layer(rng, 4, 900, 91) for _ in range(5)],
-                   "interm_outputs": _layer(rng, 4, 900, 91),
+        outputs = {**rand_layer(rng, 4, 900, 91), "aux_outputs": [rand_layer(rng, 4, 900, 91) for _ in range(5)],
+                   "interm_outputs": rand_layer(rng, 4, 900, 91),
                    "dn_meta": {"pad_size": torch.tensor(pad), "num_dn_group": torch.tensor(groups)},
-                   "dn_outputs": {**_layer(rng, 4, pad, 91), "aux_outputs": [_layer(rng, 4, pad, 91) for _ in range(5)]}}
-        return {"outputs": outputs, "targets": _targets(rng, 4, count, 91)}
+                   "dn_outputs": {**rand_layer(rng, 4, pad, 91), "aux_outputs": [rand_layer(rng, 4, pad, 91) for _ in range(5)]}}
+        return {"outputs": outputs, "targets": rand_targets(rng, [count] * 4, 91, image_size=(800.0, 1333.0))}
     return Workload("dino-criterion-6-layers-dn", "criteria.set_criterion", {"num_classes": 91}, ("dino",), build,
                     f"DINO criterion with interm and {groups} denoising groups, forward and backward: 6 layers, "
                     f"batch 4, 900 queries, {count} targets per image, 91 classes")
@@ -107,7 +89,7 @@ def _encoder_layer() -> Workload:
     def build(rng):
         mask = padding_mask([(25, 38)] * 4 + [(20, 30)] * 4, (25, 38))
         pos = torch.as_tensor(rng.standard_normal((8, 950, 256)))
-        return {"src": _t(rng.standard_normal((8, 950, 256))), "pos": pos, "key_padding_mask": mask.flatten(1),
+        return {"src": f64(rng.standard_normal((8, 950, 256))), "pos": pos, "key_padding_mask": mask.flatten(1),
                 "weights": canonical_keys(encoder_weights(256, 2048, 1, 1200))}
     return Workload("detr-encoder-layer-25x38", "transformer.encoder", {"num_layers": 1, "num_heads": 8}, ("detr",),
                     build, "one DETR encoder layer, forward and backward: batch 8, 25 x 38 tokens, d 256, 8 heads, "
@@ -121,12 +103,14 @@ YOLO_STRIDES = [8, 16, 32]
 
 
 def _yolo_points() -> torch.Tensor:
+    # A 640 x 640 image's 8400 anchor points (golden/tables/yolov8.py's are a 64 x 64 image's 84).
     from oracle.anchors import anchor_points
     points, stride = anchor_points([tuple(s) for s in YOLO_SIZES], YOLO_STRIDES)
     return points * stride
 
 
 def _gt_xyxy(rng, b: int, n: int, image: float = 640.0) -> np.ndarray:
+    # Realistic object sizes (16-256 px in a 640 image); the golden tables' boxes are small-image builders.
     wh = rng.uniform(16, 256, size=(b, n, 2))
     xy = rng.uniform(0, image - wh)
     return np.concatenate([xy, xy + wh], axis=-1)
@@ -135,10 +119,10 @@ def _gt_xyxy(rng, b: int, n: int, image: float = 640.0) -> np.ndarray:
 def _task_aligned() -> Workload:
     def build(rng):
         points = _yolo_points()
-        size = _t(rng.uniform(16, 128, size=(8, 8400, 2)))
-        return {"pd_scores": _t(rng.uniform(0, 1, (8, 8400, 80))),
+        size = f64(rng.uniform(16, 128, size=(8, 8400, 2)))
+        return {"pd_scores": f64(rng.uniform(0, 1, (8, 8400, 80))),
                 "pd_bboxes": torch.cat([points - size / 2, points + size / 2], dim=-1), "anchor_points": points,
-                "gt_labels": torch.as_tensor(rng.integers(0, 80, (8, 50))), "gt_bboxes": _t(_gt_xyxy(rng, 8, 50)),
+                "gt_labels": torch.as_tensor(rng.integers(0, 80, (8, 50))), "gt_bboxes": f64(_gt_xyxy(rng, 8, 50)),
                 "mask_gt": torch.ones(8, 50, dtype=torch.bool)}
     return Workload("task-aligned-8400", "assign.task_aligned", {"convention": "TAL_ULTRALYTICS", "stride_val": 16.0},
                     ("ultralytics",), build,
@@ -146,15 +130,17 @@ def _task_aligned() -> Workload:
 
 
 def _yolo_batch(rng, b: int, n: int) -> dict:
+    # 50 targets per image over 80 classes without masks; golden/tables/yolov8.py's yolo_batch draws a few
+    # targets per image of a 64 x 64 image, with masks.
     wh = rng.uniform(0.03, 0.4, size=(b * n, 2))
     cxcy = wh / 2 + rng.uniform(0, 1, size=(b * n, 2)) * (1 - wh)
     return {"batch_idx": torch.as_tensor(np.repeat(np.arange(b), n)), "cls": torch.as_tensor(rng.integers(0, 80, b * n)),
-            "bboxes": _t(np.concatenate([cxcy, wh], axis=1))}
+            "bboxes": f64(np.concatenate([cxcy, wh], axis=1))}
 
 
 def _yolo_det_inputs(rng) -> Inputs:
-    return {"pred_distri": _t(rng.standard_normal((8, 8400, 64)) - 0.3 * np.tile(np.arange(16), 4)),
-            "pred_logits": _t(rng.standard_normal((8, 8400, 80)) * 2), "batch": _yolo_batch(rng, 8, 50)}
+    return {"pred_distri": f64(rng.standard_normal((8, 8400, 64)) - 0.3 * np.tile(np.arange(16), 4)),
+            "pred_logits": f64(rng.standard_normal((8, 8400, 80)) * 2), "batch": _yolo_batch(rng, 8, 50)}
 
 
 def _yolov8_detection() -> Workload:
@@ -173,9 +159,9 @@ def _yolov8_segmentation() -> Workload:
             x1, y1 = ((box[:2] - box[2:] / 2) * 160).astype(int)
             x2, y2 = np.ceil((box[:2] + box[2:] / 2) * 160).astype(int)
             masks[image, y1:y2, x1:x2] = t % 50 + 1  # the target's index in its image, plus 1
-        batch["masks"] = _t(masks)
-        out.update(mask_coefficients=_t(rng.standard_normal((8, 8400, 32))),
-                   proto=_t(rng.standard_normal((8, 32, 160, 160))))
+        batch["masks"] = f64(masks)
+        out.update(mask_coefficients=f64(rng.standard_normal((8, 8400, 32))),
+                   proto=f64(rng.standard_normal((8, 32, 160, 160))))
         return out
     return Workload("yolov8-segmentation-160", "criteria.yolov8_segmentation",
                     {"featmap_sizes": YOLO_SIZES, "strides": YOLO_STRIDES, "overlap_mask": True}, ("ultralytics",),
@@ -190,9 +176,9 @@ def _retinanet() -> Workload:
         targets = []
         for _ in range(2):
             boxes = _gt_xyxy(rng, 1, 10, image=800.0)[0]
-            targets.append({"boxes": _t(boxes), "labels": torch.as_tensor(rng.integers(0, 80, 10))})
-        return {"cls_scores": [_t(rng.standard_normal((2, 9 * 80, h, w))) for h, w in sizes],
-                "bbox_preds": [_t(rng.standard_normal((2, 9 * 4, h, w)) * 0.3) for h, w in sizes], "targets": targets}
+            targets.append({"boxes": f64(boxes), "labels": torch.as_tensor(rng.integers(0, 80, 10))})
+        return {"cls_scores": [f64(rng.standard_normal((2, 9 * 80, h, w))) for h, w in sizes],
+                "bbox_preds": [f64(rng.standard_normal((2, 9 * 4, h, w)) * 0.3) for h, w in sizes], "targets": targets}
     metas = [{"img_shape": [800, 1333], "pad_shape": [800, 1344]}] * 2
     return Workload("retinanet-anchor-head-800x1333", "criteria.anchor_head",
                     {"head": "RETINANET_HEAD_MMDET", "num_classes": 80, "img_metas": metas}, ("mmdet",), build,

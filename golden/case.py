@@ -80,3 +80,8 @@ def rand_targets(rng: np.random.Generator, counts: list[int], num_classes: int, 
 def pixel_boxes(rng: np.random.Generator, n: int, scale: float = 640.0) -> torch.Tensor:
     """``[n, 4]`` random xyxy boxes in a ``scale`` x ``scale`` image, sides at least 2% of it."""
     return rand_xyxy(rng, n, scale=scale, min_size=0.02)
+
+
+def rand_layer(rng: np.random.Generator, b: int, q: int, k: int) -> dict[str, torch.Tensor]:
+    """One decoder layer's outputs: ``pred_logits`` ``[b, q, k]`` (scale 2), ``pred_boxes`` ``[b, q, 4]`` cxcywh."""
+    return {"pred_logits": rand_logits(rng, (b, q, k)), "pred_boxes": torch.stack([rand_cxcywh(rng, q) for _ in range(b)])}

@@ -8,11 +8,7 @@ import torch
 from oracle import conventions as conv
 from oracle.criteria import cdn_group_count
 
-from ..case import Case, Inputs, f64, i64, rand_cxcywh, rand_logits, rand_targets
-
-
-def _layer(rng, b, q, k):
-    return {"pred_logits": rand_logits(rng, (b, q, k)), "pred_boxes": torch.stack([rand_cxcywh(rng, q) for _ in range(b)])}
+from ..case import Case, Inputs, f64, i64, rand_cxcywh, rand_layer, rand_logits, rand_targets
 
 
 def cases() -> list[Case]:
@@ -20,11 +16,11 @@ def cases() -> list[Case]:
 
     def detr_like(rng, profile, b=2, q=6, c=4, layers=3, counts=(3, 1), **extra):
         k = c + 1 if conv.get_profile(profile).criterion.classification == "softmax" else c
-        outputs = {**_layer(rng, b, q, k), "aux_outputs": [_layer(rng, b, q, k) for _ in range(layers - 1)]}
+        outputs = {**rand_layer(rng, b, q, k), "aux_outputs": [rand_layer(rng, b, q, k) for _ in range(layers - 1)]}
         if extra.get("enc"):
-            outputs["enc_outputs"] = _layer(rng, b, 2 * q, k)
+            outputs["enc_outputs"] = rand_layer(rng, b, 2 * q, k)
         if extra.get("interm"):
-            outputs["interm_outputs"] = _layer(rng, b, q, k)
+            outputs["interm_outputs"] = rand_layer(rng, b, q, k)
         inputs = {"outputs": outputs, "targets": rand_targets(rng, list(counts), c,
                                                               masks=(5, 7) if extra.get("masks") else None)}
         if extra.get("masks"):
@@ -34,7 +30,7 @@ def cases() -> list[Case]:
             groups = 2
             pad = 2 * groups * max_n
             outputs["dn_meta"] = {"pad_size": torch.tensor(pad), "num_dn_group": torch.tensor(groups)}
-            outputs["dn_outputs"] = {**_layer(rng, b, pad, k), "aux_outputs": [_layer(rng, b, pad, k)
+            outputs["dn_outputs"] = {**rand_layer(rng, b, pad, k), "aux_outputs": [rand_layer(rng, b, pad, k)
                                                                                 for _ in range(layers - 1)]}
         if extra.get("world"):
             inputs["world_num_boxes"] = f64(extra["world"])
