@@ -46,7 +46,8 @@ def _hungarian(queries: int, targets: int, softmax: bool) -> Workload:
     kind = "softmax" if softmax else "focal"
 
     def build(rng):
-        return {**rand_layer(rng, 8, queries, logits), "targets": rand_targets(rng, [targets] * 8, classes, image_size=(800.0, 1333.0))}
+        return {**rand_layer(rng, 8, queries, logits),
+                "targets": rand_targets(rng, [targets] * 8, classes, image_size=(800.0, 1333.0))}
     profiles = ("hf_detr", "detr", "mmdet") if softmax else ("hf_deformable_detr", "deformable_detr", "dino",
                                                                  "ultralytics")
     return Workload(f"hungarian-{kind}-q{queries}-t{targets}", "assign.hungarian", {}, profiles, build,
@@ -70,7 +71,8 @@ def _dino_criterion() -> Workload:
         outputs = {**rand_layer(rng, 4, 900, 91), "aux_outputs": [rand_layer(rng, 4, 900, 91) for _ in range(5)],
                    "interm_outputs": rand_layer(rng, 4, 900, 91),
                    "dn_meta": {"pad_size": torch.tensor(pad), "num_dn_group": torch.tensor(groups)},
-                   "dn_outputs": {**rand_layer(rng, 4, pad, 91), "aux_outputs": [rand_layer(rng, 4, pad, 91) for _ in range(5)]}}
+                   "dn_outputs": {**rand_layer(rng, 4, pad, 91),
+                                  "aux_outputs": [rand_layer(rng, 4, pad, 91) for _ in range(5)]}}
         return {"outputs": outputs, "targets": rand_targets(rng, [count] * 4, 91, image_size=(800.0, 1333.0))}
     return Workload("dino-criterion-6-layers-dn", "criteria.set_criterion", {"num_classes": 91}, ("dino",), build,
                     f"DINO criterion with interm and {groups} denoising groups, forward and backward: 6 layers, "
@@ -134,8 +136,8 @@ def _yolo_batch(rng, b: int, n: int) -> dict:
     # targets per image of a 64 x 64 image, with masks.
     wh = rng.uniform(0.03, 0.4, size=(b * n, 2))
     cxcy = wh / 2 + rng.uniform(0, 1, size=(b * n, 2)) * (1 - wh)
-    return {"batch_idx": torch.as_tensor(np.repeat(np.arange(b), n)), "cls": torch.as_tensor(rng.integers(0, 80, b * n)),
-            "bboxes": f64(np.concatenate([cxcy, wh], axis=1))}
+    return {"batch_idx": torch.as_tensor(np.repeat(np.arange(b), n)),
+            "cls": torch.as_tensor(rng.integers(0, 80, b * n)), "bboxes": f64(np.concatenate([cxcy, wh], axis=1))}
 
 
 def _yolo_det_inputs(rng) -> Inputs:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from hypothesis import strategies as st  # noqa: F401  (re-exported as S.st)
+from hypothesis import strategies as st  # also used as S.st by the conformance modules
 from hypothesis.extra import numpy as hnp
 
 from oracle.boxes import xyxy_to_cxcywh_formula

@@ -84,4 +84,5 @@ def pixel_boxes(rng: np.random.Generator, n: int, scale: float = 640.0) -> torch
 
 def rand_layer(rng: np.random.Generator, b: int, q: int, k: int) -> dict[str, torch.Tensor]:
     """One decoder layer's outputs: ``pred_logits`` ``[b, q, k]`` (scale 2), ``pred_boxes`` ``[b, q, 4]`` cxcywh."""
-    return {"pred_logits": rand_logits(rng, (b, q, k)), "pred_boxes": torch.stack([rand_cxcywh(rng, q) for _ in range(b)])}
+    return {"pred_logits": rand_logits(rng, (b, q, k)),
+            "pred_boxes": torch.stack([rand_cxcywh(rng, q) for _ in range(b)])}

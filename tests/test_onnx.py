@@ -15,15 +15,15 @@ import torch
 
 if os.environ.get("DETCONF_REQUIRE_THIRD_PARTY") != "1":  # CI must run these: there a missing onnx fails below
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
-import onnx  # noqa: E402
+import onnx
 
-import golden  # noqa: E402
-from conformance.adapters.onnx import OnnxGraphError, make_adapter, user_model_spec  # noqa: E402
-from conformance.onnx.export import export_graph, graph_problems, newest_opset  # noqa: E402
-from conformance.onnx.graphs import GraphInput  # noqa: E402
-from conformance.onnx.modules import SinePosition  # noqa: E402
-from conformance.runner import ConformanceFailure, check  # noqa: E402
-from oracle import conventions as conv  # noqa: E402
+import golden
+from conformance.adapters.onnx import OnnxGraphError, make_adapter, user_model_spec
+from conformance.onnx.export import export_graph, graph_problems, newest_opset
+from conformance.onnx.graphs import GraphInput
+from conformance.onnx.modules import SinePosition
+from conformance.runner import ConformanceFailure, check
+from oracle import conventions as conv
 
 ROOT = Path(__file__).resolve().parents[1]
 #: One golden case per exportable component (the edge cases with padding where there are some).

@@ -37,12 +37,14 @@ def cases() -> list[Case]:
         seed += 1
         cases.append(Case(f"boxes.overlap/{op}-torchvision-loss-aligned-pixels", "boxes.overlap", "torchvision",
                           {"op": op, "aligned": True, "fmt": "xyxy", "convention": "iou_loss"}, seed, ("random",),
-                          lambda rng: {"boxes1": rand_xyxy(rng, 7, scale=800.0), "boxes2": rand_xyxy(rng, 7, scale=800.0)}))
+                          lambda rng: {"boxes1": rand_xyxy(rng, 7, scale=800.0),
+                                       "boxes2": rand_xyxy(rng, 7, scale=800.0)}))
     cases.append(Case("boxes.overlap/ciou-mmdet-loss-aligned", "boxes.overlap", "mmdet",
                       {"op": "ciou", "aligned": True, "fmt": "xyxy", "convention": "IOU_MMDET_CIOU_LOSS"}, 230,
                       ("random",), lambda rng: {"boxes1": rand_xyxy(rng, 6), "boxes2": rand_xyxy(rng, 6)}))
     cases.append(Case("boxes.overlap/giou-detr-cxcywh-realistic", "boxes.overlap", "detr",
-                      {"op": "giou", "aligned": False, "fmt": "cxcywh", "convention": "box_iou"}, 231, ("random", "size:realistic"),
+                      {"op": "giou", "aligned": False, "fmt": "cxcywh", "convention": "box_iou"}, 231,
+                      ("random", "size:realistic"),
                       lambda rng: {"boxes1": rand_cxcywh(rng, 300), "boxes2": rand_cxcywh(rng, 50)}))
 
     identical = lambda rng: {"boxes1": f64([[0.1, 0.2, 0.5, 0.6], [0.3, 0.3, 0.4, 0.9]]),  # noqa: E731

@@ -38,12 +38,13 @@ def cases() -> list[Case]:
     specs = [
         ("detr", {}, ("random",)), ("hf_detr", {}, ("random",)), ("deformable_detr", {"enc": True}, ("random",)),
         ("hf_deformable_detr", {}, ("random",)), ("dino", {"interm": True, "dn": True}, ("random",)),
-        ("detr", {"masks": True}, ("random", "with:masks")), ("detr", {"world": [4.0, 2.0, 0.0]}, ("random", "with:world")),
+        ("detr", {"masks": True}, ("random", "with:masks")),
+        ("detr", {"world": [4.0, 2.0, 0.0]}, ("random", "with:world")),
     ]
     for i, (profile, extra, tags) in enumerate(specs):
         name = profile + "".join(f"-{k}" for k in extra)
-        cases.append(Case(f"criteria.set_criterion/random-{name}", "criteria.set_criterion", profile, {"num_classes": 4},
-                          500 + i, tags, lambda rng, p=profile, e=extra: detr_like(rng, p, **e)))
+        cases.append(Case(f"criteria.set_criterion/random-{name}", "criteria.set_criterion", profile,
+                          {"num_classes": 4}, 500 + i, tags, lambda rng, p=profile, e=extra: detr_like(rng, p, **e)))
     cases.append(Case("criteria.set_criterion/random-realistic-detr", "criteria.set_criterion", "detr",
                       {"num_classes": 91}, 520, ("random", "size:realistic"),
                       lambda rng: detr_like(rng, "detr", q=100, c=91, layers=3, counts=(20, 7))))
@@ -56,7 +57,8 @@ def cases() -> list[Case]:
                           lambda rng, p=profile: detr_like(rng, p, counts=(0, 0))))
         cases.append(Case(f"criteria.set_criterion/edge-mixed-empty-{profile}", "criteria.set_criterion", profile,
                           {"num_classes": 4}, 531, ("edge:empty-targets",),
-                          lambda rng, p=profile: detr_like(rng, p, counts=(0, 2), **({"dn": True} if p == "dino" else {}))))
+                          lambda rng, p=profile: detr_like(rng, p, counts=(0, 2),
+                                                           **({"dn": True} if p == "dino" else {}))))
         cases.append(Case(f"criteria.set_criterion/edge-more-targets-than-queries-{profile}", "criteria.set_criterion",
                           profile, {"num_classes": 4}, 532, ("edge:more-targets-than-queries",),
                           lambda rng, p=profile: detr_like(rng, p, q=2, counts=(5, 1))))
@@ -90,9 +92,9 @@ def cases() -> list[Case]:
         k = 2 * g * sum(counts)
         label_p = rng.random(k)
         chosen = int((label_p < ratio * 0.5).sum())
-        return {"targets": targets, "draws": {"label_p": f64(label_p), "relabel": i64(rng.integers(0, num_classes, chosen)),
-                                               "box_sign": i64(rng.integers(0, 2, k * 4)).reshape(k, 4),
-                                               "box_part": f64(rng.random((k, 4)))}}
+        draws = {"label_p": f64(label_p), "relabel": i64(rng.integers(0, num_classes, chosen)),
+                 "box_sign": i64(rng.integers(0, 2, k * 4)).reshape(k, 4), "box_part": f64(rng.random((k, 4)))}
+        return {"targets": targets, "draws": draws}
     cfg = {"label_noise_ratio": 0.5, "box_noise_scale": 1.0, "num_classes": 5, "num_queries": 6}
     cases += [
         Case("criteria.cdn/random-small", "criteria.cdn", "dino", {**cfg, "dn_number": 3}, 600, ("random",),

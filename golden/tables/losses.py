@@ -21,8 +21,9 @@ def _detr_family_cases() -> list[Case]:
     cases += [
         Case("losses.softmax_cross_entropy/random-class-weight-mean", "losses.softmax_cross_entropy", "detr",
              {"reduction": "mean"}, 300, ("random",), ce),
-        Case("losses.softmax_cross_entropy/random-ignore-index-avg-factor-mmdet", "losses.softmax_cross_entropy", "mmdet",
-             {"reduction": "mean", "ignore_index": -100, "avg_factor": 3.0, "avg_factor_eps": eps}, 301, ("random",),
+        Case("losses.softmax_cross_entropy/random-ignore-index-avg-factor-mmdet", "losses.softmax_cross_entropy",
+             "mmdet", {"reduction": "mean", "ignore_index": -100, "avg_factor": 3.0, "avg_factor_eps": eps}, 301,
+             ("random",),
              lambda rng: ce(rng, ignore=True)),
         Case("losses.softmax_cross_entropy/edge-saturated-logits", "losses.softmax_cross_entropy", "detr",
              {"reduction": "none"}, 0, ("edge:saturated-logits",),
@@ -36,11 +37,12 @@ def _detr_family_cases() -> list[Case]:
              "mmdet", {"reduction": "none"}, 0, ("edge:saturated-logits",),
              lambda rng: {"logits": f64([30.0, -30.0, 800.0, -800.0]), "targets": f64([0.0, 1.0, 0.0, 1.0])}),
     ]
-    for i, (alpha, gamma, reduction, profile) in enumerate([(0.25, 2.0, "sum", "dino"), (None, 2.0, "mean", "torchvision"),
-                                                            (0.5, 1.5, "none", "ultralytics"), (0.25, 0.0, "sum", "detr")]):
+    focal_specs = [(0.25, 2.0, "sum", "dino"), (None, 2.0, "mean", "torchvision"), (0.5, 1.5, "none", "ultralytics"),
+                   (0.25, 0.0, "sum", "detr")]
+    for i, (alpha, gamma, reduction, profile) in enumerate(focal_specs):
         cases.append(Case(f"losses.sigmoid_focal_loss/random-alpha{alpha}-gamma{gamma}-{reduction}",
-                          "losses.sigmoid_focal_loss", profile, {"alpha": alpha, "gamma": gamma, "reduction": reduction},
-                          320 + i, ("random",),
+                          "losses.sigmoid_focal_loss", profile,
+                          {"alpha": alpha, "gamma": gamma, "reduction": reduction}, 320 + i, ("random",),
                           lambda rng: {"logits": rand_logits(rng, (5, 4)), "targets": f64(rng.random((5, 4)) > 0.7)}))
     cases += [
         Case("losses.sigmoid_focal_loss/soft-targets-weight-avg-factor-mmdet", "losses.sigmoid_focal_loss", "mmdet",
@@ -73,9 +75,11 @@ def _detr_family_cases() -> list[Case]:
                                                 ("ciou_loss", "torchvision", "iou_loss")]):
         cases.append(Case(f"losses.{name}/random-{profile}", f"losses.{name}", profile,
                           {"convention": which, "reduction": "mean"}, 350 + i, ("random",),
-                          lambda rng: {"pred": rand_xyxy(rng, 6, scale=100.0), "target": rand_xyxy(rng, 6, scale=100.0)}))
+                          lambda rng: {"pred": rand_xyxy(rng, 6, scale=100.0),
+                                       "target": rand_xyxy(rng, 6, scale=100.0)}))
     cases.append(Case("losses.l1_loss/edge-empty", "losses.l1_loss", "detr", {"reduction": "mean", "avg_factor": 1.0},
-                      0, ("edge:empty-targets",), lambda rng: {"pred": f64(np.zeros((0, 4))), "target": f64(np.zeros((0, 4)))}))
+                      0, ("edge:empty-targets",),
+                      lambda rng: {"pred": f64(np.zeros((0, 4))), "target": f64(np.zeros((0, 4)))}))
     cases.append(Case("losses.diou_loss/edge-identical-and-concentric", "losses.diou_loss", "torchvision",
                       {"convention": "iou_loss", "reduction": "none"}, 0, ("edge:identical-boxes",),
                       lambda rng: {"pred": f64([[0.1, 0.1, 0.5, 0.5], [0.0, 0.0, 1.0, 1.0]]),
@@ -90,9 +94,11 @@ def _detr_family_cases() -> list[Case]:
                                    "target": f64([[0.2, 0.2, 0.2, 0.2], [0.1, 0.0, 0.3, 0.4]])}))
     cases += [
         Case("losses.dice_loss/random-detr", "losses.dice_loss", "detr", {"reduction": "mean", "avg_factor": 3.0}, 360,
-             ("random",), lambda rng: {"logits": rand_logits(rng, (3, 8, 6)), "targets": f64(rng.random((3, 8, 6)) > 0.5)}),
+             ("random",),
+             lambda rng: {"logits": rand_logits(rng, (3, 8, 6)), "targets": f64(rng.random((3, 8, 6)) > 0.5)}),
         Case("losses.dice_loss/edge-empty-masks", "losses.dice_loss", "detr", {"reduction": "none"}, 0,
-             ("edge:empty-masks",), lambda rng: {"logits": f64([[-30.0] * 4, [0.0] * 4]), "targets": f64([[0.0] * 4] * 2)}),
+             ("edge:empty-masks",),
+             lambda rng: {"logits": f64([[-30.0] * 4, [0.0] * 4]), "targets": f64([[0.0] * 4] * 2)}),
     ]
     return cases
 
@@ -101,7 +107,8 @@ def _dfl_cases() -> list[Case]:
     return [
         Case("losses.distribution_focal_loss/random", "losses.distribution_focal_loss", "ultralytics",
              {"reduction": "mean"}, 1500, ("random",),
-             lambda rng: {"logits": f64(rng.standard_normal((6, 4, 16)) * 2), "targets": f64(rng.uniform(0, 15, (6, 4)))}),
+             lambda rng: {"logits": f64(rng.standard_normal((6, 4, 16)) * 2),
+                          "targets": f64(rng.uniform(0, 15, (6, 4)))}),
         # Integer targets (all weight on one bin) and targets outside [0, 14.99], which are clamped.
         Case("losses.distribution_focal_loss/edge-integer-and-clamped-targets", "losses.distribution_focal_loss",
              "ultralytics", {"reduction": "sum"}, 1501, ("edge:beyond-regressable-range",),

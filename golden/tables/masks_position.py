@@ -15,7 +15,8 @@ def cases() -> list[Case]:
     """Padding masks, their resizing, the YOLOv8 mask helpers and the sine positional encoding."""
     cases = [
         Case("masks.padding/random", "masks.padding", "detr", {"padded_shape": [12, 17]}, 800, ("random",),
-             lambda rng: {"image_sizes": torch.as_tensor(np.stack([rng.integers(1, 13, 3), rng.integers(1, 18, 3)], 1))}),
+             lambda rng: {"image_sizes": torch.as_tensor(np.stack([rng.integers(1, 13, 3), rng.integers(1, 18, 3)],
+                                                                  1))}),
         Case("masks.padding/edge-1x1-valid-region", "masks.padding", "detr", {"padded_shape": [4, 5]}, 0,
              ("edge:fully-padded-rows",), lambda rng: {"image_sizes": torch.tensor([[1, 1], [4, 5]])}),
     ]
@@ -29,10 +30,13 @@ def cases() -> list[Case]:
                           lambda rng, s=sizes, p=padded: {"mask": M.padding_mask(s, p)}))
     cases += [
         Case("masks.crop/random", "masks.crop", "ultralytics", {}, 810, ("random",),
-             lambda rng: {"masks": f64(rng.random((3, 8, 10)) > 0.4), "boxes": f64(np.sort(rng.random((3, 2, 2)) * [10, 8],
-                                                                                      axis=1).reshape(3, 4)[:, [0, 1, 2, 3]])}),
-        Case("masks.crop/edge-fractional-and-empty-boxes", "masks.crop", "ultralytics", {}, 0, ("edge:zero-area-boxes",),
-             lambda rng: {"masks": f64(np.ones((2, 4, 6))), "boxes": f64([[1.0, 0.5, 3.0, 2.0], [2.0, 2.0, 2.0, 3.0]])}),
+             lambda rng: {"masks": f64(rng.random((3, 8, 10)) > 0.4),
+                          "boxes": f64(np.sort(rng.random((3, 2, 2)) * [10, 8], axis=1)
+                                       .reshape(3, 4)[:, [0, 1, 2, 3]])}),
+        Case("masks.crop/edge-fractional-and-empty-boxes", "masks.crop", "ultralytics", {}, 0,
+             ("edge:zero-area-boxes",),
+             lambda rng: {"masks": f64(np.ones((2, 4, 6))),
+                          "boxes": f64([[1.0, 0.5, 3.0, 2.0], [2.0, 2.0, 2.0, 3.0]])}),
         Case("masks.downsample/random", "masks.downsample", "ultralytics", {"size": [7, 9]}, 811, ("random",),
              lambda rng: {"masks": f64(rng.random((2, 28, 36)) > 0.5)}),
         Case("masks.downsample/edge-odd-factor", "masks.downsample", "ultralytics", {"size": [3, 3]}, 812,
@@ -44,6 +48,6 @@ def cases() -> list[Case]:
         cases.append(Case(f"position.sine/edge-fully-padded-rows-{profile}", "position.sine", profile, {"num_feats": 8},
                           0, ("edge:fully-padded-rows", "edge:non-square-maps"),
                           lambda rng: {"mask": M.padding_mask([(1, 1), (2, 5)], (4, 7))}))
-    cases.append(Case("position.sine/no-mask-detr-sizes", "position.sine", "detr", {"shape": [2, 25, 38], "num_feats": 32}, 0,
-                      ("random", "size:realistic"), lambda rng: {}))
+    cases.append(Case("position.sine/no-mask-detr-sizes", "position.sine", "detr",
+                      {"shape": [2, 25, 38], "num_feats": 32}, 0, ("random", "size:realistic"), lambda rng: {}))
     return cases

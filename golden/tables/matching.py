@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import torch
 
 from oracle import conventions as conv
 
-from ..case import Case, f64, i64, rand_cxcywh, rand_logits, rand_targets
+from ..case import Case, f64, i64, rand_layer, rand_targets
 
 
 def cases() -> list[Case]:
@@ -14,7 +13,7 @@ def cases() -> list[Case]:
 
     def problem(rng, b, q, counts, c, softmax, pixel=False):
         k = c + 1 if softmax else c
-        return {"pred_logits": rand_logits(rng, (b, q, k)), "pred_boxes": torch.stack([rand_cxcywh(rng, q) for _ in range(b)]),
+        return {**rand_layer(rng, b, q, k),
                 "targets": rand_targets(rng, counts, c, image_size=(480.0, 640.0) if pixel else None)}
     for i, profile in enumerate(("detr", "deformable_detr", "hf_deformable_detr", "dino", "mmdet", "ultralytics")):
         softmax = conv.get_profile(profile).matcher.class_cost == "softmax"

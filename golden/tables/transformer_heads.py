@@ -42,8 +42,9 @@ def _detr_cases() -> list[Case]:
             out["memory_key_padding_mask"] = pad
         return out
     cases += [
-        Case("transformer.decoder/random-intermediate", "transformer.decoder", "detr", {"num_layers": 3, "num_heads": 4},
-             840, ("random",), lambda rng: decoder_inputs(rng, pad=torch.tensor([[False] * 6, [False] * 4 + [True] * 2]))),
+        Case("transformer.decoder/random-intermediate", "transformer.decoder", "detr",
+             {"num_layers": 3, "num_heads": 4}, 840, ("random",),
+             lambda rng: decoder_inputs(rng, pad=torch.tensor([[False] * 6, [False] * 4 + [True] * 2]))),
         Case("transformer.decoder/edge-all-memory-padded", "transformer.decoder", "detr",
              {"num_layers": 2, "num_heads": 2, "return_intermediate": False}, 841, ("edge:fully-padded-rows",),
              lambda rng: decoder_inputs(rng, b=1, layers=2, pad=torch.ones(1, 6, dtype=torch.bool))),
@@ -61,7 +62,8 @@ def _yolov8_decode_cases() -> list[Case]:
     return [
         Case("heads.yolov8_decode/random-3-levels-xywh", "heads.yolov8_decode", "ultralytics",
              {"strides": [8, 16, 32], "fmt": "cxcywh"}, 1114, ("random",),
-             lambda rng: {"box_maps": [f64(rng.standard_normal((2, 64, h, w)) * 3) for h, w in ((6, 8), (3, 4), (2, 2))]}),
+             lambda rng: {"box_maps": [f64(rng.standard_normal((2, 64, h, w)) * 3)
+                                       for h, w in ((6, 8), (3, 4), (2, 2))]}),
         Case("heads.yolov8_decode/edge-one-cell-levels-xyxy-rectangular", "heads.yolov8_decode", "ultralytics",
              {"strides": [8, 32], "fmt": "xyxy", "offset": 0.5}, 1115, ("edge:one-cell-level",),
              lambda rng: {"box_maps": [f64(rng.standard_normal((1, 64, 1, 5)) * 3),
