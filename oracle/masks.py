@@ -17,7 +17,7 @@ predicted masks to the targets, ultralytics 8.4 its prototypes to the masks) is 
 defines it (UpSample.h ``area_pixel_compute_source_index``): output ``i`` reads the source position
 ``(i + 0.5) * in / out - 0.5`` clamped at 0 and blends its floor index with the next one (the last index
 with itself), separably along rows and columns. It is a formula of the reference, not a call to the
-kernel it checks, so it agrees with ``F.interpolate`` to rounding (tests/test_encoder.py).
+kernel it checks, so it agrees with ``F.interpolate`` to rounding (tests/oracle/test_encoder.py).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def nearest_source_index_formula(in_size: int, out_size: int, *, device: torch.d
     """:func:`nearest_source_index` as torch operations on sizes that may be symbolic (read from a tensor's
     shape while ``torch.onnx.export`` traces): the three rules become ``torch.where`` over 0-d tensors, and
     the scale is computed in float32 as ATen does. The one implementation of the rule: :func:`nearest_source_index`
-    checks its arguments and calls it (tests/test_encoder.py compares it with ``F.interpolate``)."""
+    checks its arguments and calls it (tests/oracle/test_encoder.py compares it with ``F.interpolate``)."""
     i = torch.arange(out_size, device=device)
     n_in = torch.full((), in_size, dtype=torch.int64, device=device)
     n_out = torch.full((), out_size, dtype=torch.int64, device=device)

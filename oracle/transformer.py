@@ -9,7 +9,7 @@ the attention of DETR's era did). The reference defines that query's attention w
 zero, so its attended value is 0 and the attention output is the out-projection's bias. torch
 2.13's ``nn.MultiheadAttention`` returns the same with ``need_weights=False`` (its
 scaled-dot-product path) and NaN with ``need_weights=True``, its default, which mmcv's DETR layers
-use (a known difference of the mmdet adapter); tests/test_encoder.py shows both.
+use (a known difference of the mmdet adapter); tests/oracle/test_encoder.py shows both.
 
 Weights are dicts of tensors with the names of ``torch.nn.MultiheadAttention`` and DETR's
 ``TransformerEncoderLayer`` / ``TransformerDecoderLayer`` (facebookresearch/detr models/transformer.py):

@@ -345,7 +345,8 @@ class MMDetAdapter(Adapter):
     def anchor_head_module(self, head, num_classes: int):
         """The mmdet head of a reference :class:`~oracle.conventions.AnchorHeadConfig`: RetinaHead as in
         configs/_base_/models/retinanet_r50_fpn.py (focal + L1), else AnchorHead, with 8 input channels (the loss
-        reads none of the convolutions). tests/test_anchor_head.py and tests/test_golden_upstream.py use it too."""
+        reads none of the convolutions). tests/oracle/test_anchor_head.py and tests/crosscheck/test_golden_upstream.py
+        use it too."""
         gen = head.anchor_generator
         anchor_generator = dict(type="AnchorGenerator", strides=list(gen.strides), ratios=list(gen.ratios))
         if gen.scales is not None:

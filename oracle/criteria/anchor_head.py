@@ -287,7 +287,7 @@ def _classification_loss(cls_score: torch.Tensor, labels: torch.Tensor, label_we
         # without the focal formula's dozen [M, C] float64 tensors saved for backward (194 MB each at
         # RetinaNet's first level). Bit for bit where the blocks keep torch's groups of 16 float64 lanes, as
         # blocks of _CLS_BLOCK * C elements do: its sigmoid rounds the elements past a tensor's last full
-        # group on another path (tests/test_anchor_head.py).
+        # group on another path (tests/oracle/test_anchor_head.py).
         weighted = recomputed_blocks(_sigmoid_elementwise, (
             (x, y, w, conf, num_classes)
             for x, y, w in zip(cls_score.split(_CLS_BLOCK), labels.split(_CLS_BLOCK), label_weights.split(_CLS_BLOCK))

@@ -25,7 +25,7 @@ from conformance.onnx.modules import SinePosition
 from conformance.runner import ConformanceFailure, check
 from oracle import conventions as conv
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: One golden case per exportable component (the edge cases with padding where there are some).
 CASES = ["position.sine/edge-fully-padded-rows-detr", "masks.resize/float32-scale-boundary",
          "transformer.encoder/random-padded", "transformer.decoder/random-intermediate", "heads.detr/random",

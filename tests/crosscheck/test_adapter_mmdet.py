@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from .conftest import import_or_skip
+from ..conftest import import_or_skip
 
 INSTALL = "see docs/install.md (mmcv 2.1.0 built with ops, then mmdet 3.3.0)"
 

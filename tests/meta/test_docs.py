@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hypothesis import settings
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "conformance.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "conformance.md"
 
 
 def test_adapter_example_runs(pytester, monkeypatch):
@@ -19,7 +19,7 @@ def test_adapter_example_runs(pytester, monkeypatch):
     pytester.makepyfile(my_adapter=code)
     monkeypatch.syspath_prepend(str(pytester.path))
     args = command.split()[2:]  # drop "PYTHONPATH=." and "pytest"
-    args = [str(Path(__file__).resolve().parents[1] / "conformance") if a == "conformance" else a for a in args]
+    args = [str(Path(__file__).resolve().parents[2] / "conformance") if a == "conformance" else a for a in args]
     previous = settings.get_current_profile_name()
     try:
         result = pytester.runpytest_inprocess(*args, "-p", "no:cacheprovider", "--hypothesis-profile=dev",

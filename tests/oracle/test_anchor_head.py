@@ -21,7 +21,7 @@ from oracle.criteria.anchor_head import (ANCHOR_HEAD_MMDET, RETINANET_HEAD_MMDET
                                          image_targets, level_loss)
 from oracle.errors import OracleInputError
 
-from .conftest import import_or_skip
+from ..conftest import import_or_skip
 
 LN2 = math.log(2.0)
 # One level, stride 16, one 16x16 anchor per grid point; on a 2x2 grid the anchors are

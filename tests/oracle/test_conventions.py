@@ -81,7 +81,7 @@ def test_docs_table_is_current():
     from pathlib import Path
 
     from oracle.conventions import profiles_markdown
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "conventions.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "conventions.md").read_text()
     start = doc.index("-->\n", doc.index("<!-- generated")) + len("-->\n")
     end = doc.index("<!-- end generated -->")
     assert doc[start:end] == profiles_markdown(), "regenerate the table in docs/conventions.md"

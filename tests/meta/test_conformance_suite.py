@@ -1,7 +1,7 @@
 """The conformance suite catches faulty implementations, and classes each failure correctly.
 
 Each test runs `pytest conformance` in-process (pytester) with a faulty adapter from
-tests/faulty_adapters.py and reads the JSON report.
+tests/meta/faulty_adapters.py and reads the JSON report.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def outcomes(report) -> dict[str, tuple[str, str | None]]:
 
 
 def faulty(name: str) -> str:
-    return f"py:tests.faulty_adapters:{name}"
+    return f"py:tests.meta.faulty_adapters:{name}"
 
 
 def test_the_reference_passes_everything(pytester):
@@ -93,7 +93,7 @@ def test_an_optimal_matching_that_breaks_ties_differently_passes(pytester):
     # The faulty adapter really does break the declared tie the other way ...
     case = golden.cases(tag="edge:tie")[0]
     inputs, outputs = case.load()
-    from tests.faulty_adapters import reversed_tie_break
+    from tests.meta.faulty_adapters import reversed_tie_break
     theirs = reversed_tie_break().run(case.component, inputs, case.config, case.profile)
     assert theirs["indices"][0]["pred"].tolist() != outputs["indices"][0]["pred"].tolist()
     # ... and the suite accepts it, on the tie case and on generated tie-rich problems.
@@ -164,7 +164,7 @@ def test_known_differences_are_strict_xfails_and_stale_entries_warn(pytester):
     assert report["unmatched_known_differences"] == ["test_boxes.py::test_golden[boxes.overlap/no-such-case]"]
     assert "matches no collected test" in result.stdout.str()
     # With the reference, the declared difference does not happen: a strict xfail turns into a failure.
-    from tests.faulty_adapters import wrong_giou_eps_known  # noqa: F401  (the same file, used by the oracle below)
+    from tests.meta.faulty_adapters import wrong_giou_eps_known  # noqa: F401  (the same file, used by the oracle below)
     result, report = run_suite(pytester, faulty("oracle_with_known_giou"), "--dtype=float64", "-k",
                                "test_golden and giou-detr-pairwise")
     assert outcomes(report)["test_golden[boxes.overlap/giou-detr-pairwise]"][0] == "xpassed"

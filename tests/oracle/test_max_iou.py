@@ -17,7 +17,7 @@ from oracle.conventions import (IOU_MMDET, MAX_IOU_RETINANET_MMDET, MAX_IOU_RETI
                                 MaxIoUConvention)
 from oracle.errors import OracleInputError
 
-from .conftest import import_or_skip
+from ..conftest import import_or_skip
 
 RETINA = MAX_IOU_RETINANET_MMDET
 TV = MAX_IOU_RETINANET_TORCHVISION

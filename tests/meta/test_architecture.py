@@ -1,14 +1,14 @@
 """The layering of the project's packages: oracle -> components -> golden -> conformance -> benchmarks, and no
 import cycle between modules (imports inside functions included, since a deferred import is still a dependency).
 
-``python -m pytest tests/test_architecture.py`` is the proof the docs refer to."""
+``python -m pytest tests/meta/test_architecture.py`` is the proof the docs refer to."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("oracle", "components", "golden", "conformance", "benchmarks")
 LAYER = {name: i for i, name in enumerate(PACKAGES)}
 

@@ -11,7 +11,7 @@ import torch
 from golden.catalogue import f64
 from golden.tables.yolov8 import YOLO_LEVELS, yolo_batch
 
-from .conftest import import_or_skip
+from ..conftest import import_or_skip
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from oracle.assign.task_aligned import (TAL_MMDET, TAL_ULTRALYTICS, TAL_ULTRALYT
 from oracle.conventions import IOU_EXACT, IOU_MMDET, IOU_ULTRALYTICS_XYXY
 from oracle.errors import OracleInputError
 
-from .conftest import import_or_skip
+from ..conftest import import_or_skip
 
 STRIDES = [8.0, 16.0, 32.0]
 SIZES = [(8, 8), (4, 4), (2, 2)]  # a 64 x 64 image, A = 84

@@ -18,7 +18,7 @@ from oracle import losses as L
 from oracle.assign.hungarian import evaluate_matching, hungarian_match
 from oracle.conventions import (IOU_EXACT, IOU_TORCHVISION_LOSS, IOU_TORCHVISION_PAIRWISE, get_profile)
 
-from .conftest import import_or_skip
+from ..conftest import import_or_skip
 
 TV_INSTALL = 'pip install -c constraints.txt -e ".[torchvision]"'
 HF_INSTALL = 'pip install -c constraints.txt -e ".[transformers]"'

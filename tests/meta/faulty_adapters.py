@@ -1,4 +1,4 @@
-"""Deliberately faulty adapters: the reference with one plausible bug each (tests/test_conformance_suite.py).
+"""Deliberately faulty adapters: the reference with one plausible bug each (tests/meta/test_conformance_suite.py).
 
 Each factory returns an Adapter whose components are the reference's, except one. They exist to prove
 that the suite catches the bug and classes it correctly; none of them is an implementation to trust.

@@ -9,9 +9,9 @@ import torch
 import golden
 from components.dense_calls import anchor_head_config
 
-from . import test_anchor_head as AH
-from . import test_yolov8 as Y8
-from .conftest import import_or_skip
+from ..oracle import test_anchor_head as AH
+from ..oracle import test_yolov8 as Y8
+from ..conftest import import_or_skip
 
 
 def _cases(prefix: str) -> list:

@@ -19,7 +19,7 @@ from oracle import position as PE
 from oracle import transformer as T
 from oracle.conventions import PE_DEFORMABLE_DETR, PE_DETR, PE_DINO, SinePEConvention
 
-from .conftest import import_or_skip
+from ..conftest import import_or_skip
 
 # --------------------------------------------------------------------------- masks
 

@@ -18,7 +18,7 @@ from oracle.criteria.yolov8 import (YOLOV8_ULTRALYTICS, YOLOV8_ULTRALYTICS_LEGAC
 from oracle.errors import OracleInputError
 from oracle.masks import downsample_masks
 
-from .conftest import import_or_skip
+from ..conftest import import_or_skip
 
 STRIDES = [8.0, 16.0, 32.0]
 SIZES = [(8, 8), (4, 4), (2, 2)]  # a 64 x 64 image, A = 84

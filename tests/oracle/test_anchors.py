@@ -11,7 +11,7 @@ from oracle.anchors import (ANCHOR_HEAD_ANCHOR_GENERATOR, RETINANET_ANCHOR_GENER
                             anchor_inside_flags, anchor_points, images_to_levels)
 from oracle.errors import OracleInputError
 
-from .conftest import import_or_skip
+from ..conftest import import_or_skip
 
 MMDET_INSTALL = "see docs/install.md (mmcv 2.1.0 built with ops, then mmdet 3.3.0)"
 

@@ -14,7 +14,7 @@ from oracle.coders import (CODER_MMDET, CODER_TORCHVISION_RCNN, CODER_TORCHVISIO
                            bbox2dist, dfl_expectation, dist2bbox)
 from oracle.errors import OracleInputError
 
-from .conftest import import_or_skip
+from ..conftest import import_or_skip
 
 MMDET_INSTALL = "see docs/install.md (mmcv 2.1.0 built with ops, then mmdet 3.3.0)"
 UL_INSTALL = 'pip install -c constraints.txt -e ".[ultralytics]"'

@@ -17,7 +17,7 @@ from oracle.conventions import SetCriterionConvention, get_profile
 from oracle.criteria import SetCriterion, SetCriterionConfig, num_boxes
 from oracle.criteria._inputs import targets_arg
 
-from .conftest import import_or_skip
+from ..conftest import import_or_skip
 
 
 def _lse(xs):

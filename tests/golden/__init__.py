@@ -1,0 +1,1 @@
+"""The golden fixtures: reading, checking, regenerating, the drift policy; and the component contract's helpers."""
