@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from oracle import boxes as B
+from oracle import boxes as box_ops
 from oracle import conventions as conv
 from oracle import heads as H
 from oracle import losses as L
@@ -67,16 +67,16 @@ def profile_convention(profile: str, which: str) -> conv.IoUConvention:
 # --------------------------------------------------------------------------- calls
 
 def call_convert(inputs, config, profile):
-    return {"boxes": B.convert(inputs["boxes"], config["src"], config["dst"])}
+    return {"boxes": box_ops.convert(inputs["boxes"], config["src"], config["dst"])}
 
 
 def call_area(inputs, config, profile):
-    return {"area": B.area(inputs["boxes"], config["fmt"])}
+    return {"area": box_ops.area(inputs["boxes"], config["fmt"])}
 
 
 def call_overlap(inputs, config, profile):
     # Looked up at call time, so that a changed formula (or a test's monkeypatch) reaches every case.
-    fn = functools.partial(B.iou, mode="iof") if config["op"] == "iof" else getattr(B, config["op"])
+    fn = functools.partial(box_ops.iou, mode="iof") if config["op"] == "iof" else getattr(box_ops, config["op"])
     return {"value": fn(inputs["boxes1"], inputs["boxes2"], aligned=config["aligned"], fmt=config["fmt"],
                         convention=profile_convention(profile, config["convention"]))}
 

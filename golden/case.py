@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from oracle import boxes as B
+from oracle import boxes as box_ops
 
 from .store import CaseRecord
 
@@ -57,7 +57,7 @@ def rand_xyxy(rng: np.random.Generator, n: int, *, scale: float = 1.0, min_size:
 
 
 def rand_cxcywh(rng: np.random.Generator, n: int) -> torch.Tensor:
-    return B.convert(rand_xyxy(rng, n), "xyxy", "cxcywh")
+    return box_ops.convert(rand_xyxy(rng, n), "xyxy", "cxcywh")
 
 
 def rand_logits(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 2.0) -> torch.Tensor:

@@ -4,7 +4,8 @@ Pure functions of their inputs, float64 on CPU; conventions on which libraries d
 arguments (:mod:`oracle.conventions`); bad input raises :class:`OracleInputError`.
 """
 
+from ._checks import TensorLike
 from .errors import OracleInputError
 
 __version__ = "0.1.0"
-__all__ = ["OracleInputError", "__version__"]
+__all__ = ["OracleInputError", "TensorLike", "__version__"]

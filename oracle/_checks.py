@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import numpy as np
 import torch
 
 from .errors import OracleInputError
+
+#: What the reference's public functions take where they need a tensor: a ``torch.Tensor`` or anything
+#: ``torch.as_tensor`` accepts (nested lists, numpy arrays, numbers). Each function checks it up front and
+#: raises :class:`OracleInputError` naming the argument otherwise; shapes and formats are in its docstring.
+TensorLike: TypeAlias = object
 
 _INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
@@ -23,13 +29,13 @@ def fail(name: str, expected: str, found: str) -> OracleInputError:
     return OracleInputError(f"{name}: expected {expected}, got {found}")
 
 
-def _describe(x: object) -> str:
+def _describe(x: TensorLike) -> str:
     if isinstance(x, torch.Tensor):
         return f"tensor of dtype {x.dtype} and shape {tuple(x.shape)}"
     return f"{type(x).__name__}"
 
 
-def as_float64(name: str, x: object) -> torch.Tensor:
+def as_float64(name: str, x: TensorLike) -> torch.Tensor:
     """``x`` (tensor, numpy array, nested list or number) as a float64 CPU tensor.
 
     Autograd is kept: a float64 CPU tensor is returned as is and other tensors are converted with
@@ -51,7 +57,7 @@ def as_float64(name: str, x: object) -> torch.Tensor:
     return t.to(device="cpu", dtype=torch.float64)
 
 
-def as_index(name: str, x: object) -> torch.Tensor:
+def as_index(name: str, x: TensorLike) -> torch.Tensor:
     """``x`` as an int64 CPU tensor; floating or boolean input is refused (an index must be integral)."""
     t = x if isinstance(x, torch.Tensor) else None
     if t is None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import as_float64, check_finite, check_last_dim, check_rank, check_scalar, fail
+from ._checks import TensorLike, as_float64, check_finite, check_last_dim, check_rank, check_scalar, fail
 
 
 def _positive_pair(name: str, value: object) -> tuple[float, float]:
@@ -207,7 +207,7 @@ ANCHOR_HEAD_ANCHOR_GENERATOR = AnchorGenerator(strides=(4, 8, 16, 32, 64), ratio
                                                scales=(8, 16, 32))
 
 
-def anchor_inside_flags(anchors: object, valid_flags: object, img_shape: Sequence[int],
+def anchor_inside_flags(anchors: TensorLike, valid_flags: TensorLike, img_shape: Sequence[int],
                         allowed_border: float = 0) -> torch.Tensor:
     """Bool ``[N]``: valid anchors lying within the image, up to ``allowed_border`` pixels outside.
 

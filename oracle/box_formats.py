@@ -20,7 +20,7 @@ from typing import Literal
 
 import torch
 
-from ._checks import as_float64, check_choice, check_finite, check_last_dim, check_rank, fail
+from ._checks import TensorLike, as_float64, check_choice, check_finite, check_last_dim, check_rank, fail
 
 BoxFormat = Literal["xyxy", "cxcywh", "xywh"]
 FORMATS: tuple[str, ...] = ("xyxy", "cxcywh", "xywh")
@@ -43,7 +43,7 @@ def _check_box_values(name: str, boxes: torch.Tensor, fmt: str) -> None:
         raise fail(name, what, f"box {d[idx].tolist()} at index {idx}")
 
 
-def validate_boxes(name: str, boxes: object, fmt: BoxFormat, *, rank: int | None = None) -> torch.Tensor:
+def validate_boxes(name: str, boxes: TensorLike, fmt: BoxFormat, *, rank: int | None = None) -> torch.Tensor:
     """Boxes ``[..., 4]`` (or of the given rank) in ``fmt`` as float64, or an error naming ``name``.
 
     Refuses a wrong last dimension or rank, NaN/inf, and negative extents (``x2 < x1``/``y2 < y1``
@@ -98,7 +98,7 @@ def from_xyxy_formula(b: torch.Tensor, fmt: str) -> torch.Tensor:
     return torch.cat((b[..., :2], b[..., 2:] - b[..., :2]), dim=-1)
 
 
-def convert(boxes: object, src: BoxFormat, dst: BoxFormat) -> torch.Tensor:
+def convert(boxes: TensorLike, src: BoxFormat, dst: BoxFormat) -> torch.Tensor:
     """Boxes ``[..., 4]`` from format ``src`` to ``dst`` (float64; a new tensor even if src == dst).
 
     Conversions go through xyxy, with ``cx ± w/2`` as torchvision ``_box_cxcywh_to_xyxy`` and
@@ -112,7 +112,7 @@ def convert(boxes: object, src: BoxFormat, dst: BoxFormat) -> torch.Tensor:
     return from_xyxy_formula(to_xyxy_formula(b, src), dst)
 
 
-def area(boxes: object, fmt: BoxFormat = "xyxy") -> torch.Tensor:
+def area(boxes: TensorLike, fmt: BoxFormat = "xyxy") -> torch.Tensor:
     """Areas ``[...]`` of boxes ``[..., 4]`` (torchvision ``box_area``): ``(x2 - x1) * (y2 - y1)``."""
     fmt = format_arg("fmt", fmt)
     b = to_xyxy_formula(validate_boxes("boxes", boxes, fmt, rank=None), fmt)

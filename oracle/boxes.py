@@ -22,7 +22,7 @@ from typing import Literal
 
 import torch
 
-from ._checks import check_choice, fail
+from ._checks import TensorLike, check_choice, fail
 from .box_formats import (FORMATS, BoxFormat, area, convert, cxcywh_to_xyxy_formula, format_arg,
                           from_xyxy_formula, to_xyxy_formula, validate_boxes, xyxy_to_cxcywh_formula)
 from .conventions import IOU_EXACT, IoUConvention
@@ -58,7 +58,7 @@ class _PairGeometry:
         return (flat_index // shape[1], flat_index % shape[1])
 
 
-def _geometry(boxes1: object, boxes2: object, *, aligned: bool, fmt: str, conv: IoUConvention) -> _PairGeometry:
+def _geometry(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool, fmt: str, conv: IoUConvention) -> _PairGeometry:
     fmt = format_arg("fmt", fmt)
     if not isinstance(conv, IoUConvention):
         raise fail("convention", "an IoUConvention", type(conv).__name__)
@@ -131,7 +131,7 @@ def _guard_exact(den: torch.Tensor, geo: _PairGeometry, what: str) -> torch.Tens
 
 # --------------------------------------------------------------------------- public overlaps
 
-def iou(boxes1: object, boxes2: object, *, mode: Literal["iou", "iof"] = "iou", aligned: bool = False,
+def iou(boxes1: TensorLike, boxes2: TensorLike, *, mode: Literal["iou", "iof"] = "iou", aligned: bool = False,
         fmt: BoxFormat = "xyxy", convention: IoUConvention = IOU_EXACT) -> torch.Tensor:
     """Intersection over union (``mode="iou"``) or over the first box's area (``mode="iof"``).
 
@@ -146,7 +146,7 @@ def iou(boxes1: object, boxes2: object, *, mode: Literal["iou", "iof"] = "iou", 
     return _iou_and_union(geo, convention)[0]
 
 
-def giou(boxes1: object, boxes2: object, *, aligned: bool = False, fmt: BoxFormat = "xyxy",
+def giou(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool = False, fmt: BoxFormat = "xyxy",
          convention: IoUConvention = IOU_EXACT) -> torch.Tensor:
     """Generalised IoU (Rezatofighi et al. 2019): ``iou - (C - U) / C`` with C the enclosing area.
 
@@ -163,7 +163,7 @@ def giou(boxes1: object, boxes2: object, *, aligned: bool = False, fmt: BoxForma
     return value - (enclose - union) / guarded_enclose
 
 
-def diou(boxes1: object, boxes2: object, *, aligned: bool = False, fmt: BoxFormat = "xyxy",
+def diou(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool = False, fmt: BoxFormat = "xyxy",
          convention: IoUConvention = IOU_EXACT) -> torch.Tensor:
     """Distance IoU (Zheng et al. 2020): ``iou - rho^2 / c^2``.
 
@@ -190,7 +190,7 @@ def _aspect_angle(w: torch.Tensor, h: torch.Tensor, conv: IoUConvention, geo: _P
     return torch.atan2(w, h)
 
 
-def ciou(boxes1: object, boxes2: object, *, aligned: bool = False, fmt: BoxFormat = "xyxy",
+def ciou(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool = False, fmt: BoxFormat = "xyxy",
          convention: IoUConvention = IOU_EXACT) -> torch.Tensor:
     """Complete IoU (Zheng et al. 2020): ``iou - rho^2 / c^2 - alpha * v``.
 

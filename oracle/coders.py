@@ -32,7 +32,7 @@ from typing import Literal
 
 import torch
 
-from ._checks import (as_float64, check_choice, check_finite, check_last_dim, check_rank, check_same_shape,
+from ._checks import (TensorLike, as_float64, check_choice, check_finite, check_last_dim, check_rank, check_same_shape,
                       check_scalar, fail)
 from .box_formats import cxcywh_to_xyxy_formula, validate_boxes, xyxy_to_cxcywh_formula
 
@@ -89,7 +89,7 @@ class DeltaXYWHCoder:
     def _norm(self) -> tuple[torch.Tensor, torch.Tensor]:
         return (torch.tensor(self.means, dtype=torch.float64), torch.tensor(self.stds, dtype=torch.float64))
 
-    def encode(self, anchors: object, gt: object) -> torch.Tensor:
+    def encode(self, anchors: TensorLike, gt: TensorLike) -> torch.Tensor:
         """Deltas ``[N, 4]`` taking ``anchors`` ``[N, 4]`` to ``gt`` ``[N, 4]`` (both xyxy, positive sizes).
 
         mmdet ``encode(bboxes=anchors, gt_bboxes=gt)``; torchvision's ``encode_single(gt, anchors)``
@@ -105,7 +105,7 @@ class DeltaXYWHCoder:
         means, stds = self._norm()
         return (d - means) / stds
 
-    def decode(self, anchors: object, deltas: object, max_shape: Sequence[int] | None = None) -> torch.Tensor:
+    def decode(self, anchors: TensorLike, deltas: TensorLike, max_shape: Sequence[int] | None = None) -> torch.Tensor:
         """Boxes ``[N, 4]`` xyxy from ``anchors`` ``[N, 4]`` xyxy and ``deltas`` ``[N, 4]``.
 
         ``max_shape`` is ``(H, W)``; with ``clip_border`` the boxes are clipped to ``[0, W] x [0, H]``
@@ -154,14 +154,14 @@ CODER_TORCHVISION_RETINANET = DeltaXYWHCoder(wh_clamp="upper", clip_border=False
 CODER_TORCHVISION_RCNN = DeltaXYWHCoder(stds=(0.1, 0.1, 0.2, 0.2), wh_clamp="upper", clip_border=False)
 
 
-def _points_and_last(name: str, x: object, size: int, doc: str) -> torch.Tensor:
+def _points_and_last(name: str, x: TensorLike, size: int, doc: str) -> torch.Tensor:
     t = as_float64(name, x)
     check_last_dim(name, t, size, doc)
     check_finite(name, t)
     return t
 
 
-def dist2bbox(distances: object, points: object, *, fmt: Literal["xyxy", "cxcywh"] = "xyxy") -> torch.Tensor:
+def dist2bbox(distances: TensorLike, points: TensorLike, *, fmt: Literal["xyxy", "cxcywh"] = "xyxy") -> torch.Tensor:
     """Boxes ``[..., 4]`` (xyxy or cxcywh) from ``distances`` ``[..., 4]`` (l, t, r, b) around ``points`` ``[..., 2]``.
 
     ``(x1, y1) = point - (l, t)``, ``(x2, y2) = point + (r, b)``, in the units of the inputs
@@ -181,7 +181,7 @@ def dist2bbox_formula(distances: torch.Tensor, points: torch.Tensor, fmt: str) -
     return xyxy_to_cxcywh_formula(torch.cat((x1y1, x2y2), dim=-1))
 
 
-def bbox2dist(points: object, boxes: object, *, reg_max: int | None = None) -> torch.Tensor:
+def bbox2dist(points: TensorLike, boxes: TensorLike, *, reg_max: int | None = None) -> torch.Tensor:
     """Distances ``[..., 4]`` (l, t, r, b) from ``points`` ``[..., 2]`` to the sides of xyxy ``boxes`` ``[..., 4]``.
 
     With ``reg_max`` (the number of DFL bins, 16 in YOLOv8) the distances are clamped to
@@ -199,7 +199,7 @@ def bbox2dist(points: object, boxes: object, *, reg_max: int | None = None) -> t
     return dist.clamp(min=0.0, max=reg_max - 1 - 0.01)
 
 
-def dfl_expectation(logits: object) -> torch.Tensor:
+def dfl_expectation(logits: TensorLike) -> torch.Tensor:
     """Distances ``[..., 4]`` from DFL logits ``[..., 4, reg_max]``: ``sum_k softmax(logits)_k * k``.
 
     ultralytics ``bbox_decode``: ``pred_dist.view(b, a, 4, reg_max).softmax(3) @ arange(reg_max)``;

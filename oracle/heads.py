@@ -17,10 +17,10 @@ from collections.abc import Mapping
 
 import torch
 
-from ._checks import as_float64, check_finite, fail
+from ._checks import TensorLike, as_float64, check_finite, fail
 
 
-def detr_head(hidden: object, weights: Mapping[str, object], *,
+def detr_head(hidden: TensorLike, weights: Mapping[str, object], *,
               num_reg_fcs: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logits [..., Q, K], boxes [..., Q, 4] normalised cxcywh)``."""
     h = as_float64("hidden", hidden)

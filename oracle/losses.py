@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import boxes as box_ops
-from ._checks import (as_float64, as_index, check_choice, check_finite, check_labels, check_range,
+from ._checks import (TensorLike, as_float64, as_index, check_choice, check_finite, check_labels, check_range,
                       check_rank, check_same_shape, check_scalar, fail)
 from .conventions import IOU_EXACT, IoUConvention
 
@@ -35,7 +35,7 @@ Reduction = Literal["none", "sum", "mean"]
 
 # --------------------------------------------------------------------------- reduction
 
-def _weight_arg(weight: object, loss_shape: torch.Size) -> torch.Tensor | None:
+def _weight_arg(weight: TensorLike, loss_shape: torch.Size) -> torch.Tensor | None:
     if weight is None:
         return None
     w = as_float64("weight", weight)
@@ -51,7 +51,7 @@ def _weight_arg(weight: object, loss_shape: torch.Size) -> torch.Tensor | None:
     return w
 
 
-def reduce_loss(loss: torch.Tensor, *, weight: object = None, reduction: Reduction = "mean",
+def reduce_loss(loss: torch.Tensor, *, weight: TensorLike = None, reduction: Reduction = "mean",
                 avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
     """Weight and reduce an element-wise loss (mmdet ``weight_reduce_loss`` semantics).
 
@@ -100,7 +100,7 @@ def background_class_weight(num_classes: int, background_weight: float) -> torch
     return w
 
 
-def one_hot_targets(labels: object, num_classes: int) -> torch.Tensor:
+def one_hot_targets(labels: TensorLike, num_classes: int) -> torch.Tensor:
     """One-hot targets ``[..., num_classes]`` from labels ``[...]`` in ``[0, num_classes]``.
 
     The label ``num_classes`` is background and gives an all-zero row, as DETR-family focal losses
@@ -113,8 +113,8 @@ def one_hot_targets(labels: object, num_classes: int) -> torch.Tensor:
     return F.one_hot(y, num_classes + 1)[..., :num_classes].to(torch.float64)
 
 
-def softmax_cross_entropy(logits: object, labels: object, *, class_weight: object = None,
-                          ignore_index: int | None = None, weight: object = None, reduction: Reduction = "mean",
+def softmax_cross_entropy(logits: TensorLike, labels: TensorLike, *, class_weight: TensorLike = None,
+                          ignore_index: int | None = None, weight: TensorLike = None, reduction: Reduction = "mean",
                           avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
     """Softmax cross-entropy ``-class_weight[y] * log_softmax(logits)[y]``.
 
@@ -150,7 +150,7 @@ def softmax_cross_entropy(logits: object, labels: object, *, class_weight: objec
     return reduce_loss(loss, weight=weight, reduction=reduction, avg_factor=avg_factor, avg_factor_eps=avg_factor_eps)
 
 
-def _logits_and_targets(logits: object, targets: object) -> tuple[torch.Tensor, torch.Tensor]:
+def _logits_and_targets(logits: TensorLike, targets: TensorLike) -> tuple[torch.Tensor, torch.Tensor]:
     x = as_float64("logits", logits)
     check_finite("logits", x)
     t = as_float64("targets", targets)
@@ -160,8 +160,8 @@ def _logits_and_targets(logits: object, targets: object) -> tuple[torch.Tensor, 
     return x, t
 
 
-def sigmoid_binary_cross_entropy(logits: object, targets: object, *, pos_weight: object = None,
-                                 weight: object = None, reduction: Reduction = "mean", avg_factor: object = None,
+def sigmoid_binary_cross_entropy(logits: TensorLike, targets: TensorLike, *, pos_weight: TensorLike = None,
+                                 weight: TensorLike = None, reduction: Reduction = "mean", avg_factor: object = None,
                                  avg_factor_eps: float = 0.0) -> torch.Tensor:
     """``-(pos_weight * t * log sigmoid(x) + (1 - t) * log sigmoid(-x))`` element-wise.
 
@@ -205,8 +205,8 @@ def _bce(x: torch.Tensor, t: torch.Tensor, pos_weight: torch.Tensor | None = Non
     return -(pos + (1 - t) * F.logsigmoid(-x))
 
 
-def sigmoid_focal_loss(logits: object, targets: object, *, alpha: float | None = 0.25, gamma: float = 2.0,
-                       weight: object = None, reduction: Reduction = "mean", avg_factor: object = None,
+def sigmoid_focal_loss(logits: TensorLike, targets: TensorLike, *, alpha: float | None = 0.25, gamma: float = 2.0,
+                       weight: TensorLike = None, reduction: Reduction = "mean", avg_factor: object = None,
                        avg_factor_eps: float = 0.0) -> torch.Tensor:
     """Sigmoid focal loss (Lin et al. 2017): ``alpha_t * (1 - p_t)^gamma * BCE(x, t)``.
 
@@ -232,7 +232,7 @@ def sigmoid_focal_loss(logits: object, targets: object, *, alpha: float | None =
 
 # --------------------------------------------------------------------------- regression
 
-def _pred_and_target(pred: object, target: object) -> tuple[torch.Tensor, torch.Tensor]:
+def _pred_and_target(pred: TensorLike, target: TensorLike) -> tuple[torch.Tensor, torch.Tensor]:
     p = as_float64("pred", pred)
     check_finite("pred", p)
     t = as_float64("target", target)
@@ -241,7 +241,7 @@ def _pred_and_target(pred: object, target: object) -> tuple[torch.Tensor, torch.
     return p, t
 
 
-def l1_loss(pred: object, target: object, *, weight: object = None, reduction: Reduction = "mean",
+def l1_loss(pred: TensorLike, target: TensorLike, *, weight: TensorLike = None, reduction: Reduction = "mean",
             avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
     """``|pred - target|`` element-wise; pred and target ``[...]`` of one shape (mmdet ``l1_loss``)."""
     p, t = _pred_and_target(pred, target)
@@ -249,7 +249,7 @@ def l1_loss(pred: object, target: object, *, weight: object = None, reduction: R
                        avg_factor_eps=avg_factor_eps)
 
 
-def smooth_l1_loss(pred: object, target: object, *, beta: float = 1.0, weight: object = None,
+def smooth_l1_loss(pred: TensorLike, target: TensorLike, *, beta: float = 1.0, weight: TensorLike = None,
                    reduction: Reduction = "mean", avg_factor: object = None,
                    avg_factor_eps: float = 0.0) -> torch.Tensor:
     """Huber-style smooth L1: ``0.5 d^2 / beta`` where ``d < beta``, else ``d - 0.5 beta``.
@@ -264,7 +264,7 @@ def smooth_l1_loss(pred: object, target: object, *, beta: float = 1.0, weight: o
     return reduce_loss(loss, weight=weight, reduction=reduction, avg_factor=avg_factor, avg_factor_eps=avg_factor_eps)
 
 
-def _box_loss(overlap, pred: object, target: object, fmt: str, convention: IoUConvention, weight: object,
+def _box_loss(overlap, pred: TensorLike, target: TensorLike, fmt: str, convention: IoUConvention, weight: TensorLike,
               reduction: Reduction, avg_factor: object, avg_factor_eps: float) -> torch.Tensor:
     p = as_float64("pred", pred)
     t = as_float64("target", target)
@@ -272,8 +272,8 @@ def _box_loss(overlap, pred: object, target: object, fmt: str, convention: IoUCo
     return reduce_loss(loss, weight=weight, reduction=reduction, avg_factor=avg_factor, avg_factor_eps=avg_factor_eps)
 
 
-def giou_loss(pred: object, target: object, *, fmt: box_ops.BoxFormat = "xyxy",
-              convention: IoUConvention = IOU_EXACT, weight: object = None, reduction: Reduction = "mean",
+def giou_loss(pred: TensorLike, target: TensorLike, *, fmt: box_ops.BoxFormat = "xyxy",
+              convention: IoUConvention = IOU_EXACT, weight: TensorLike = None, reduction: Reduction = "mean",
               avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
     """``1 - GIoU(pred_i, target_i)``; pred and target ``[N, 4]`` in ``fmt``, weight ``[N]``.
 
@@ -283,15 +283,15 @@ def giou_loss(pred: object, target: object, *, fmt: box_ops.BoxFormat = "xyxy",
     return _box_loss(box_ops.giou, pred, target, fmt, convention, weight, reduction, avg_factor, avg_factor_eps)
 
 
-def diou_loss(pred: object, target: object, *, fmt: box_ops.BoxFormat = "xyxy",
-              convention: IoUConvention = IOU_EXACT, weight: object = None, reduction: Reduction = "mean",
+def diou_loss(pred: TensorLike, target: TensorLike, *, fmt: box_ops.BoxFormat = "xyxy",
+              convention: IoUConvention = IOU_EXACT, weight: TensorLike = None, reduction: Reduction = "mean",
               avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
     """``1 - DIoU(pred_i, target_i)``; pred and target ``[N, 4]`` (torchvision ``distance_box_iou_loss``)."""
     return _box_loss(box_ops.diou, pred, target, fmt, convention, weight, reduction, avg_factor, avg_factor_eps)
 
 
-def ciou_loss(pred: object, target: object, *, fmt: box_ops.BoxFormat = "xyxy",
-              convention: IoUConvention = IOU_EXACT, weight: object = None, reduction: Reduction = "mean",
+def ciou_loss(pred: TensorLike, target: TensorLike, *, fmt: box_ops.BoxFormat = "xyxy",
+              convention: IoUConvention = IOU_EXACT, weight: TensorLike = None, reduction: Reduction = "mean",
               avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
     """``1 - CIoU(pred_i, target_i)``; pred and target ``[N, 4]`` in ``fmt``, weight ``[N]``.
 
@@ -303,7 +303,7 @@ def ciou_loss(pred: object, target: object, *, fmt: box_ops.BoxFormat = "xyxy",
 
 # --------------------------------------------------------------------------- masks
 
-def dice_loss(logits: object, targets: object, *, smooth: float = 1.0, weight: object = None,
+def dice_loss(logits: TensorLike, targets: TensorLike, *, smooth: float = 1.0, weight: TensorLike = None,
               reduction: Reduction = "mean", avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
     """Per-mask dice loss ``1 - (2 sum(p t) + smooth) / (sum(p) + sum(t) + smooth)``, ``p = sigmoid(x)``.
 
@@ -327,8 +327,9 @@ def dice_loss(logits: object, targets: object, *, smooth: float = 1.0, weight: o
 
 # --------------------------------------------------------------------------- distribution focal loss
 
-def distribution_focal_loss(logits: object, targets: object, *, weight: object = None, reduction: Reduction = "mean",
-                            avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
+def distribution_focal_loss(logits: TensorLike, targets: TensorLike, *, weight: TensorLike = None,
+                            reduction: Reduction = "mean", avg_factor: object = None,
+                            avg_factor_eps: float = 0.0) -> torch.Tensor:
     """Distribution focal loss (Li et al. 2020, arXiv:2006.04388) of the four sides, as ultralytics' ``DFLoss``.
 
     logits ``[..., 4, R]`` (``R = reg_max`` bins ``0 .. R-1`` per side l, t, r, b, the layout of
@@ -361,8 +362,9 @@ def distribution_focal_loss(logits: object, targets: object, *, weight: object =
 
 # --------------------------------------------------------------------------- varifocal loss
 
-def varifocal_loss(logits: object, targets: object, labels: object, *, alpha: float = 0.75, gamma: float = 2.0,
-                   weight: object = None, reduction: Reduction = "mean", avg_factor: object = None,
+def varifocal_loss(logits: TensorLike, targets: TensorLike, labels: TensorLike, *, alpha: float = 0.75,
+                   gamma: float = 2.0,
+                   weight: TensorLike = None, reduction: Reduction = "mean", avg_factor: object = None,
                    avg_factor_eps: float = 0.0) -> torch.Tensor:
     """Varifocal loss (Zhang et al. 2021, arXiv:2008.13367) as ultralytics' ``VarifocalLoss`` weights it.
 

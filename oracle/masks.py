@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ._checks import as_float64, as_index, check_finite, check_range, check_rank, fail
+from ._checks import TensorLike, as_float64, as_index, check_finite, check_range, check_rank, fail
 
 
 def _size_arg(name: str, size: object) -> tuple[int, int]:
@@ -76,7 +76,7 @@ def nearest_source_index_formula(in_size: int, out_size: int, *, device: torch.d
     return torch.where(n_out == n_in, i, torch.where(n_out == 2 * n_in, i // 2, src))
 
 
-def resize_nearest(masks: object, size: Sequence[int]) -> torch.Tensor:
+def resize_nearest(masks: TensorLike, size: Sequence[int]) -> torch.Tensor:
     """Resize ``[..., H, W]`` masks (bool or numeric) to ``size = (h, w)`` with PyTorch's ``nearest`` rule.
 
     The dtype is kept (a bool padding mask stays bool, as upstream's ``.float()`` then ``.to(bool)``).
@@ -93,7 +93,7 @@ def resize_nearest(masks: object, size: Sequence[int]) -> torch.Tensor:
     return masks.cpu()[..., rows, :][..., :, cols]
 
 
-def downsample_masks(masks: object, size: Sequence[int]) -> torch.Tensor:
+def downsample_masks(masks: TensorLike, size: Sequence[int]) -> torch.Tensor:
     """Ground-truth masks ``[N, H, W]`` (0/1) to the prototype size ``(h, w)`` by ``nearest``, float64.
 
     As ultralytics 8.0/8.1 ``v8SegmentationLoss`` did (``F.interpolate(masks[None], (mask_h, mask_w),
@@ -127,7 +127,7 @@ def resize_bilinear_formula(x: torch.Tensor, size: tuple[int, int]) -> torch.Ten
     return rows @ x @ cols.T
 
 
-def resize_bilinear(x: object, size: Sequence[int]) -> torch.Tensor:
+def resize_bilinear(x: TensorLike, size: Sequence[int]) -> torch.Tensor:
     """``x`` ``[..., h, w]`` (finite, ``h, w >= 1``) resized bilinearly to ``size = (H, W)``, float64, as
     ``F.interpolate(x, size, mode="bilinear", align_corners=False)`` to rounding (module docstring)."""
     h, w = _size_arg("size", tuple(size) if isinstance(size, (tuple, list)) else size)
@@ -138,7 +138,7 @@ def resize_bilinear(x: object, size: Sequence[int]) -> torch.Tensor:
     return resize_bilinear_formula(t, (h, w))
 
 
-def crop_mask(masks: object, boxes: object) -> torch.Tensor:
+def crop_mask(masks: TensorLike, boxes: TensorLike) -> torch.Tensor:
     """Zero each mask ``[N, h, w]`` outside its box ``[N, 4]`` (xyxy in mask pixels).
 
     Pixel ``(row, col)`` is kept iff ``x1 <= col < x2`` and ``y1 <= row < y2`` (ultralytics

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_rank, fail
+from ._checks import TensorLike, check_rank, fail
 from .conventions import PE_DETR, SinePEConvention
 
 
-def sine_position_encoding(mask: object, shape: tuple[int, int, int] | None = None, *,
+def sine_position_encoding(mask: TensorLike, shape: tuple[int, int, int] | None = None, *,
                            convention: SinePEConvention = PE_DETR) -> torch.Tensor:
     """``[B, 2 * num_feats, H, W]`` float64 from ``mask`` ``[B, H, W]`` (bool, True = padding), or from
     ``shape = (B, H, W)`` when ``mask`` is None (every position valid).

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ._blocks import recomputed_blocks
-from ._checks import as_float64, check_finite, check_rank, fail
+from ._checks import TensorLike, as_float64, check_finite, check_rank, fail
 
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, used by DETR and mmdet
 
@@ -44,7 +44,7 @@ def _w(weights: Mapping[str, object], name: str, shape: tuple[int, ...]) -> torc
     return t
 
 
-def _seq(name: str, x: object, embed_dim: int | None = None) -> torch.Tensor:
+def _seq(name: str, x: TensorLike, embed_dim: int | None = None) -> torch.Tensor:
     t = as_float64(name, x)
     check_rank(name, t, 3, "([B, L, E])")
     check_finite(name, t)
@@ -53,9 +53,9 @@ def _seq(name: str, x: object, embed_dim: int | None = None) -> torch.Tensor:
     return t
 
 
-def multi_head_attention(query: object, key: object, value: object, weights: Mapping[str, object], num_heads: int,
-                         *, prefix: str = "", key_padding_mask: object = None,
-                         attn_mask: object = None) -> torch.Tensor:
+def multi_head_attention(query: TensorLike, key: TensorLike, value: TensorLike, weights: Mapping[str, object],
+                         num_heads: int, *, prefix: str = "", key_padding_mask: TensorLike = None,
+                         attn_mask: TensorLike = None) -> torch.Tensor:
     """Multi-head attention ``[B, Lq, E]`` (scaled dot product per head, softmax over keys).
 
     query ``[B, Lq, E]``, key and value ``[B, Lk, E]``; weights ``{prefix}in_proj_weight [3E, E]``,
@@ -152,7 +152,7 @@ def _check_heads(num_heads: object, e: int) -> None:
         raise fail("num_heads", f"a positive divisor of the embedding size {e}", repr(num_heads))
 
 
-def _attn_mask_arg(attn_mask: object, lq: int, lk: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def _attn_mask_arg(attn_mask: TensorLike, lq: int, lk: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """``(bool mask, additive float64 mask)`` from an ``attn_mask`` ``[Lq, Lk]`` (bool: True = blocked, or float)."""
     if attn_mask is None:
         return None, None
@@ -163,7 +163,7 @@ def _attn_mask_arg(attn_mask: object, lq: int, lk: int) -> tuple[torch.Tensor | 
     return None, as_float64("attn_mask", attn_mask)
 
 
-def _padding_arg(key_padding_mask: object, b: int, lk: int) -> torch.Tensor | None:
+def _padding_arg(key_padding_mask: TensorLike, b: int, lk: int) -> torch.Tensor | None:
     if key_padding_mask is None:
         return None
     if not isinstance(key_padding_mask, torch.Tensor) or key_padding_mask.dtype != torch.bool \
@@ -212,8 +212,8 @@ ENCODER_ATTENTIONS, ENCODER_NORMS = ("self_attn.",), ("norm1", "norm2")
 DECODER_ATTENTIONS, DECODER_NORMS = ("self_attn.", "multihead_attn."), ("norm1", "norm2", "norm3")
 
 
-def encoder_layer(src: object, weights: Mapping[str, object], num_heads: int, *, pos: object = None,
-                  key_padding_mask: object = None) -> torch.Tensor:
+def encoder_layer(src: TensorLike, weights: Mapping[str, object], num_heads: int, *, pos: TensorLike = None,
+                  key_padding_mask: TensorLike = None) -> torch.Tensor:
     """DETR's post-norm encoder layer ``[B, L, E]``: ``q = k = src + pos``, ``v = src``; add & norm1; FFN
     (ReLU); add & norm2."""
     x = _seq("src", src)
@@ -234,9 +234,9 @@ def encoder_layer_formula(x: torch.Tensor, weights: Mapping[str, torch.Tensor], 
     return _layer_norm(x + _ffn(x, weights), weights, "norm2")
 
 
-def decoder_layer(tgt: object, memory: object, weights: Mapping[str, object], num_heads: int, *, pos: object = None,
-                  query_pos: object = None, memory_key_padding_mask: object = None,
-                  tgt_mask: object = None) -> torch.Tensor:
+def decoder_layer(tgt: TensorLike, memory: TensorLike, weights: Mapping[str, object], num_heads: int, *,
+                  pos: TensorLike = None, query_pos: TensorLike = None, memory_key_padding_mask: TensorLike = None,
+                  tgt_mask: TensorLike = None) -> torch.Tensor:
     """DETR's post-norm decoder layer ``[B, Q, E]``: self-attention (``q = k = tgt + query_pos``),
     add & norm1; cross-attention (``q = tgt + query_pos``, ``k = memory + pos``, ``v = memory``, memory
     padding mask), add & norm2; FFN, add & norm3."""
@@ -249,7 +249,7 @@ def decoder_layer(tgt: object, memory: object, weights: Mapping[str, object], nu
                                  tgt_mask=self_blocked, tgt_additive_mask=self_additive)
 
 
-def _decoder_inputs(tgt: object, memory: object, pos: object, query_pos: object, num_heads: int
+def _decoder_inputs(tgt: TensorLike, memory: TensorLike, pos: TensorLike, query_pos: TensorLike, num_heads: int
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Checked ``(tgt [B, Q, E], memory [B, L, E], pos [B, L, E] | None, query_pos [B, Q, E] | None)``."""
     t = _seq("tgt", tgt)
@@ -281,8 +281,8 @@ def _sub(weights: Mapping[str, object], prefix: str) -> dict[str, object]:
     return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
 
 
-def encoder(src: object, weights: Mapping[str, object], num_layers: int, num_heads: int, *, pos: object = None,
-            key_padding_mask: object = None) -> torch.Tensor:
+def encoder(src: TensorLike, weights: Mapping[str, object], num_layers: int, num_heads: int, *, pos: TensorLike = None,
+            key_padding_mask: TensorLike = None) -> torch.Tensor:
     """A stack of encoder layers (weights ``layers.{i}.*``); DETR's post-norm encoder has no final norm."""
     x = _seq("src", src)
     e = x.shape[2]
@@ -309,8 +309,8 @@ def encoder_formula(x: torch.Tensor, weights: Mapping[str, torch.Tensor], num_la
     return x
 
 
-def decoder(tgt: object, memory: object, weights: Mapping[str, object], num_layers: int, num_heads: int, *,
-            pos: object = None, query_pos: object = None, memory_key_padding_mask: object = None,
+def decoder(tgt: TensorLike, memory: TensorLike, weights: Mapping[str, object], num_layers: int, num_heads: int, *,
+            pos: TensorLike = None, query_pos: TensorLike = None, memory_key_padding_mask: TensorLike = None,
             return_intermediate: bool = True) -> torch.Tensor:
     """A stack of decoder layers (``layers.{i}.*``) with the shared final ``norm.*``.
 

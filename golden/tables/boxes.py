@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from oracle import boxes as B
+from oracle import boxes as box_ops
 
 from ..case import Case, f64, rand_cxcywh, rand_xyxy
 
@@ -13,7 +13,7 @@ def cases() -> list[Case]:
     fmts = ("xyxy", "cxcywh", "xywh")
     for i, (src, dst) in enumerate((s, d) for s in fmts for d in fmts if s != d):
         cases.append(Case(f"boxes.convert/{src}-to-{dst}", "boxes.convert", "detr", {"src": src, "dst": dst}, 100 + i,
-                          ("random",), lambda rng, s=src: {"boxes": B.convert(rand_xyxy(rng, 6), "xyxy", s)}))
+                          ("random",), lambda rng, s=src: {"boxes": box_ops.convert(rand_xyxy(rng, 6), "xyxy", s)}))
     cases.append(Case("boxes.convert/edge-zero-area-and-empty-batch", "boxes.convert", "detr",
                       {"src": "cxcywh", "dst": "xyxy"}, 0, ("edge:zero-area-boxes",),
                       lambda rng: {"boxes": f64([[0.5, 0.5, 0.0, 0.0], [0.2, 0.3, 0.0, 0.4]])}))

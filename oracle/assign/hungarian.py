@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 from .. import boxes as box_ops
-from .._checks import as_float64, as_index, check_finite, check_rank, fail
+from .._checks import TensorLike, as_float64, as_index, check_finite, check_rank, fail
 from .._targets import target_arg
 from ..conventions import MatcherConvention
 
@@ -122,7 +122,7 @@ def _cost_matrix(logits: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor
     return conv.weight_class * cls + conv.weight_bbox * l1 + conv.weight_giou * (conv.giou_cost_offset - g)
 
 
-def _image_args(prefix: str, logits: object, boxes: object, target: Mapping, conv: MatcherConvention,
+def _image_args(prefix: str, logits: TensorLike, boxes: TensorLike, target: Mapping, conv: MatcherConvention,
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[float, float] | None]:
     lg = as_float64(f"{prefix}pred_logits", logits)
     check_rank(f"{prefix}pred_logits", lg, 2, "([Q, K])")
@@ -139,7 +139,7 @@ def _image_args(prefix: str, logits: object, boxes: object, target: Mapping, con
     return lg, bx, labels, gt, size
 
 
-def matching_cost_matrix(pred_logits: object, pred_boxes: object, target: Mapping, *,
+def matching_cost_matrix(pred_logits: TensorLike, pred_boxes: TensorLike, target: Mapping, *,
                          convention: MatcherConvention = MatcherConvention()) -> torch.Tensor:
     """The float64 matching cost ``[Q, T]`` of one image.
 
@@ -163,7 +163,7 @@ def _solve(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)
 
 
-def hungarian_match(pred_logits: object, pred_boxes: object, targets: Sequence[Mapping], *,
+def hungarian_match(pred_logits: TensorLike, pred_boxes: TensorLike, targets: Sequence[Mapping], *,
                     convention: MatcherConvention = MatcherConvention()) -> list[Matching]:
     """Match each image's queries to its targets by minimum total cost.
 
@@ -197,7 +197,7 @@ def hungarian_match(pred_logits: object, pred_boxes: object, targets: Sequence[M
     return out
 
 
-def evaluate_matching(cost_matrix: object, pred_idx: object, gt_idx: object) -> MatchingEvaluation:
+def evaluate_matching(cost_matrix: TensorLike, pred_idx: TensorLike, gt_idx: TensorLike) -> MatchingEvaluation:
     """Judge a candidate matching against a cost matrix ``[Q, T]``.
 
     pred_idx and gt_idx are integer ``[K]``. Checks validity (equal lengths, indices in range,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import boxes as box_ops
-from .._checks import as_float64, as_index, check_finite, check_rank, fail
+from .._checks import TensorLike, as_float64, as_index, check_finite, check_rank, fail
 from ..conventions import MaxIoUConvention
 
 #: The overlap mmdet writes into the columns of priors inside an ignore region.
@@ -70,7 +70,7 @@ def _convention_arg(convention: object) -> MaxIoUConvention:
     return convention
 
 
-def _labels_arg(name: str, labels: object, num_gts: int) -> torch.Tensor:
+def _labels_arg(name: str, labels: TensorLike, num_gts: int) -> torch.Tensor:
     y = as_index(name, labels)
     check_rank(name, y, 1, "([K] one label per ground-truth box)")
     if y.shape[0] != num_gts:
@@ -121,7 +121,7 @@ def _assign(overlaps: torch.Tensor, labels: torch.Tensor, conv: MaxIoUConvention
     return AssignResult(gt_inds, best, out_labels, k)
 
 
-def assign_wrt_overlaps(overlaps: object, gt_labels: object, *, convention: MaxIoUConvention) -> AssignResult:
+def assign_wrt_overlaps(overlaps: TensorLike, gt_labels: TensorLike, *, convention: MaxIoUConvention) -> AssignResult:
     """Assign ``N`` priors from the overlap matrix ``overlaps`` ``[K, N]`` (GT x prior).
 
     Overlaps are IoU values in ``[0, 1]``, or -1 for a prior inside an ignore region (as mmdet's
@@ -140,8 +140,8 @@ def assign_wrt_overlaps(overlaps: object, gt_labels: object, *, convention: MaxI
     return _assign(ov, labels, conv)
 
 
-def max_iou_assign(priors: object, gt_boxes: object, gt_labels: object, *, convention: MaxIoUConvention,
-                   gt_boxes_ignore: object = None) -> AssignResult:
+def max_iou_assign(priors: TensorLike, gt_boxes: TensorLike, gt_labels: TensorLike, *, convention: MaxIoUConvention,
+                   gt_boxes_ignore: TensorLike = None) -> AssignResult:
     """Assign priors ``[N, 4]`` to ground truths ``[K, 4]`` (both xyxy pixels) by IoU.
 
     gt_labels int ``[K]``; gt_boxes_ignore ``[M, 4]`` xyxy or None. Overlaps are
@@ -166,7 +166,7 @@ def max_iou_assign(priors: object, gt_boxes: object, gt_labels: object, *, conve
     return _assign(overlaps, labels, conv)
 
 
-def _as_rows(boxes: object) -> object:
+def _as_rows(boxes: TensorLike) -> object:
     """An empty box list of any shape (``[]``, ``[0]``) as ``[0, 4]``; anything else unchanged."""
     if isinstance(boxes, (list, tuple)) and len(boxes) == 0:
         return torch.zeros((0, 4), dtype=torch.float64)

@@ -78,7 +78,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import boxes as box_ops
-from .._checks import (as_float64, as_index, check_finite, check_labels, check_range, check_rank,
+from .._checks import (TensorLike, as_float64, as_index, check_finite, check_labels, check_range, check_rank,
                        check_scalar, fail)
 from ..conventions import TAL_MMDET, TAL_ULTRALYTICS, TAL_ULTRALYTICS_LEGACY, TaskAlignedConvention
 
@@ -125,7 +125,7 @@ class TaskAlignedAssignment:
 
 # --------------------------------------------------------------------------- validation
 
-def _bool_arg(name: str, x: object, shape: tuple[int, ...]) -> torch.Tensor:
+def _bool_arg(name: str, x: TensorLike, shape: tuple[int, ...]) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
     if t.dtype != torch.bool:
         raise fail(name, "a bool tensor (True = a real GT row)", f"dtype {t.dtype}")
@@ -134,8 +134,8 @@ def _bool_arg(name: str, x: object, shape: tuple[int, ...]) -> torch.Tensor:
     return t.cpu()
 
 
-def _inputs(pd_scores: object, pd_bboxes: object, anchor_points: object, gt_labels: object, gt_bboxes: object,
-            mask_gt: object) -> tuple[torch.Tensor, ...]:
+def _inputs(pd_scores: TensorLike, pd_bboxes: TensorLike, anchor_points: TensorLike, gt_labels: TensorLike,
+            gt_bboxes: TensorLike, mask_gt: TensorLike) -> tuple[torch.Tensor, ...]:
     scores = as_float64("pd_scores", pd_scores).detach()
     check_rank("pd_scores", scores, 3, "([B, A, C] class probabilities)")
     b, a, c = scores.shape
@@ -289,8 +289,9 @@ def _empty(scores: torch.Tensor, pred: torch.Tensor) -> TaskAlignedAssignment:
 
 # --------------------------------------------------------------------------- the assigner
 
-def task_aligned_assign(pd_scores: object, pd_bboxes: object, anchor_points: object, gt_labels: object,
-                        gt_bboxes: object, mask_gt: object, *, convention: TaskAlignedConvention = TAL_ULTRALYTICS,
+def task_aligned_assign(pd_scores: TensorLike, pd_bboxes: TensorLike, anchor_points: TensorLike, gt_labels: TensorLike,
+                        gt_bboxes: TensorLike, mask_gt: TensorLike, *,
+                        convention: TaskAlignedConvention = TAL_ULTRALYTICS,
                         stride_val: float | None = None) -> TaskAlignedAssignment:
     """Assign GTs to anchor points by the task-aligned metric (module docstring), batched.
 

@@ -70,7 +70,8 @@ import torch
 from .._blocks import recomputed_blocks
 from .. import boxes as box_ops
 from .. import losses as L
-from .._checks import as_float64, as_index, check_finite, check_labels, check_range, check_rank, check_scalar, fail
+from .._checks import (TensorLike, as_float64, as_index, check_finite, check_labels, check_range, check_rank,
+                       check_scalar, fail)
 from ..anchors import anchor_inside_flags
 from .._targets import Target, target_arg
 from ..assign.max_iou import AssignResult, max_iou_assign
@@ -127,7 +128,7 @@ def _config_arg(config: object, num_classes: object) -> tuple[AnchorHeadConfig, 
     return config, num_classes
 
 
-def _boxes_arg(name: str, boxes: object) -> torch.Tensor:
+def _boxes_arg(name: str, boxes: TensorLike) -> torch.Tensor:
     t = as_float64(name, boxes)
     if t.numel() == 0 and t.dim() == 1:  # [] for an image without boxes
         t = t.reshape(0, 4)
@@ -158,7 +159,7 @@ def _img_meta_arg(name: str, meta: object) -> tuple[tuple[int, int], tuple[int, 
     return img_shape, _shape_arg(f"{name}['pad_shape']", meta.get("pad_shape", img_shape))
 
 
-def _given_assignment(name: str, gt_inds: object, computed: AssignResult, labels: torch.Tensor) -> AssignResult:
+def _given_assignment(name: str, gt_inds: TensorLike, computed: AssignResult, labels: torch.Tensor) -> AssignResult:
     """``computed`` with its ``gt_inds`` and ``labels`` replaced by a given assignment (``max_overlaps`` kept)."""
     g = as_index(name, gt_inds)
     n, k = computed.gt_inds.shape[0], labels.shape[0]
@@ -217,8 +218,8 @@ def _encoded_targets(name: str, coder: DeltaXYWHCoder, anchors: torch.Tensor, gt
     return coder.encode(anchors, gt)
 
 
-def image_targets(anchors: object, valid_flags: object, target: Mapping, img_meta: Mapping, *,
-                  config: AnchorHeadConfig, num_classes: int, sampled: object = None, gt_inds: object = None,
+def image_targets(anchors: TensorLike, valid_flags: TensorLike, target: Mapping, img_meta: Mapping, *,
+                  config: AnchorHeadConfig, num_classes: int, sampled: object = None, gt_inds: TensorLike = None,
                   image: int | None = None) -> ImageTargets:
     """One image's targets: anchors ``[A_total, 4]`` xyxy pixels (all levels), valid_flags bool ``[A_total]``.
 
@@ -328,9 +329,9 @@ def _regression_loss(bbox_pred: torch.Tensor, anchors: torch.Tensor, bbox_target
     return loss * conf.loss_weight_bbox
 
 
-def level_loss(cls_score: object, bbox_pred: object, anchors: object, labels: object, label_weights: object,
-               bbox_targets: object, bbox_weights: object, *, avg_factor: float, config: AnchorHeadConfig,
-               num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def level_loss(cls_score: TensorLike, bbox_pred: TensorLike, anchors: TensorLike, labels: TensorLike,
+               label_weights: TensorLike, bbox_targets: TensorLike, bbox_weights: TensorLike, *, avg_factor: float,
+               config: AnchorHeadConfig, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(loss_cls, loss_bbox)`` of one level's ``M`` anchors, flattened (mmdet ``loss_by_feat_single``).
 
     cls_score ``[M, C']`` (``C' = config.cls_out_channels(num_classes)``), bbox_pred ``[M, 4]`` deltas,
@@ -360,7 +361,7 @@ def level_loss(cls_score: object, bbox_pred: object, anchors: object, labels: ob
             _regression_loss(pred, a, bt, bw, factor, conf))
 
 
-def _rows_arg(name: str, x: object, m: int) -> torch.Tensor:
+def _rows_arg(name: str, x: TensorLike, m: int) -> torch.Tensor:
     t = as_float64(name, x)
     if tuple(t.shape) != (m, 4):
         raise fail(name, f"shape ({m}, 4)", f"shape {tuple(t.shape)}")
@@ -368,7 +369,7 @@ def _rows_arg(name: str, x: object, m: int) -> torch.Tensor:
     return t
 
 
-def _weights_arg(name: str, x: object, shape: tuple[int, ...]) -> torch.Tensor:
+def _weights_arg(name: str, x: TensorLike, shape: tuple[int, ...]) -> torch.Tensor:
     t = as_float64(name, x).detach()
     if tuple(t.shape) != shape:
         raise fail(name, f"shape {shape}", f"shape {tuple(t.shape)}")

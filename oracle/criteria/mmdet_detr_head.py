@@ -29,7 +29,7 @@ import torch
 
 from .. import boxes as box_ops
 from .. import losses as L
-from .._checks import as_float64, check_finite, check_rank, fail
+from .._checks import TensorLike, as_float64, check_finite, check_rank, fail
 from ..assign.hungarian import hungarian_match
 from ..conventions import MMDetDETRHeadConvention
 from ._inputs import Indices, Target, flat_index, indices_arg, matched_targets, targets_arg
@@ -48,7 +48,7 @@ def assign_result(indices: tuple[torch.Tensor, torch.Tensor], num_queries: int,
     return gt_inds, out_labels
 
 
-def _scores_arg(name: str, x: object, rank: int, doc: str) -> torch.Tensor:
+def _scores_arg(name: str, x: TensorLike, rank: int, doc: str) -> torch.Tensor:
     t = as_float64(name, x)
     check_rank(name, t, rank, doc)
     check_finite(name, t)
@@ -123,9 +123,9 @@ class MMDetDETRHeadLoss:
 
     # ----------------------------------------------------------------- the head
 
-    def __call__(self, all_cls_scores: object, all_bbox_preds: object, targets: Sequence[Mapping], *,
-                 indices: Mapping[str, object] | None = None, enc_cls_scores: object = None,
-                 enc_bbox_preds: object = None, dn_cls_scores: object = None, dn_bbox_preds: object = None,
+    def __call__(self, all_cls_scores: TensorLike, all_bbox_preds: TensorLike, targets: Sequence[Mapping], *,
+                 indices: Mapping[str, object] | None = None, enc_cls_scores: TensorLike = None,
+                 enc_bbox_preds: TensorLike = None, dn_cls_scores: TensorLike = None, dn_bbox_preds: TensorLike = None,
                  dn_meta: Mapping | None = None) -> dict[str, torch.Tensor]:
         """The weighted loss dict. ``indices`` maps ``"d{k}"`` (decoder layer k, the last being
         ``d{L-1}``) or ``"enc"`` to per-image ``(pred_idx, gt_idx)``; other layers are matched.
@@ -174,8 +174,8 @@ class MMDetDETRHeadLoss:
             losses.update(self._denoising(dn_cls_scores, dn_bbox_preds, dn_meta, tgts, num_layers))
         return losses
 
-    def _denoising(self, dn_cls_scores: object, dn_bbox_preds: object, dn_meta: Mapping, targets: Sequence[Target],
-                   num_layers: int) -> dict[str, torch.Tensor]:
+    def _denoising(self, dn_cls_scores: TensorLike, dn_bbox_preds: TensorLike, dn_meta: Mapping,
+                   targets: Sequence[Target], num_layers: int) -> dict[str, torch.Tensor]:
         """``DINOHead.loss_dn``: positives at the CDN slots, ``cls_avg_factor = max(num_pos, 1)``; with no
         denoising queries ``loss_cls`` is ``zeros(1)`` and the box losses 0, as mmdet returns them."""
         pad, groups = dn_meta_arg(dn_meta)

@@ -71,7 +71,8 @@ import torch
 from .._blocks import recomputed_blocks
 from .. import boxes as box_ops
 from .. import losses as L
-from .._checks import as_float64, as_index, check_finite, check_labels, check_range, check_rank, check_scalar, fail
+from .._checks import (TensorLike, as_float64, as_index, check_finite, check_labels, check_range, check_rank,
+                       check_scalar, fail)
 from ..anchors import anchor_points
 from ..assign.task_aligned import TaskAlignedAssignment, task_aligned_assign, ultralytics_stride_val
 from ..coders import bbox2dist, dfl_expectation, dist2bbox
@@ -133,7 +134,7 @@ def _image_size(image_size: object, featmap_sizes: Sequence, strides: list[float
                  for i, v in enumerate(image_size))
 
 
-def _predictions(pred_distri: object, pred_logits: object, num_anchors: int, reg_max: int
+def _predictions(pred_distri: TensorLike, pred_logits: TensorLike, num_anchors: int, reg_max: int
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     logits = as_float64("pred_logits", pred_logits)
     check_rank("pred_logits", logits, 3, "([B, A, C] class logits)")
@@ -217,7 +218,7 @@ class _Detection:
     image_size: tuple[float, float]
 
 
-def _detection(pred_distri: object, pred_logits: object, featmap_sizes: object, strides: object, batch: object,
+def _detection(pred_distri: TensorLike, pred_logits: TensorLike, featmap_sizes: object, strides: object, batch: object,
                config: YOLOv8LossConfig, image_size: object, assignment: object) -> _Detection:
     if not isinstance(config, YOLOv8LossConfig):
         raise fail("config", "a YOLOv8LossConfig", type(config).__name__)
@@ -259,7 +260,7 @@ def _elementwise_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
     return L.sigmoid_binary_cross_entropy(logits, targets, reduction="none")
 
 
-def yolov8_detection_loss(pred_distri: object, pred_logits: object, featmap_sizes: Sequence[Sequence[int]],
+def yolov8_detection_loss(pred_distri: TensorLike, pred_logits: TensorLike, featmap_sizes: Sequence[Sequence[int]],
                           strides: Sequence[float], batch: Mapping, *, config: YOLOv8LossConfig = YOLOV8_ULTRALYTICS,
                           image_size: Sequence[float] | None = None,
                           assignment: TaskAlignedAssignment | None = None) -> YOLOv8LossResult:
@@ -284,7 +285,7 @@ def _result(loss: torch.Tensor, names: tuple[str, ...], assignment: TaskAlignedA
 
 # --------------------------------------------------------------------------- segmentation
 
-def _mask_inputs(mask_coefficients: object, proto: object, masks: object, b: int, a: int, targets: _Targets,
+def _mask_inputs(mask_coefficients: TensorLike, proto: TensorLike, masks: TensorLike, b: int, a: int, targets: _Targets,
                  overlap: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     coef = as_float64("mask_coefficients", mask_coefficients)
     check_rank("mask_coefficients", coef, 3, "([B, A, nm])")
@@ -317,8 +318,9 @@ def _mask_inputs(mask_coefficients: object, proto: object, masks: object, b: int
     return coef, protos, m
 
 
-def yolov8_segmentation_loss(pred_distri: object, pred_logits: object, mask_coefficients: object, proto: object,
-                             featmap_sizes: Sequence[Sequence[int]], strides: Sequence[float], batch: Mapping, *,
+def yolov8_segmentation_loss(pred_distri: TensorLike, pred_logits: TensorLike, mask_coefficients: TensorLike,
+                             proto: TensorLike, featmap_sizes: Sequence[Sequence[int]], strides: Sequence[float],
+                             batch: Mapping, *,
                              config: YOLOv8LossConfig = YOLOV8_ULTRALYTICS, image_size: Sequence[float] | None = None,
                              assignment: TaskAlignedAssignment | None = None) -> YOLOv8LossResult:
     """ultralytics ``v8SegmentationLoss(preds, batch)`` without the semantic branch (module docstring).

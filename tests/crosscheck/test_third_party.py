@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import strategies as S
-from oracle import boxes as B
+from oracle import boxes as box_ops
 from oracle import losses as L
 from oracle.assign.hungarian import evaluate_matching, hungarian_match
 from oracle.conventions import (IOU_EXACT, IOU_TORCHVISION_LOSS, IOU_TORCHVISION_PAIRWISE, get_profile)
@@ -40,19 +40,20 @@ def close(a, b, tol=1e-13):
 
 # --------------------------------------------------------------------------- torchvision
 
-@given(S.boxes_xyxy(st.integers(0, 5), min_size=1e-3), st.sampled_from(B.FORMATS), st.sampled_from(B.FORMATS))
+@given(S.boxes_xyxy(st.integers(0, 5), min_size=1e-3), st.sampled_from(box_ops.FORMATS),
+       st.sampled_from(box_ops.FORMATS))
 def test_torchvision_box_convert_and_area(tv_ops, xyxy, src, dst):
-    x = B.convert(xyxy, "xyxy", src)
-    close(B.convert(x, src, dst), tv_ops.box_convert(x, src, dst))
-    close(B.area(xyxy), tv_ops.box_area(xyxy))
+    x = box_ops.convert(xyxy, "xyxy", src)
+    close(box_ops.convert(x, src, dst), tv_ops.box_convert(x, src, dst))
+    close(box_ops.area(xyxy), tv_ops.box_area(xyxy))
 
 
 @given(S.boxes_positive(st.integers(0, 5)), S.boxes_positive(st.integers(0, 5)))
 def test_torchvision_pairwise_overlaps(tv_ops, a, b):
-    close(B.iou(a, b, convention=IOU_TORCHVISION_PAIRWISE), tv_ops.box_iou(a, b))
-    close(B.giou(a, b, convention=IOU_TORCHVISION_PAIRWISE), tv_ops.generalized_box_iou(a, b))
-    close(B.diou(a, b, convention=IOU_TORCHVISION_PAIRWISE), tv_ops.distance_box_iou(a, b))
-    close(B.ciou(a, b, convention=IOU_TORCHVISION_PAIRWISE), tv_ops.complete_box_iou(a, b))
+    close(box_ops.iou(a, b, convention=IOU_TORCHVISION_PAIRWISE), tv_ops.box_iou(a, b))
+    close(box_ops.giou(a, b, convention=IOU_TORCHVISION_PAIRWISE), tv_ops.generalized_box_iou(a, b))
+    close(box_ops.diou(a, b, convention=IOU_TORCHVISION_PAIRWISE), tv_ops.distance_box_iou(a, b))
+    close(box_ops.ciou(a, b, convention=IOU_TORCHVISION_PAIRWISE), tv_ops.complete_box_iou(a, b))
 
 
 @given(S.boxes_positive(st.integers(1, 5)), S.boxes_positive(st.integers(1, 5)),
@@ -93,16 +94,16 @@ def test_transformers_matcher_weights_are_the_library_defaults(hf_loss, profile,
 @given(S.normalized_cxcywh(4))
 def test_transformers_center_to_corners(hf_loss, cxcywh):
     from transformers.image_transforms import center_to_corners_format, corners_to_center_format
-    close(B.convert(cxcywh, "cxcywh", "xyxy"), center_to_corners_format(cxcywh))
-    xyxy = B.convert(cxcywh, "cxcywh", "xyxy")
-    close(B.convert(xyxy, "xyxy", "cxcywh"), corners_to_center_format(xyxy))
+    close(box_ops.convert(cxcywh, "cxcywh", "xyxy"), center_to_corners_format(cxcywh))
+    xyxy = box_ops.convert(cxcywh, "cxcywh", "xyxy")
+    close(box_ops.convert(xyxy, "xyxy", "cxcywh"), corners_to_center_format(xyxy))
 
 
 @given(S.boxes_positive(st.integers(0, 5)), S.boxes_positive(st.integers(0, 5)))
 def test_transformers_box_iou_and_giou(hf_loss, a, b):
     iou, _union = hf_loss.box_iou(a, b)
-    close(B.iou(a, b, convention=IOU_EXACT), iou)
-    close(B.giou(a, b, convention=IOU_EXACT), hf_loss.generalized_box_iou(a, b))
+    close(box_ops.iou(a, b, convention=IOU_EXACT), iou)
+    close(box_ops.giou(a, b, convention=IOU_EXACT), hf_loss.generalized_box_iou(a, b))
 
 
 @given(S.logits((5, 6), bound=20.0), S.probabilities((5, 6)), st.floats(1.0, 10.0))

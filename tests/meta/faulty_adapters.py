@@ -12,7 +12,7 @@ from scipy.optimize import linear_sum_assignment
 
 from conformance.adapters import Adapter
 from components.contract import COMPONENTS, call_overlap, call_set_criterion
-from oracle import boxes as B
+from oracle import boxes as box_ops
 from oracle.assign.hungarian import matching_cost_matrix
 from oracle.conventions import IOU_DINO, get_profile
 
@@ -28,7 +28,7 @@ def wrong_giou_eps() -> Adapter:
     def overlap(inputs, config, profile):
         if config["op"] != "giou":
             return call_overlap(inputs, config, profile)
-        return {"value": B.giou(inputs["boxes1"], inputs["boxes2"], aligned=config["aligned"], fmt=config["fmt"],
+        return {"value": box_ops.giou(inputs["boxes1"], inputs["boxes2"], aligned=config["aligned"], fmt=config["fmt"],
                                 convention=IOU_DINO)}
     return _with("wrong-giou-eps", **{"boxes.overlap": overlap})
 

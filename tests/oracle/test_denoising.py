@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from oracle import OracleInputError
-from oracle import boxes as B
+from oracle import boxes as box_ops
 from oracle.criteria import CdnDraws, SetCriterion, SetCriterionConfig, cdn_group_count, draw_cdn, prepare_for_cdn
 from oracle.criteria.denoising import cdn_attention_mask, inverse_sigmoid, split_denoising
 
@@ -56,7 +56,7 @@ def test_box_noise_by_hand():
                         num_queries=0, draws=CdnDraws(torch.ones(k), torch.zeros(0, dtype=torch.int64), sign, part))
     # Query 0 (positive): corners [0.4, 0.3, 0.6, 0.7] move by [+0.5*0.1, -0.25*0.2, 0, +~1*0.2].
     want = torch.tensor([0.45, 0.25, 0.6, 0.9])
-    torch.testing.assert_close(q.boxes[0, 0], B.convert(want[None], "xyxy", "cxcywh")[0], rtol=0, atol=1e-9)
+    torch.testing.assert_close(q.boxes[0, 0], box_ops.convert(want[None], "xyxy", "cxcywh")[0], rtol=0, atol=1e-9)
     # Query 1 (negative of group 0): part 0.5 -> 1.5, x1 moves +0.15, y1 +0.2, x2 +0.1, y2 +0.2 (clamped at 1).
     want_neg = torch.tensor([0.55, 0.5, 0.7, 0.9]).clamp(0, 1)
     got = q.boxes[0, 1]
@@ -94,7 +94,7 @@ def test_noise_is_bounded_by_the_scale(seed, scale, ratio):
     q = prepare_for_cdn(targets, dn_number=2, label_noise_ratio=ratio, box_noise_scale=scale, num_classes=3,
                         num_queries=0, draws=draws)
     g = q.dn_meta["num_dn_group"]
-    orig = B.convert(targets[0]["boxes"], "cxcywh", "xyxy")
+    orig = box_ops.convert(targets[0]["boxes"], "cxcywh", "xyxy")
     half = targets[0]["boxes"][:, 2:].repeat(1, 2) / 2
     for part in range(2 * g):
         noised = q.boxes[0, part * 3:(part + 1) * 3]

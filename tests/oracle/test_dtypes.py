@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from oracle import boxes as B
+from oracle import boxes as box_ops
 from oracle import losses as L
 
 
@@ -14,14 +14,14 @@ from oracle import losses as L
 def test_inputs_are_upcast_and_outputs_are_float64(dtype):
     a = torch.tensor([[0, 0, 2, 2]], dtype=dtype)
     b = torch.tensor([[1, 1, 3, 4]], dtype=dtype)
-    out = B.giou(a, b)
+    out = box_ops.giou(a, b)
     assert out.dtype == torch.float64
     # Integer-valued corners are exact in every dtype here, so the value is the float64 one.
-    assert out.item() == B.giou(a.double(), b.double()).item() == pytest.approx(1 / 9 - 3 / 12, rel=1e-15)
+    assert out.item() == box_ops.giou(a.double(), b.double()).item() == pytest.approx(1 / 9 - 3 / 12, rel=1e-15)
 
 
 def test_numpy_and_lists_are_accepted():
-    assert B.iou(np.array([[0.0, 0.0, 1.0, 1.0]]), [[0.0, 0.0, 1.0, 1.0]]).item() == 1.0
+    assert box_ops.iou(np.array([[0.0, 0.0, 1.0, 1.0]]), [[0.0, 0.0, 1.0, 1.0]]).item() == 1.0
 
 
 def test_float32_inputs_are_converted_not_recomputed_in_float32():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from oracle import OracleInputError
-from oracle import boxes as B
+from oracle import boxes as box_ops
 from oracle import losses as L
 from oracle.assign.hungarian import evaluate_matching, hungarian_match, matching_cost_matrix
 from oracle.conventions import IoUConvention, MatcherConvention, get_profile
@@ -31,7 +31,7 @@ def test_is_a_value_error():
     ([0.0, 0.0, 1.0, 1.0], r"boxes1: expected rank 2"),
 ], ids=["nan", "inf", "x2<x1", "last-dim", "rank"])
 def test_bad_boxes(bad, match):
-    for fn in (B.iou, B.giou, B.diou, B.ciou):
+    for fn in (box_ops.iou, box_ops.giou, box_ops.diou, box_ops.ciou):
         with pytest.raises(OracleInputError, match=match):
             fn(torch.tensor(bad), GOOD)
 
@@ -39,27 +39,27 @@ def test_bad_boxes(bad, match):
 def test_negative_width_in_cxcywh_and_xywh():
     for fmt in ("cxcywh", "xywh"):
         with pytest.raises(OracleInputError, match=rf"boxes: expected non-negative width and height \({fmt}\)"):
-            B.convert(torch.tensor([[0.5, 0.5, -0.1, 0.2]]), fmt, "xyxy")
+            box_ops.convert(torch.tensor([[0.5, 0.5, -0.1, 0.2]]), fmt, "xyxy")
 
 
 def test_unknown_format_and_mode():
     with pytest.raises(OracleInputError, match=r"src: expected one of 'xyxy', 'cxcywh', 'xywh', got 'ltrb'"):
-        B.convert(GOOD, "ltrb", "xyxy")
+        box_ops.convert(GOOD, "ltrb", "xyxy")
     with pytest.raises(OracleInputError, match=r"mode: expected one of 'iou', 'iof', got 'giou'"):
-        B.iou(GOOD, GOOD, mode="giou")
+        box_ops.iou(GOOD, GOOD, mode="giou")
 
 
 def test_aligned_needs_equal_counts():
     with pytest.raises(OracleInputError,
                        match=r"boxes2: expected as many boxes as boxes1 \(2\) with aligned=True, got 1"):
-        B.giou(GOOD, GOOD[:1], aligned=True)
+        box_ops.giou(GOOD, GOOD[:1], aligned=True)
 
 
 def test_non_numeric_and_bool_boxes():
     with pytest.raises(OracleInputError, match="boxes1: expected a real-valued tensor, array or list, got str"):
-        B.iou("boxes", GOOD)
+        box_ops.iou("boxes", GOOD)
     with pytest.raises(OracleInputError, match="boxes1: expected a real-valued tensor, got dtype torch.bool"):
-        B.iou(torch.ones(1, 4, dtype=torch.bool), GOOD)
+        box_ops.iou(torch.ones(1, 4, dtype=torch.bool), GOOD)
 
 
 def test_non_finite_logits_and_targets():

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import strategies as S
-from oracle import boxes as B
+from oracle import boxes as box_ops
 from oracle import losses as L
 from oracle.conventions import FLT_EPS, IOU_MMDET, IOU_TORCHVISION_LOSS
 from oracle.errors import OracleInputError
@@ -211,7 +211,7 @@ def test_giou_and_ciou_loss_are_one_minus_the_aligned_overlap():
     assert L.giou_loss(p, t, reduction="none").tolist() == pytest.approx(want, rel=1e-15, abs=1e-16)
     assert L.giou_loss(p, t, avg_factor=2).item() == pytest.approx(sum(want) / 2, rel=1e-15)
     got = L.ciou_loss(p, t, convention=IOU_TORCHVISION_LOSS, reduction="none")
-    torch.testing.assert_close(got, 1 - B.ciou(p, t, aligned=True, convention=IOU_TORCHVISION_LOSS))
+    torch.testing.assert_close(got, 1 - box_ops.ciou(p, t, aligned=True, convention=IOU_TORCHVISION_LOSS))
     assert got[1].item() == pytest.approx(1 - 6 / (6 + 1e-7), abs=1e-15)
     assert L.diou_loss(p, t, reduction="none")[1].item() == 0.0
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from oracle import OracleInputError
-from oracle import boxes as B
+from oracle import boxes as box_ops
 from oracle.conventions import (FLT_EPS, MMDET_DEFORMABLE_DETR_HEAD, MMDET_DETR_HEAD, MMDET_DINO_HEAD,
                                 MMDetDETRHeadConvention)
 from oracle.criteria import MMDetDETRHeadLoss, SetCriterion, SetCriterionConfig, assign_result
@@ -187,9 +187,10 @@ def test_giou_is_computed_in_pixels():
     pred = torch.tensor([[[[0.5, 0.5, 5e-4, 5e-4]]]])
     targets = [{"labels": torch.tensor([0]), "boxes": torch.tensor([[0.5002, 0.5001, 5e-4, 5e-4]]), "image_size": SIZE}]
     out = head(torch.zeros(1, 1, 1, 3), pred, targets)
-    exact = B.giou(B.convert(pred[0, 0], "cxcywh", "xyxy"), B.convert(targets[0]["boxes"], "cxcywh", "xyxy")).item()
+    exact = box_ops.giou(box_ops.convert(pred[0, 0], "cxcywh", "xyxy"),
+                         box_ops.convert(targets[0]["boxes"], "cxcywh", "xyxy")).item()
     assert out["loss_iou"].item() == pytest.approx(2 * (1 - exact) / (1 + FLT_EPS), rel=1e-9)
-    clamped_in_normalised_units = B.giou(B.convert(pred[0, 0], "cxcywh", "xyxy"),
-                                         B.convert(targets[0]["boxes"], "cxcywh", "xyxy"),
+    clamped_in_normalised_units = box_ops.giou(box_ops.convert(pred[0, 0], "cxcywh", "xyxy"),
+                                         box_ops.convert(targets[0]["boxes"], "cxcywh", "xyxy"),
                                          convention=MMDET_DETR_HEAD.iou).item()
     assert abs(clamped_in_normalised_units - exact) > 0.1

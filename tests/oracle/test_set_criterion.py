@@ -236,7 +236,7 @@ def test_invariant_to_permuting_targets_and_queries(profile, tperm, qperm):
 
 @given(S.matching_batch(max_queries=4, max_targets=4), st.booleans())
 def test_criterion_equals_its_terms_from_the_primitives(batch, softmax):
-    from oracle import boxes as B
+    from oracle import boxes as box_ops
     from oracle import losses as L
     from oracle.assign.hungarian import hungarian_match
     logits, pred, targets, _ = batch
@@ -264,7 +264,7 @@ def test_criterion_equals_its_terms_from_the_primitives(batch, softmax):
         want_ce = L.sigmoid_focal_loss(logits, onehot, reduction="sum") / n
     assert out["loss_ce"].item() == pytest.approx(want_ce.item(), rel=1e-12)
     assert out["loss_bbox"].item() == pytest.approx((src - tgt).abs().sum().item() / n, rel=1e-12, abs=1e-15)
-    g = B.giou(B.convert(src, "cxcywh", "xyxy"), B.convert(tgt, "cxcywh", "xyxy"), aligned=True)
+    g = box_ops.giou(box_ops.convert(src, "cxcywh", "xyxy"), box_ops.convert(tgt, "cxcywh", "xyxy"), aligned=True)
     assert out["loss_giou"].item() == pytest.approx((1 - g).sum().item() / n, rel=1e-12, abs=1e-15)
 
 

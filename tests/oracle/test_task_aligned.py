@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oracle import boxes as B
+from oracle import boxes as box_ops
 from oracle.assign.task_aligned import (TAL_MMDET, TAL_ULTRALYTICS, TAL_ULTRALYTICS_LEGACY, TaskAlignedConvention,
                                         task_aligned_assign, ultralytics_stride_val)
 from oracle.conventions import IOU_EXACT, IOU_MMDET, IOU_ULTRALYTICS_XYXY
@@ -135,7 +135,7 @@ def test_resolution_any_gt_moves_an_anchor_to_a_gt_that_did_not_select_it():
     valid = torch.tensor([[True, True, True]])
     conv = TaskAlignedConvention(topk=1, alpha=1.0, beta=1.0, overlap="iou", iou=IOU_EXACT, enlarge_small_gts=False)
     r = task_aligned_assign(scores, pred, points, labels, gt, valid, convention=conv)
-    ov = B.iou(gt[0], pred[0])
+    ov = box_ops.iou(gt[0], pred[0])
     assert ov[2, 0] == 1.0 and ov[0, 0] < 1 and ov[1, 0] < 1
     assert r.mask_pos[0, :, 0].tolist() == [False, False, True]
     assert r.target_gt_idx[0, 0].item() == 2 and r.target_labels[0, 0].item() == 1
@@ -273,9 +273,9 @@ def test_against_brute_force_on_a_tiny_grid(problem):
                 if r.align_metric[b, g, a] == 0 and conv.selection == "topk_in_box":
                     continue
                 if conv.overlap == "ciou":
-                    o = max(B.ciou(gt[b, g:g + 1], pred[b, a:a + 1], convention=conv.iou).item(), 0.0)
+                    o = max(box_ops.ciou(gt[b, g:g + 1], pred[b, a:a + 1], convention=conv.iou).item(), 0.0)
                 else:
-                    o = B.iou(gt[b, g:g + 1], pred[b, a:a + 1], convention=conv.iou).item()
+                    o = box_ops.iou(gt[b, g:g + 1], pred[b, a:a + 1], convention=conv.iou).item()
                 want = scores[b, a, labels[b, g]].item() ** conv.alpha * o ** conv.beta if valid[b, g] else 0.0
                 assert r.align_metric[b, g, a].item() == pytest.approx(want, rel=1e-12, abs=1e-300)
     brute = _brute_force(r.align_metric, r.overlaps, points, gt, valid, conv, 8.0)
@@ -437,7 +437,7 @@ def test_ciou_convention_matches_ultralytics_bbox_iou():
     b2 = b1.roll(7, 0) + torch.rand(200, 4, generator=gen).sort(-1).values * 3
     b2 = torch.cat((torch.minimum(b2[:, :2], b2[:, 2:]), torch.maximum(b2[:, :2], b2[:, 2:])), -1)
     theirs = metrics.bbox_iou(b1, b2, xywh=False, CIoU=True).squeeze(-1)
-    mine = B.ciou(b1, b2, aligned=True, convention=IOU_ULTRALYTICS_XYXY)
+    mine = box_ops.ciou(b1, b2, aligned=True, convention=IOU_ULTRALYTICS_XYXY)
     # Same formula; ultralytics subtracts (rho2/c2 + v*alpha) in one go: rounding only.
     torch.testing.assert_close(mine, theirs, rtol=1e-12, atol=1e-14)
 
