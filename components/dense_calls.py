@@ -73,10 +73,18 @@ def call_yolov8_decode(inputs, config, profile):
                                        offset=config.get("offset", 0.5))}
 
 
-def max_iou_convention(config):
-    """config ``convention``: a preset of the registry (``MAX_IOU_RETINANET_MMDET``, oracle.conventions.named),
-    with optional field overrides in ``convention_overrides`` (``neg_iou_thr`` as a list is a (lo, hi) range)."""
-    base = conv.named(config["convention"], conv.MaxIoUConvention)
+def _convention(config, key: str, field: str, profile: str | None, kind: type):
+    """``config[key]``: a preset of the registry (``MAX_IOU_RPN_MMDET``) or a :class:`~oracle.conventions.Profile`
+    field; absent, the profile's own ``field`` (``max_iou``), so that a dense case's profile means what a DETR
+    case's does (oracle.conventions.lookup)."""
+    which = config.get(key, field)
+    return conv.named(which, kind) if profile is None else conv.lookup(profile, which, kind)
+
+
+def max_iou_convention(config, profile: str | None = None):
+    """config ``convention``: a preset (``MAX_IOU_RETINANET_MMDET``) or, absent, the profile's ``max_iou``, with
+    optional field overrides in ``convention_overrides`` (``neg_iou_thr`` as a list is a (lo, hi) range)."""
+    base = _convention(config, "convention", "max_iou", profile, conv.MaxIoUConvention)
     overrides = dict(config.get("convention_overrides", {}))
     if isinstance(overrides.get("neg_iou_thr"), list):
         overrides["neg_iou_thr"] = tuple(overrides["neg_iou_thr"])
@@ -87,14 +95,16 @@ def call_max_iou(inputs, config, profile):
     """priors [N, 4], gt_boxes [K, 4] xyxy pixels, gt_labels [K], optional gt_boxes_ignore [M, 4]
     -> gt_inds [N] (k + 1 / 0 negative / -1 ignored), max_overlaps [N], labels [N] (-1 where not positive)."""
     result = max_iou_assign(inputs["priors"], inputs["gt_boxes"], inputs["gt_labels"],
-                            convention=max_iou_convention(config), gt_boxes_ignore=inputs.get("gt_boxes_ignore"))
+                            convention=max_iou_convention(config, profile),
+                            gt_boxes_ignore=inputs.get("gt_boxes_ignore"))
     return {"gt_inds": result.gt_inds, "max_overlaps": result.max_overlaps, "labels": result.labels}
 
 
-def anchor_head_config(config):
-    """config ``head``: a preset of the registry (``RETINANET_HEAD_MMDET``); ``strides`` (optional) replaces its
-    anchor generator's strides (same anchors per level), so that small images keep every level."""
-    head = conv.named(config["head"], conv.AnchorHeadConfig)
+def anchor_head_config(config, profile: str | None = None):
+    """config ``head``: a preset (``RETINANET_HEAD_MMDET``) or, absent, the profile's ``anchor_head``; ``strides``
+    (optional) replaces its anchor generator's strides (same anchors per level), so that small images keep every
+    level."""
+    head = _convention(config, "head", "anchor_head", profile, conv.AnchorHeadConfig)
     if "strides" in config:
         head = dataclasses.replace(head, anchor_generator=dataclasses.replace(
             head.anchor_generator, strides=tuple(config["strides"])))
@@ -107,7 +117,7 @@ def call_anchor_head(inputs, config, profile):
     total, labels and label_weights per image (over all anchors)."""
     metas = [{k: tuple(v) for k, v in m.items()} for m in config["img_metas"]]
     loss = AH.anchor_head_loss(inputs["cls_scores"], inputs["bbox_preds"], inputs["targets"], metas,
-                            config=anchor_head_config(config), num_classes=config["num_classes"])
+                            config=anchor_head_config(config, profile), num_classes=config["num_classes"])
     return {"loss_cls": list(loss.loss_cls), "loss_bbox": list(loss.loss_bbox),
             "avg_factor": torch.tensor(float(loss.avg_factor), dtype=torch.float64), "total": loss.total,
             "labels": [t.labels for t in loss.targets], "label_weights": [t.label_weights for t in loss.targets]}
@@ -115,9 +125,9 @@ def call_anchor_head(inputs, config, profile):
 
 def call_task_aligned(inputs, config, profile):
     """pd_scores [B, A, C] probabilities, pd_bboxes [B, A, 4] and anchor_points [A, 2] pixels, gt_labels [B, n],
-    gt_bboxes [B, n, 4] xyxy pixels, mask_gt [B, n]; config convention (preset name), stride_val
-    -> target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx."""
-    convention = conv.named(config["convention"], conv.TaskAlignedConvention)
+    gt_bboxes [B, n, 4] xyxy pixels, mask_gt [B, n]; config convention (a preset, or absent: the profile's
+    task_aligned), stride_val -> target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx."""
+    convention = _convention(config, "convention", "task_aligned", profile, conv.TaskAlignedConvention)
     a = task_aligned_assign(inputs["pd_scores"], inputs["pd_bboxes"], inputs["anchor_points"], inputs["gt_labels"],
                             inputs["gt_bboxes"], inputs["mask_gt"], convention=convention,
                             stride_val=config.get("stride_val"))
@@ -125,8 +135,9 @@ def call_task_aligned(inputs, config, profile):
             "fg_mask": a.fg_mask, "target_gt_idx": a.target_gt_idx}
 
 
-def _yolov8_config(config) -> conv.YOLOv8LossConfig:
-    base = conv.named(config.get("preset", "YOLOV8_ULTRALYTICS"), conv.YOLOv8LossConfig)
+def _yolov8_config(config, profile: str) -> conv.YOLOv8LossConfig:
+    """config ``preset`` (``YOLOV8_ULTRALYTICS_LEGACY``) or, absent, the profile's ``yolov8``; ``overlap_mask``."""
+    base = _convention(config, "preset", "yolov8", profile, conv.YOLOv8LossConfig)
     return dataclasses.replace(base, overlap_mask=config["overlap_mask"]) if "overlap_mask" in config else base
 
 
@@ -139,7 +150,7 @@ def call_yolov8_detection(inputs, config, profile):
     config featmap_sizes, strides, preset -> loss [3] (box, cls, dfl; gained, times B), total, fg_mask."""
     return _yolov8_outputs(Y.yolov8_detection_loss(
         inputs["pred_distri"], inputs["pred_logits"], [tuple(s) for s in config["featmap_sizes"]],
-        list(config["strides"]), inputs["batch"], config=_yolov8_config(config)))
+        list(config["strides"]), inputs["batch"], config=_yolov8_config(config, profile)))
 
 
 def call_yolov8_segmentation(inputs, config, profile):
@@ -148,4 +159,4 @@ def call_yolov8_segmentation(inputs, config, profile):
     return _yolov8_outputs(Y.yolov8_segmentation_loss(
         inputs["pred_distri"], inputs["pred_logits"], inputs["mask_coefficients"], inputs["proto"],
         [tuple(s) for s in config["featmap_sizes"]], list(config["strides"]), inputs["batch"],
-        config=_yolov8_config(config)))
+        config=_yolov8_config(config, profile)))

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import golden
+from components.contract import reference_outputs
 from golden import cli
 from golden.catalogue import catalogue, components_without_cases, run_case
 from golden.store import GOLDEN_DIR, FixtureError, flatten
@@ -262,3 +263,23 @@ def test_cli_check_reports_a_table(copy, monkeypatch, capsys):
     assert cli.main(["--root", str(copy), "check", "--only", "losses.l1_loss/*"]) == 1
     out = capsys.readouterr().out
     assert "case" in out and "ULPs" in out and "losses.l1_loss/random-weight-avg-factor" in out and "out.loss" in out
+
+
+def test_a_dense_case_without_a_named_convention_takes_its_profiles():
+    """The dense calls resolve an absent convention through the case's profile, as DETR-family cases do:
+    a config without ``convention`` under ``mmdet`` is RetinaNet's assigner, under ``torchvision`` its Matcher."""
+    from components.dense_calls import max_iou_convention
+    from oracle import conventions as conv
+    from oracle.errors import OracleInputError
+    assert max_iou_convention({}, "mmdet") is conv.MAX_IOU_RETINANET_MMDET
+    assert max_iou_convention({}, "torchvision") is conv.MAX_IOU_RETINANET_TORCHVISION
+    assert max_iou_convention({"convention": "MAX_IOU_RPN_MMDET"}, "torchvision") is conv.MAX_IOU_RPN_MMDET
+    with pytest.raises(OracleInputError, match="profile 'detr' has no max_iou convention"):
+        max_iou_convention({}, "detr")
+    case = next(c for c in catalogue() if c.component == "assign.max_iou" and c.profile == "mmdet"
+                and c.config.get("convention") == "MAX_IOU_RETINANET_MMDET"
+                and not c.config.get("convention_overrides"))
+    inputs, outputs = run_case(case)
+    implicit = reference_outputs(case.component, inputs, {k: v for k, v in case.config.items() if k != "convention"},
+                                 case.profile)
+    assert all(torch.equal(implicit[k], outputs[k]) for k in ("gt_inds", "max_overlaps", "labels"))
