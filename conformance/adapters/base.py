@@ -114,7 +114,8 @@ class Adapter:
 
 
 class MissingAdapter(Adapter):
-    """Stands for a library that cannot be imported here: the run becomes one skip with the install command."""
+    """Stands for a library that cannot be imported here: the run is a usage error (exit status 4) naming the
+    import error and the install command."""
 
     def __init__(self, name: str, install: str, reason: str):
         super().__init__(name=name, version="not installed", components={}, install=install)
