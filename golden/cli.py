@@ -26,8 +26,10 @@ from .store import (GOLDEN_DIR, FixtureError, encode, flatten, read_case_file, r
                     unflatten, write_manifest)
 
 
-def _selected(pattern: str | None) -> list[Case]:
-    return [c for c in catalogue() if pattern is None or fnmatch.fnmatchcase(c.name, pattern)]
+def _selected(pattern: str | Sequence[str] | None) -> list[Case]:
+    """The catalogue's cases whose name matches the glob ``pattern`` (any of several); all without one."""
+    patterns = [pattern] if isinstance(pattern, str) else pattern
+    return [c for c in catalogue() if patterns is None or any(fnmatch.fnmatchcase(c.name, p) for p in patterns)]
 
 
 class _Progress:
@@ -99,7 +101,7 @@ def _report_inputs(differences: list[Difference], manifest: dict | None, here: d
     return 1 if same else 0
 
 
-def regenerate(root: Path, pattern: str | None) -> int:
+def regenerate(root: Path, pattern: str | Sequence[str] | None) -> int:
     selected = _selected(pattern)
     data_dir = root / "data"
     manifest_path = root / "MANIFEST.json"
@@ -155,7 +157,7 @@ def _metadata_problems(case: Case, entry: dict, case_json: dict) -> list[Differe
     return out
 
 
-def find_differences(root: Path, pattern: str | None = None, manifest: dict | None = None,
+def find_differences(root: Path, pattern: str | Sequence[str] | None = None, manifest: dict | None = None,
                      figures: dict[str, dict[str, Figures]] | None = None) -> tuple[list[Difference], int, float]:
     """``(differences, cases checked, seconds)``: the reference run on every fixture's stored inputs, its outputs
     against the stored outputs under the drift policy (golden/compare.py). ``figures``, when given, receives
@@ -215,7 +217,8 @@ def _write_figures(path: Path, figures: dict[str, dict[str, Figures]], here: dic
         for case, outputs in figures.items()}}, indent=1, sort_keys=True) + "\n")
 
 
-def check(root: Path, pattern: str | None, figures_path: Path | None = None, inputs: bool = False) -> int:
+def check(root: Path, pattern: str | Sequence[str] | None, figures_path: Path | None = None,
+          inputs: bool = False) -> int:
     try:
         manifest = read_manifest(root / "MANIFEST.json")
     except FixtureError as err:
@@ -307,13 +310,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          "from their seeds are first compared with the stored ones, bit for bit: a "
                                          "difference on the platform that wrote them fails (exit 1, after writing), "
                                          "on another platform it is reported as information.")
-    p_regen.add_argument("--only", metavar="PATTERN", help="only cases whose name matches this glob, e.g. 'losses.*'")
+    p_regen.add_argument("--only", metavar="PATTERN", action="append",
+                         help="only cases whose name matches this glob, e.g. 'losses.*' (repeatable: any of them)")
     p_check = sub.add_parser("check", help="run the reference on the stored inputs and compare with the stored outputs",
                              description="Run the reference on every fixture's stored inputs and compare its outputs "
                                          "with the stored ones, within each component's drift budget in float64 ULPs "
                                          "of the output's scale (golden/drift.toml); integers and matchings exactly. "
                                          "Missing, damaged, orphaned and mislabelled fixtures also fail.")
-    p_check.add_argument("--only", metavar="PATTERN", help="only cases whose name matches this glob")
+    p_check.add_argument("--only", metavar="PATTERN", action="append",
+                         help="only cases whose name matches this glob (repeatable: any of them)")
     p_check.add_argument("--figures", metavar="FILE.json", type=Path,
                          help="also write every output's figures (ULPs of scale and of element) to this file")
     p_check.add_argument("--inputs", action="store_true",

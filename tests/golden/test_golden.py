@@ -283,3 +283,27 @@ def test_a_dense_case_without_a_named_convention_takes_its_profiles():
     implicit = reference_outputs(case.component, inputs, {k: v for k, v in case.config.items() if k != "convention"},
                                  case.profile)
     assert all(torch.equal(implicit[k], outputs[k]) for k in ("gt_inds", "max_overlaps", "labels"))
+
+
+def test_only_may_be_repeated(fixtures, capsys):
+    # Each --only adds cases (any pattern matches), for check and regenerate alike.
+    assert cli.main(["--root", str(fixtures), "check", "--only", "boxes.area/*", "--only", "losses.l1_loss/*"]) == 0
+    want = sum(c.name.startswith(("boxes.area/", "losses.l1_loss/")) for c in catalogue())
+    assert f"golden check: {want} cases agree" in capsys.readouterr().out
+    assert want > sum(c.name.startswith("losses.l1_loss/") for c in catalogue()) > 0
+
+
+def test_a_partial_regeneration_keeps_the_other_fixtures_records(copy):
+    # Only the regenerated cases get this platform and new entries; the others keep what their writer recorded.
+    manifest = json.loads((copy / "MANIFEST.json").read_text())
+    [key] = manifest["platforms"]
+    manifest["platforms"]["elsewhere"] = {**manifest["platforms"][key], "cpu": "another CPU"}
+    for entry in manifest["cases"].values():
+        entry["platform"] = "elsewhere"
+    (copy / "MANIFEST.json").write_text(json.dumps(manifest))
+    before = {k: v for k, v in manifest["cases"].items() if not k.startswith("boxes.area/")}
+    assert cli.main(["--root", str(copy), "regenerate", "--only", "boxes.area/*"]) == 0
+    after = json.loads((copy / "MANIFEST.json").read_text())
+    assert {k: v for k, v in after["cases"].items() if not k.startswith("boxes.area/")} == before
+    assert {v["platform"] for k, v in after["cases"].items() if k.startswith("boxes.area/")} == {key}
+    assert set(after["platforms"]) == {key, "elsewhere"}
