@@ -1,5 +1,10 @@
 """The detconf pytest plugin (registered as the ``pytest11`` entry point ``detconf``).
 
+It acts only in a session that runs the conformance suite: one whose command line names the suite's
+directory (or a file or test in it, or a directory of a source checkout that contains it), the package
+with ``--pyargs conformance``, or an ``--impl``. Every other pytest session of the environment gets none
+of its options, hypothesis profiles or TF32 setting (:func:`runs_conformance`).
+
 Options: ``--impl`` (default ``oracle``), ``--device`` (cpu|cuda), ``--dtype``
 (float32|float16|bfloat16|float64, default float32), ``--conformance-report=PATH`` (``.json`` or
 ``.md``; repeatable), ``--allow-tf32``, ``--conformance-replay=PATH``; hypothesis profiles with
@@ -25,6 +30,9 @@ from .tolerances import DTYPE_NAMES
 CONFORMANCE_DIR = Path(__file__).resolve().parent
 DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}
 STATE = pytest.StashKey["State"]()
+ACTIVE = pytest.StashKey[bool]()
+#: Registered (as a plugin name) in a session where the suite's options exist.
+SUITE_OPTIONS = "detconf-suite-options"
 
 
 @dataclass
@@ -40,7 +48,42 @@ class State:
     unmatched_known: list[str] = field(default_factory=list)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def runs_conformance(targets: list[str], args: list[str], *, pyargs: bool = False) -> bool:
+    """Whether a pytest session runs the conformance suite (module docstring): ``targets`` are its positional
+    arguments (or, without any, its ``testpaths``), ``args`` the whole command line."""
+    if any(arg == "--impl" or arg.startswith("--impl=") for arg in map(str, args)):
+        return True
+    checkout = "site-packages" not in CONFORMANCE_DIR.parts
+    for target in (str(t).split("::")[0] for t in targets):
+        if pyargs and (target == "conformance" or target.startswith("conformance.")):
+            return True
+        try:
+            path = Path(target).resolve()
+        except (OSError, ValueError):
+            continue
+        if path == CONFORMANCE_DIR or CONFORMANCE_DIR in path.parents or (checkout and path in CONFORMANCE_DIR.parents):
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    # Options are added here, not in pytest_addoption, so that a session that does not run the suite keeps
+    # its own --device or --dtype (a project's conftest may define them).
+    known = early_config.known_args_namespace
+    targets = list(known.file_or_dir) or list(early_config.getini("testpaths"))
+    if runs_conformance(targets, args, pyargs=known.pyargs):
+        early_config.stash[ACTIVE] = True
+        _add_options(parser)
+        # A name other conftests can ask for (pluginmanager.has_plugin) before adding an option of the same name.
+        early_config.pluginmanager.register(object(), SUITE_OPTIONS)
+
+
+def _active(config: pytest.Config) -> bool:
+    return config.stash.get(ACTIVE, False)
+
+
+def _add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("detconf", "detconf conformance suite")
     group.addoption("--impl", default="oracle",
                     help="implementation under test: a built-in adapter (oracle), an entry point of group "
@@ -70,6 +113,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not _active(config):
+        return
     register_profiles()
     if not config.getoption("hypothesis_profile", None):
         from hypothesis import settings
@@ -95,12 +140,8 @@ def _is_conformance(item: pytest.Item) -> bool:
     return Path(str(item.fspath)).resolve().parent == CONFORMANCE_DIR
 
 
-def _wants_conformance(config: pytest.Config) -> bool:
-    return any("conformance" in str(a) for a in config.args) or config.getoption("impl") != "oracle"
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    if not _wants_conformance(config):
+    if not _active(config):
         return []
     state = config.stash[STATE]
     try:
@@ -120,12 +161,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 # --------------------------------------------------------------------------- collection
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "replay_path" in metafunc.fixturenames:
+    if _active(metafunc.config) and "replay_path" in metafunc.fixturenames:
         paths = metafunc.config.stash[STATE].replay
         metafunc.parametrize("replay_path", paths, ids=[Path(p).name for p in paths])
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _active(config):
+        if any(_is_conformance(i) for i in items):
+            raise pytest.UsageError("the conformance suite was collected without being named on the command line: "
+                                    "run pytest conformance (or --pyargs conformance, or give --impl)")
+        return
     state = config.stash[STATE]
     ours = [i for i in items if _is_conformance(i)]
     if not ours:
