@@ -227,7 +227,8 @@ def check_generated(adapter: Adapter, component: str, inputs64: Mapping[str, Any
     try:
         check(adapter, component, inputs64, config, profile, device=device, dtype=dtype, label=test_name, record=record)
     except ConformanceFailure as err:
-        path = save_failure(test_name, component, inputs64, config, profile)
-        replay = (f"pytest conformance --impl={impl} --dtype={str(dtype).removeprefix('torch.')} --device={device} "
-                  f"--conformance-replay={path}")
+        path = save_failure(test_name, component, inputs64, config, profile).resolve()
+        # Absolute paths: the command works from any directory (the suite's own, an installed wheel's).
+        replay = (f"pytest {Path(__file__).resolve().parent} --impl={impl} --dtype={str(dtype).removeprefix('torch.')} "
+                  f"--device={device} --conformance-replay={path}")
         raise ConformanceFailure(f"{err}\nfailing example saved to {path}; replay: {replay}", err.kind) from None
