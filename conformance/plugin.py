@@ -283,9 +283,15 @@ class Reporter:
         else:
             outcome = report.outcome
         info.update(test=report.nodeid, outcome=outcome)
+        if hasattr(report, "wasxfail"):
+            info["reason"] = report.wasxfail  # the known difference's category, reason and link
         if report.failed:
             info.setdefault("class", "error")
-            info["message"] = str(report.longrepr).splitlines()[-1][:300] if report.longrepr else ""
+            # What differed: the failure's own message (output path, worst index, got/expected, ULPs, tolerance,
+            # class), not the traceback's last line.
+            crash = getattr(report.longrepr, "reprcrash", None)
+            text = crash.message if crash is not None else str(report.longrepr or "")
+            info["message"] = text.removeprefix("conformance.runner.ConformanceFailure: ")[:4000]
         self.state.records.append(info)
 
     @pytest.hookimpl
@@ -305,6 +311,8 @@ class Reporter:
                           f"{' (' + classes + ')' if classes else ''} {row['not provided']:3d} not provided "
                           f"{row['xfailed']:3d} xfailed; worst rel {row['worst_rel']:.2g} "
                           f"({row['worst_ulps']:.3g} ULPs)")
+        for path in self.state.reports:
+            tr.write_line(f"report written to {Path(path).resolve()}")
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

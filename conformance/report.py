@@ -5,9 +5,13 @@ markdown rendering, and writing them (``--conformance-report=PATH``). The pytest
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import importlib.metadata
 import json
+import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -39,23 +43,59 @@ def build_report(adapter: object, *, impl: str, device: str, dtype: torch.dtype,
     import scipy
     return {
         "header": {"impl": getattr(adapter, "name", impl), "version": getattr(adapter, "version", "?"),
+                   "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                   "detconf": _detconf_version(), "commit": _commit(), "manifest_sha256": _manifest_sha256(),
                    "profile": getattr(adapter, "profile", "?"), "device": device,
                    "dtype": str(dtype).removeprefix("torch."), "tf32": allow_tf32,
                    "torch": torch.__version__, "cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
                    "numpy": numpy.__version__, "scipy": scipy.__version__, "python": sys.version.split()[0]},
         "components": component_summary(records),
+        "outcomes": dict(sorted(Counter(r["outcome"] for r in records).items())),
         "tests": records,
         "unmatched_known_differences": unmatched_known_differences,
     }
+
+
+def _detconf_version() -> str:
+    try:
+        return importlib.metadata.version("detconf")
+    except importlib.metadata.PackageNotFoundError:
+        import oracle
+        return oracle.__version__
+
+
+def _commit() -> str | None:
+    """The git commit of a source checkout of detconf (None for an installed wheel)."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
+
+
+def _manifest_sha256() -> str | None:
+    """The sha256 of the golden fixtures' manifest the run checked against."""
+    from golden.store import GOLDEN_DIR
+    path = GOLDEN_DIR / "MANIFEST.json"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def markdown_report(report: dict[str, Any]) -> str:
     """The report as markdown: the header, the per-component table, the failures and the reasons not provided."""
     h = report["header"]
     tf32 = "on" if h["tf32"] else "off"
+    commit = f" (commit {h['commit'][:12]})" if h.get("commit") else ""
+    outcomes = ", ".join(f"{n} {k}" for k, n in report.get("outcomes", {}).items()) or "no tests"
     lines = [f"# detconf conformance report: {h['impl']} {h['version']}", "",
              f"Profile: {h['profile']}. Device {h['device']}, dtype {h['dtype']}, TF32 {tf32}. "
              f"torch {h['torch']} (CUDA {h['cuda']}), numpy {h['numpy']}, scipy {h['scipy']}, python {h['python']}.",
+             "", f"detconf {h.get('detconf', '?')}{commit}, golden manifest sha256 {h.get('manifest_sha256')}, "
+             f"run at {h.get('timestamp', '?')}. Outcomes: {outcomes}.",
              "",
              "| component | passed | failed | not provided | xfailed | worst rel. error | worst ULPs | worst case |",
              "|---|---|---|---|---|---|---|---|"]
@@ -67,7 +107,12 @@ def markdown_report(report: dict[str, Any]) -> str:
     failures = [t for t in report["tests"] if t["outcome"] == "failed"]
     if failures:
         lines += ["", "## Failures", ""]
-        lines += [f"- `{t['test']}` [{t.get('class', '?')}]: {t.get('message', '')}" for t in failures]
+        for t in failures:
+            lines += [f"### `{t['test']}` [{t.get('class', '?')}]", "", "```", t.get("message", ""), "```", ""]
+    expected = [t for t in report["tests"] if t["outcome"] in ("xfailed", "xpassed")]
+    if expected:
+        lines += ["", "## Expected failures (known differences)", ""]
+        lines += [f"- `{t['test']}` ({t['outcome']}): {t.get('reason', '')}" for t in expected]
     not_provided = sorted({t.get("reason", "") for t in report["tests"] if t["outcome"] == "not provided"})
     if not_provided:
         lines += ["", "## Not provided", ""] + [f"- {r}" for r in not_provided]

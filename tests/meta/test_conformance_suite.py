@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,25 @@ def test_positional_encoding_with_the_wrong_offset(pytester):
         assert got[f"test_golden[position.sine/random-{profile}]"] == ("failed", "semantic"), profile
         assert got[f"test_position_generated[{profile}]"] == ("failed", "semantic"), profile
     assert got["test_golden[position.sine/random-deformable_detr]"] == ("passed", None)  # -0.5 is its convention
+
+
+def test_reports_say_what_differed_why_a_difference_is_expected_and_what_was_checked(pytester):
+    md = pytester.path / "report.md"
+    result, report = run_suite(pytester, faulty("wrong_giou_eps_known"), "--dtype=float64", "-k",
+                               "test_golden and (giou-detr-pairwise or giou-dino-pairwise or giou-mmdet)",
+                               f"--conformance-report={md}")
+    header = report["header"]
+    assert header["timestamp"].endswith("+00:00") and header["detconf"]
+    assert len(header["manifest_sha256"]) == 64
+    assert report["outcomes"] == dict(sorted(Counter(t["outcome"] for t in report["tests"]).items()))
+    failed = [t for t in report["tests"] if t["outcome"] == "failed"]
+    xfailed = [t for t in report["tests"] if t["outcome"] == "xfailed"]
+    assert failed and xfailed
+    # a failure's message is what differed, not a file location
+    assert all("greatest absolute difference" in t["message"] and "tolerance" in t["message"] for t in failed)
+    assert all(t["reason"].startswith("[") for t in xfailed)  # "[category] reason (link)"
+    text = md.read_text()
+    assert "## Failures" in text and "greatest absolute difference" in text
+    assert "## Expected failures (known differences)" in text and xfailed[0]["reason"] in text
+    assert f"golden manifest sha256 {header['manifest_sha256']}" in text and "Outcomes: " in text
+    assert f"report written to {md}" in result.stdout.str()
