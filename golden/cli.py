@@ -295,12 +295,32 @@ def list_cases(pattern: str | None, component: str | None, profile: str | None, 
     return 0
 
 
+def diff(root: Path, ref: str) -> int:
+    """Print the fixtures that moved since ``ref`` (golden/diff.py); exit 2 when the revision cannot be read."""
+    from .diff import DiffError, fixture_diff
+    try:
+        differences = fixture_diff(root, ref)
+    except DiffError as err:
+        print(f"golden diff: {err}", file=sys.stderr)
+        return 2
+    if not differences:
+        print(f"golden diff: no fixture differs from {ref}")
+        return 0
+    print(format_table(differences))
+    cases = {d.case for d in differences}
+    moved = [d for d in differences if d.what == "values"]
+    worst = max(moved, key=lambda d: d.norm_ulps, default=None)
+    largest = f"; the largest move: {worst.case} {worst.tensor}, {worst.norm_ulps:.3g} ULPs of scale" if worst else ""
+    print(f"golden diff: {len(cases)} case(s) differ from {ref}{largest}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m golden",
         description="Golden fixtures of the detconf reference: regenerate them, check them, list them.",
-        epilog="Exit codes: 0 success; 1 check found differences (outputs beyond their drift budget, missing, damaged, "
-               "orphaned or mislabelled fixtures); 2 usage error.")
+        epilog="Exit codes: 0 success (diff: whatever it found); 1 check found differences (outputs beyond their drift "
+               "budget, missing, damaged, orphaned or mislabelled fixtures); 2 usage error or unreadable revision.")
     parser.add_argument("--root", type=Path, default=GOLDEN_DIR,
                         help="directory holding MANIFEST.json and data/ (default: the golden package)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -330,6 +350,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_list.add_argument("--component")
     p_list.add_argument("--profile")
     p_list.add_argument("--tag", help="e.g. edge:empty-targets or random")
+    p_diff = sub.add_parser("diff", help="which fixtures moved since a git revision, and by how much",
+                            description="Compare every fixture of the working tree with the same file at a git "
+                                        "revision (default HEAD): added, removed and changed cases, inputs bit for "
+                                        "bit, outputs with their largest absolute, relative and ULP changes.")
+    p_diff.add_argument("ref", nargs="?", default="HEAD", help="the git revision to compare with (default HEAD)")
     p_spread = sub.add_parser("spread", help="the cross-platform spread per component from several --figures files",
                               description="Per component, the greatest error over figure files written by "
                                           "`check --figures` on several platforms, beside its budget (exit 1 when a "
@@ -342,4 +367,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check(args.root, args.only, args.figures, args.inputs)
     if args.command == "spread":
         return spread(args.files)
+    if args.command == "diff":
+        return diff(args.root, args.ref)
     return list_cases(args.pattern, args.component, args.profile, args.tag)

@@ -307,3 +307,38 @@ def test_a_partial_regeneration_keeps_the_other_fixtures_records(copy):
     assert {k: v for k, v in after["cases"].items() if not k.startswith("boxes.area/")} == before
     assert {v["platform"] for k, v in after["cases"].items() if k.startswith("boxes.area/")} == {key}
     assert set(after["platforms"]) == {key, "elsewhere"}
+
+
+def _git(root: Path, *args: str) -> None:
+    import subprocess
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True,
+                   capture_output=True)
+
+
+def test_diff_shows_which_fixtures_moved_and_by_how_much(copy, capsys):
+    # A fixture tree in its own git repository; then one output moved by 1e-9, one case removed, one added.
+    from golden.store import encode, read_case_file, sha256, tensor_specs
+    _git(copy, "init", "-q")
+    _git(copy, "add", "-A")
+    _git(copy, "commit", "-q", "-m", "fixtures")
+    assert cli.main(["--root", str(copy), "diff"]) == 0
+    assert "no fixture differs from HEAD" in capsys.readouterr().out
+    manifest = json.loads((copy / "MANIFEST.json").read_text())
+    name = "losses.l1_loss/random-weight-avg-factor"
+    entry = manifest["cases"][name]
+    tensors, case_json = read_case_file(copy / entry["file"], entry)
+    tensors["out.loss"] = tensors["out.loss"] + 1e-9
+    payload = encode(tensors, case_json)
+    (copy / entry["file"]).write_bytes(payload)
+    entry.update(sha256=sha256(payload), tensors=tensor_specs(tensors))
+    removed = manifest["cases"].pop("boxes.area/random-xyxy")
+    manifest["cases"]["boxes.area/renamed"] = removed
+    (copy / "MANIFEST.json").write_text(json.dumps(manifest))
+    assert cli.main(["--root", str(copy), "diff"]) == 0
+    out = capsys.readouterr().out
+    moved = [line for line in out.splitlines() if line.startswith(name)]
+    assert len(moved) == 1 and "out.loss" in moved[0] and "values" in moved[0] and "1e-09" in moved[0]
+    assert any(line.startswith("boxes.area/random-xyxy") and "removed" in line for line in out.splitlines())
+    assert any(line.startswith("boxes.area/renamed") and "added" in line for line in out.splitlines())
+    assert "3 case(s) differ from HEAD" in out
+    assert cli.main(["--root", str(copy), "diff", "no-such-ref"]) == 2
