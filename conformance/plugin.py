@@ -112,6 +112,7 @@ def _add_options(parser: pytest.Parser) -> None:
                    help="the config your model was exported with, e.g. num_feats=128 (JSON values; repeatable)")
 
 
+@pytest.hookimpl(trylast=True)  # after hypothesis' own plugin has loaded --hypothesis-profile
 def pytest_configure(config: pytest.Config) -> None:
     if not _active(config):
         return
@@ -132,6 +133,12 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.backends.cuda.matmul.allow_tf32 = state.allow_tf32
     torch.backends.cudnn.allow_tf32 = state.allow_tf32
     config.stash[STATE] = state
+    # Before the test modules are imported: their hypothesis settings take the profile's deadline then.
+    try:
+        if getattr(_adapter(state, config), "slow_first_calls", False):
+            _without_deadline()
+    except AdapterError:
+        pass  # reported as a usage error at collection, with the available implementations
     config.pluginmanager.register(Reporter(state), f"detconf-reporter-{id(config)}")
     config.addinivalue_line("markers", "conformance: a test of the detconf conformance suite")
 
@@ -204,6 +211,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         for entry in state.unmatched_known:
             warnings.warn(f"known difference {entry!r} of {adapter.name} matches no collected test", UserWarning,
                           stacklevel=1)
+
+
+def _without_deadline() -> None:
+    """The current hypothesis profile without its per-example deadline, for an adapter whose first calls are
+    slow (Adapter.slow_first_calls): the rest of the profile is kept."""
+    from hypothesis import settings
+    name = settings.get_current_profile_name()
+    if settings.get_profile(name).deadline is not None:
+        settings.register_profile(f"{name}-no-deadline", settings.get_profile(name), deadline=None)
+        settings.load_profile(f"{name}-no-deadline")
 
 
 def _adapter(state: State, config: pytest.Config) -> Adapter:

@@ -24,6 +24,7 @@ a silent fallback: the session's provider is checked).
 from __future__ import annotations
 
 import json
+import sys
 import tomllib
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -59,7 +60,8 @@ class OnnxAdapter(Adapter):
         self._sessions: OrderedDict[tuple, Any] = OrderedDict()
         super().__init__(name="onnx", version=self._version(), components={c: self._call(c) for c in G.SPECS},
                          profiles=None, dtypes=frozenset({torch.float32, torch.float64}), differentiable=False,
-                         install=INSTALL, known_differences=known_differences_file("onnx"))
+                         install=INSTALL, known_differences=known_differences_file("onnx"),
+                         slow_first_calls=True)  # each new graph is exported on its first call (seconds)
 
     def _version(self) -> str:
         source = f"model {Path(self.user['model']).name}" if self.user else f"torch {torch.__version__} export"
@@ -188,6 +190,9 @@ class OnnxAdapter(Adapter):
                tuple(sorted((k, tuple(v.shape)) for k, v in weights.items())), str(dtype), self.opset,
                "" if swap or not weights else _digest(weights))
         if key not in self._graphs:
+            # A progress line past pytest's capture: an export takes seconds, a run of them minutes.
+            print(f"detconf onnx: exporting {component} (opset {self.opset}, graph {len(self._graphs) + 1})",
+                  file=sys.__stderr__, flush=True)
             module = reference_module(component, structural, profile, weights, dtype)
             example = example_inputs(graph_inputs, tensors, dtype)
             graph = export_graph(module, graph_inputs, [n for n, _ in _output_names(component, inputs)], example,

@@ -195,3 +195,18 @@ def area_without_half_kernel() -> Adapter:
             raise NotImplementedError('"box_area" not implemented for \'Half\'')
         return COMPONENTS["boxes.area"].call(inputs, config, profile)
     return _with("area-without-half-kernel", **{"boxes.area": area})
+
+
+def slow_first_call() -> Adapter:
+    """The reference, but its first call takes 2.5 s (an export, a compilation): beyond the dev profile's 2 s
+    deadline. It declares slow_first_calls, so the suite runs hypothesis without the deadline."""
+    import time
+    state = {"first": True}
+
+    def overlap(inputs, config, profile):
+        if state.pop("first", False):
+            time.sleep(2.5)
+        return call_overlap(inputs, config, profile)
+    adapter = _with("slow-first-call", **{"boxes.overlap": overlap})
+    adapter.slow_first_calls = True
+    return adapter

@@ -285,3 +285,13 @@ def test_reports_say_what_differed_why_a_difference_is_expected_and_what_was_che
     assert "## Expected failures (known differences)" in text and xfailed[0]["reason"] in text
     assert f"golden manifest sha256 {header['manifest_sha256']}" in text and "Outcomes: " in text
     assert f"report written to {md}" in result.stdout.str()
+
+
+def test_an_adapter_with_slow_first_calls_runs_without_the_deadline(pytester):
+    # The dev profile's 2 s deadline would fail the example that pays for a 2.5 s first call; an adapter that
+    # declares slow_first_calls runs without it, with the rest of the profile.
+    result, report = run_suite(pytester, faulty("slow_first_call"), "-k", "test_overlap_generated and detr-iou")
+    got = outcomes(report)
+    assert got["test_overlap_generated[detr-iou]"] == ("passed", None), result.stdout.str()[-3000:]
+    assert set(got.values()) == {("passed", None)} and result.ret == 0
+    assert "hypothesis profile 'dev-no-deadline'" in result.stdout.str()
