@@ -92,7 +92,7 @@ def _add_options(parser: pytest.Parser) -> None:
     group.addoption("--dtype", default="float32", choices=tuple(DTYPES),
                     help="dtype of the candidate (default float32)")
     group.addoption("--conformance-report", action="append", default=[], metavar="PATH",
-                    help="write a report to PATH (.json or .md); may be given twice")
+                    help="write a report to PATH (.json, .md or .html); repeatable")
     group.addoption("--allow-tf32", action="store_true", help="allow TF32 matmuls and convolutions (off by default)")
     group.addoption("--conformance-replay", action="append", default=[], metavar="PATH",
                     help="re-run a saved failing example (a file under .detconf/failures/)")
@@ -124,8 +124,8 @@ def pytest_configure(config: pytest.Config) -> None:
                   dtype=DTYPES[config.getoption("dtype")], allow_tf32=config.getoption("allow_tf32"),
                   reports=config.getoption("conformance_report"), replay=config.getoption("conformance_replay"))
     for path in state.reports:
-        if not path.endswith((".json", ".md")):
-            raise pytest.UsageError(f"--conformance-report={path}: expected a path ending in .json or .md")
+        if not path.endswith((".json", ".md", ".html")):
+            raise pytest.UsageError(f"--conformance-report={path}: expected a path ending in .json, .md or .html")
     if state.device == "cuda" and not torch.cuda.is_available():
         raise pytest.UsageError("--device=cuda: CUDA is not available here (torch.cuda.is_available() is False); "
                                 "run on a GPU machine or use --device=cpu")

@@ -120,10 +120,14 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 
 def write_reports(report: dict[str, Any], paths: list[str]) -> None:
-    """Write ``report`` to each path: ``.json`` as JSON (sorted keys), anything else as markdown."""
+    """Write ``report`` to each path: ``.json`` as JSON (sorted keys), ``.html`` as one self-contained page
+    (conformance/html_report.py), anything else as markdown."""
+    from .html_report import html_report
     for path in paths:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         if path.endswith(".json"):
             Path(path).write_text(json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")
+        elif path.endswith(".html"):
+            Path(path).write_text(html_report(report))
         else:
             Path(path).write_text(markdown_report(report))

@@ -295,3 +295,41 @@ def test_an_adapter_with_slow_first_calls_runs_without_the_deadline(pytester):
     assert got["test_overlap_generated[detr-iou]"] == ("passed", None), result.stdout.str()[-3000:]
     assert set(got.values()) == {("passed", None)} and result.ret == 0
     assert "hypothesis profile 'dev-no-deadline'" in result.stdout.str()
+
+
+def test_the_html_report_is_one_self_contained_page(pytester):
+    # No browser is installed here: the page is checked by structure (sections, one pair of plots per
+    # component, failures first, nothing loaded from elsewhere).
+    from html.parser import HTMLParser
+    page = pytester.path / "report.html"
+    run_suite(pytester, faulty("wrong_giou_eps_known"), "--dtype=float64", "-k",
+              "(test_golden and (giou-detr-pairwise or giou-mmdet or boxes.area)) or "
+              "(test_overlap_generated and dino-giou)",
+              f"--conformance-report={page}")
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.sections, self.classes, self.external = [], [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            self.tags.append(tag)
+            if tag == "section":
+                self.sections.append(attrs.get("id"))
+            if tag in ("svg", "div"):
+                self.classes.append(attrs.get("class"))
+            self.external += [v for k, v in attrs.items() if k in ("src", "href") and v and not v.startswith("#")]
+            self.external += ["<script>"] if tag in ("script", "link", "img", "iframe") else []
+
+    parsed = Page()
+    text = page.read_text()
+    parsed.feed(text)
+    assert parsed.sections == ["run", "failures", "components", "expected", "not-provided"]
+    assert parsed.external == []
+    components = parsed.classes.count("component")
+    assert components == 2  # boxes.area and boxes.overlap
+    assert parsed.classes.count("error-vs-magnitude") == parsed.classes.count("ulps-histogram") == components
+    assert "<circle" in text and "<rect" in text  # marks and bars were drawn
+    failures = text[text.index('id="failures"'):text.index('id="components"')]
+    assert "greatest absolute difference" in failures and ("[semantic]" in failures or "[precision]" in failures)
