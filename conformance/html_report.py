@@ -93,7 +93,9 @@ def html_report(report: dict[str, Any]) -> str:
     h = report["header"]
     tests = report["tests"]
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>detconf conformance: {_e(h['impl'])} {_e(h['version'])}</title></head><body>",
+           f"<title>detconf conformance: {_e(h['impl'])} {_e(h['version'])}</title>",
+           "<style>body { font-family: sans-serif; max-width: 80em; } pre { white-space: pre-wrap; "
+           "background: #f8f9fa; padding: 0.5em; } .component svg { margin-right: 1em; }</style></head><body>",
            f"<h1>detconf conformance report: {_e(h['impl'])} {_e(h['version'])}</h1>",
            '<section id="run"><h2>The run</h2><ul>',
            f"<li>profile {_e(h['profile'])}, {_e(h['dtype'])} on {_e(h['device'])}, TF32 "
