@@ -4,8 +4,8 @@ A workload is one canonical call of components/contract.py (component, config, i
 implementation runs through its conformance adapter on the *same* inputs: the reference in float64,
 the others in float32. ``profiles`` lists the conventions under which the call is meaningful; each
 implementation runs under the first one it follows (the reference under the first).
-The input builders are the golden tables' (golden/case.py) where the sizes allow; the YOLOv8 ones are
-the benchmark's own, at a 640 x 640 image's scale.
+The input builders are the golden tables' (golden/case.py) where they draw the same tensors at the
+workload's sizes; the others are the benchmark's own, each saying how it differs from the tables'.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from components.canonical import canonical_keys
-from golden.case import f64, rand_layer, rand_targets
+from golden.case import f64, rand_layer, rand_targets, yolo_batch, yolo_points
 from oracle.masks import padding_mask
 from oracle.params import encoder_weights
 
@@ -81,6 +81,7 @@ def _dino_criterion() -> Workload:
 
 def _sine_position() -> Workload:
     def build(rng):
+        # Random image sizes in a DETR-size mask; the position table's masks are written out.
         sizes = [(25 - int(rng.integers(0, 5)), 38 - int(rng.integers(0, 7))) for _ in range(8)]
         return {"mask": padding_mask(sizes, (25, 38))}
     return Workload("sine-position-25x38", "position.sine", {}, ("detr", "hf_detr", "mmdet"), build,
@@ -89,6 +90,7 @@ def _sine_position() -> Workload:
 
 def _encoder_layer() -> Workload:
     def build(rng):
+        # A random pos drawn before src; the transformer table's encoder_inputs draws src and computes pos.
         mask = padding_mask([(25, 38)] * 4 + [(20, 30)] * 4, (25, 38))
         pos = torch.as_tensor(rng.standard_normal((8, 950, 256)))
         return {"src": f64(rng.standard_normal((8, 950, 256))), "pos": pos, "key_padding_mask": mask.flatten(1),
@@ -104,13 +106,6 @@ YOLO_SIZES = [[80, 80], [40, 40], [20, 20]]  # 640 x 640: 8400 anchors
 YOLO_STRIDES = [8, 16, 32]
 
 
-def _yolo_points() -> torch.Tensor:
-    # A 640 x 640 image's 8400 anchor points (golden/tables/yolov8.py's are a 64 x 64 image's 84).
-    from oracle.anchors import anchor_points
-    points, stride = anchor_points([tuple(s) for s in YOLO_SIZES], YOLO_STRIDES)
-    return points * stride
-
-
 def _gt_xyxy(rng, b: int, n: int, image: float = 640.0) -> np.ndarray:
     # Realistic object sizes (16-256 px in a 640 image); the golden tables' boxes are small-image builders.
     wh = rng.uniform(16, 256, size=(b, n, 2))
@@ -120,7 +115,8 @@ def _gt_xyxy(rng, b: int, n: int, image: float = 640.0) -> np.ndarray:
 
 def _task_aligned() -> Workload:
     def build(rng):
-        points = _yolo_points()
+        # Scores and boxes for every anchor, then GTs; the YOLOv8 table's problem() draws GTs first, per image.
+        points = yolo_points(YOLO_SIZES, YOLO_STRIDES)
         size = f64(rng.uniform(16, 128, size=(8, 8400, 2)))
         return {"pd_scores": f64(rng.uniform(0, 1, (8, 8400, 80))),
                 "pd_bboxes": torch.cat([points - size / 2, points + size / 2], dim=-1), "anchor_points": points,
@@ -131,18 +127,11 @@ def _task_aligned() -> Workload:
                     "task-aligned assignment (ultralytics): batch 8, 8400 anchors, 80 classes, 50 targets per image")
 
 
-def _yolo_batch(rng, b: int, n: int) -> dict:
-    # 50 targets per image over 80 classes without masks; golden/tables/yolov8.py's yolo_batch draws a few
-    # targets per image of a 64 x 64 image, with masks.
-    wh = rng.uniform(0.03, 0.4, size=(b * n, 2))
-    cxcy = wh / 2 + rng.uniform(0, 1, size=(b * n, 2)) * (1 - wh)
-    return {"batch_idx": torch.as_tensor(np.repeat(np.arange(b), n)),
-            "cls": torch.as_tensor(rng.integers(0, 80, b * n)), "bboxes": f64(np.concatenate([cxcy, wh], axis=1))}
-
-
 def _yolo_det_inputs(rng) -> Inputs:
+    # 80 classes and DFL logits decaying at -0.3 a bin; the YOLOv8 table's det() has 3 classes and -0.6.
     return {"pred_distri": f64(rng.standard_normal((8, 8400, 64)) - 0.3 * np.tile(np.arange(16), 4)),
-            "pred_logits": f64(rng.standard_normal((8, 8400, 80)) * 2), "batch": _yolo_batch(rng, 8, 50)}
+            "pred_logits": f64(rng.standard_normal((8, 8400, 80)) * 2),
+            "batch": yolo_batch(rng, [50] * 8, size=(0.03, 0.4), classes=80)}
 
 
 def _yolov8_detection() -> Workload:
@@ -156,6 +145,7 @@ def _yolov8_segmentation() -> Workload:
     def build(rng):
         out = _yolo_det_inputs(rng)
         batch = out["batch"]
+        # Whole boxes filled, drawing nothing; yolo_batch's mask_shape draws an 80% fill of each box.
         masks = np.zeros((8, 160, 160))
         for t, (image, box) in enumerate(zip(batch["batch_idx"].tolist(), batch["bboxes"].numpy())):
             x1, y1 = ((box[:2] - box[2:] / 2) * 160).astype(int)
@@ -175,6 +165,7 @@ def _retinanet() -> Workload:
     sizes = [(-(-800 // s), -(-1344 // s)) for s in (8, 16, 32, 64, 128)]  # 800 x 1333 padded to 800 x 1344
 
     def build(rng):
+        # GTs anywhere first, then the head's outputs; the anchor-head table jitters GTs from anchors, drawn last.
         targets = []
         for _ in range(2):
             boxes = _gt_xyxy(rng, 1, 10, image=800.0)[0]

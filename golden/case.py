@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from oracle import boxes as box_ops
+from oracle.anchors import anchor_points
 
 from .store import CaseRecord
 
@@ -86,3 +87,39 @@ def rand_layer(rng: np.random.Generator, b: int, q: int, k: int) -> dict[str, to
     """One decoder layer's outputs: ``pred_logits`` ``[b, q, k]`` (scale 2), ``pred_boxes`` ``[b, q, 4]`` cxcywh."""
     return {"pred_logits": rand_logits(rng, (b, q, k)),
             "pred_boxes": torch.stack([rand_cxcywh(rng, q) for _ in range(b)])}
+
+
+def yolo_points(featmap_sizes: list[list[int]], strides: list[int]) -> torch.Tensor:
+    """YOLOv8's anchor points of the levels ``featmap_sizes`` (``[h, w]`` each) at ``strides``, in pixels:
+    ``[A, 2]``."""
+    points, stride = anchor_points([tuple(s) for s in featmap_sizes], strides)
+    return points * stride
+
+
+def yolo_batch(rng: np.random.Generator, counts: list[int], *, size: tuple[float, float] = (0.2, 0.6),
+               classes: int = 3, mask_shape: tuple[int, int] | None = None, overlap: bool = True) -> dict:
+    """ultralytics' ``batch`` with ``counts[i]`` targets in image ``i`` over ``classes`` classes: targets in image
+    order (its collate sorts by image), normalised cxcywh with sides in ``size``, and with ``mask_shape``, masks
+    filled inside each box (index maps where later targets overwrite, or per target)."""
+    idx = np.repeat(np.arange(len(counts)), counts)
+    n = len(idx)
+    wh = rng.uniform(*size, size=(n, 2))
+    cxcy = wh / 2 + rng.uniform(0, 1, size=(n, 2)) * (1 - wh)
+    out = {"batch_idx": torch.as_tensor(idx), "cls": torch.as_tensor(rng.integers(0, classes, n)),
+           "bboxes": f64(np.concatenate([cxcy, wh], axis=1).reshape(n, 4))}
+    if mask_shape is not None:
+        h, w = mask_shape
+        per_target = np.zeros((n, h, w))
+        for t in range(n):
+            x1, y1 = ((cxcy[t] - wh[t] / 2) * [w, h]).astype(int)
+            x2, y2 = np.ceil((cxcy[t] + wh[t] / 2) * [w, h]).astype(int)
+            per_target[t, y1:y2, x1:x2] = rng.random((y2 - y1, x2 - x1)) < 0.8
+        if overlap:
+            maps = np.zeros((len(counts), h, w))
+            for t in range(n):
+                k = t - np.searchsorted(idx, idx[t])  # the target's index within its image
+                maps[idx[t]][per_target[t] > 0] = k + 1
+            out["masks"] = f64(maps)
+        else:
+            out["masks"] = f64(per_target)
+    return out

@@ -6,17 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-from ..case import Case, f64
-
+from ..case import Case, f64, yolo_batch, yolo_points
 
 YOLO_LEVELS = {"featmap_sizes": [[8, 8], [4, 4], [2, 2]], "strides": [8, 16, 32]}  # a 64 x 64 image, A = 84
-
-
-def yolo_points() -> torch.Tensor:
-    from oracle.anchors import anchor_points
-    points, stride = anchor_points([tuple(s) for s in YOLO_LEVELS["featmap_sizes"]], YOLO_LEVELS["strides"])
-    return points * stride
 
 
 def _task_aligned_cases() -> list[Case]:
@@ -26,7 +18,7 @@ def _task_aligned_cases() -> list[Case]:
         upstream's torch.topk breaks in an unspecified order. Boxes are large and around their anchor,
         or (``boxes_near_gts``, for GTs smaller than a stride, whose enlarged centre region holds
         anchors far from the box) a jittered copy of the GT nearest to the anchor."""
-        points = yolo_points()
+        points = yolo_points(**YOLO_LEVELS)
         a, b, n = len(points), len(counts), max(counts + [0])
         gt = np.zeros((b, n, 4))
         for i, k in enumerate(counts):
@@ -58,33 +50,6 @@ def _task_aligned_cases() -> list[Case]:
         case("edge-targets-smaller-than-stride", "TAL_ULTRALYTICS", 1405, ("edge:small-targets",), [2, 2],
              gt_size=(3.0, 7.0), boxes_near_gts=True),
     ]
-
-
-def yolo_batch(rng, counts, *, size=(0.2, 0.6), image=(64, 64), mask_shape=None, overlap=True):
-    """ultralytics' ``batch``: targets in image order (its collate sorts by image), normalised cxcywh,
-    with masks filled inside each box (index maps where later targets overwrite, or per target)."""
-    idx = np.repeat(np.arange(len(counts)), counts)
-    n = len(idx)
-    wh = rng.uniform(*size, size=(n, 2))
-    cxcy = wh / 2 + rng.uniform(0, 1, size=(n, 2)) * (1 - wh)
-    out = {"batch_idx": torch.as_tensor(idx), "cls": torch.as_tensor(rng.integers(0, 3, n)),
-           "bboxes": f64(np.concatenate([cxcy, wh], axis=1).reshape(n, 4))}
-    if mask_shape is not None:
-        h, w = mask_shape
-        per_target = np.zeros((n, h, w))
-        for t in range(n):
-            x1, y1 = ((cxcy[t] - wh[t] / 2) * [w, h]).astype(int)
-            x2, y2 = np.ceil((cxcy[t] + wh[t] / 2) * [w, h]).astype(int)
-            per_target[t, y1:y2, x1:x2] = rng.random((y2 - y1, x2 - x1)) < 0.8
-        if overlap:
-            maps = np.zeros((len(counts), h, w))
-            for t in range(n):
-                k = t - np.searchsorted(idx, idx[t])  # the target's index within its image
-                maps[idx[t]][per_target[t] > 0] = k + 1
-            out["masks"] = f64(maps)
-        else:
-            out["masks"] = f64(per_target)
-    return out
 
 
 def _yolov8_cases() -> list[Case]:

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from golden.catalogue import f64
-from golden.tables.yolov8 import YOLO_LEVELS, yolo_batch
+from golden.case import yolo_batch
+from golden.tables.yolov8 import YOLO_LEVELS
 
 from ..conftest import import_or_skip
 
