@@ -10,6 +10,7 @@ from components.canonical import canonical_keys
 from oracle import conventions as conv
 from oracle import masks as M
 from oracle import params as P
+from oracle.position import sine_position_encoding
 
 from ..case import Case, f64
 
@@ -20,8 +21,7 @@ def _detr_cases() -> list[Case]:
     def encoder_inputs(rng, sizes, padded, e=16, heads=2, layers=2, seed=830):
         mask = M.padding_mask(sizes, padded)
         b = len(sizes)
-        pos = __import__("oracle.position", fromlist=["x"]).sine_position_encoding(
-            mask, convention=conv.SinePEConvention(num_feats=e // 2))
+        pos = sine_position_encoding(mask, convention=conv.SinePEConvention(num_feats=e // 2))
         return {"src": f64(rng.standard_normal((b, padded[0] * padded[1], e))),
                 "pos": pos.flatten(2).transpose(1, 2).contiguous(), "key_padding_mask": mask.flatten(1),
                 "weights": canonical_keys(P.encoder_weights(e, 2 * e, layers, seed))}
