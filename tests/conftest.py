@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 
 import pytest
 import torch
@@ -32,6 +33,18 @@ def import_or_skip(module: str, install: str):
         if os.environ.get("DETCONF_REQUIRE_THIRD_PARTY") == "1":
             pytest.fail(message + " (DETCONF_REQUIRE_THIRD_PARTY=1)", pytrace=False)
         pytest.skip(message)
+
+
+def require_executable(name: str, install: str) -> str:
+    """The path of a program a test runs (a headless browser), or skip with the install command; a failure
+    under ``DETCONF_REQUIRE_THIRD_PARTY=1``, as for a library (:func:`import_or_skip`)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not on PATH; install it with: {install}"
+        if os.environ.get("DETCONF_REQUIRE_THIRD_PARTY") == "1":
+            pytest.fail(message + " (DETCONF_REQUIRE_THIRD_PARTY=1)", pytrace=False)
+        pytest.skip(message)
+    return path
 
 
 def pytest_report_header(config):

@@ -6,9 +6,11 @@ tests/meta/faulty_adapters.py and reads the JSON report.
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 import re
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from hypothesis import settings
 import conformance
 import golden
 from components.contract import COMPONENTS
+from ..conftest import require_executable
 
 SUITE = str(Path(conformance.__file__).resolve().parent)
 
@@ -297,15 +300,21 @@ def test_an_adapter_with_slow_first_calls_runs_without_the_deadline(pytester):
     assert "hypothesis profile 'dev-no-deadline'" in result.stdout.str()
 
 
-def test_the_html_report_is_one_self_contained_page(pytester):
-    # CI installs no browser, so the suite checks the page by structure (sections, one pair of plots per
-    # component, failures first, nothing loaded from elsewhere); a render in headless Chromium was checked by hand.
-    from html.parser import HTMLParser
+def html_report(pytester) -> Path:
+    """A report page of a run with failures, expected failures and two components' plots."""
     page = pytester.path / "report.html"
     run_suite(pytester, faulty("wrong_giou_eps_known"), "--dtype=float64", "-k",
               "(test_golden and (giou-detr-pairwise or giou-mmdet or boxes.area)) or "
               "(test_overlap_generated and dino-giou)",
               f"--conformance-report={page}")
+    return page
+
+
+def test_the_html_report_is_one_self_contained_page(pytester):
+    # Its structure: the sections in order, one pair of plots per component, failures first, nothing loaded from
+    # elsewhere. Its layout in a browser is the next test.
+    from html.parser import HTMLParser
+    page = html_report(pytester)
 
     class Page(HTMLParser):
         def __init__(self):
@@ -333,3 +342,48 @@ def test_the_html_report_is_one_self_contained_page(pytester):
     assert "<circle" in text and "<rect" in text  # marks and bars were drawn
     failures = text[text.index('id="failures"'):text.index('id="components"')]
     assert "greatest absolute difference" in failures and ("[semantic]" in failures or "[precision]" in failures)
+
+
+# Run in the page's copy by the browser: where its sections, plots and marks were laid out.
+LAYOUT_PROBE = """<script>
+const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+const plots = [...document.querySelectorAll("svg")].map(svg => ({
+  cls: svg.getAttribute("class"), box: box(svg),
+  marks: [...svg.querySelectorAll("circle, rect")].map(box),
+  texts: [...svg.querySelectorAll("text")].map(t => ({text: t.textContent, box: box(t)}))}));
+document.body.setAttribute("data-layout", JSON.stringify({
+  sections: [...document.querySelectorAll("section")].map(s => ({id: s.id, box: box(s)})),
+  plots, scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth}));
+</script>"""
+
+
+def test_the_html_report_renders_in_a_headless_browser(pytester):
+    # The page is laid out by headless Chromium: every section has a height and comes in order, each plot has
+    # its size with every mark inside it, and the failure blocks wrap instead of widening the page. The page
+    # itself has no script; a copy gets the probe above, and the DOM Chromium dumps carries its result.
+    chromium = require_executable("chromium", "apt-get install chromium")
+    page = html_report(pytester)
+    probe = page.with_name("probed.html")
+    probe.write_text(page.read_text().replace("</body>", LAYOUT_PROBE + "</body>"))
+    run = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
+                          "--virtual-time-budget=2000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    found = re.search(r'data-layout="([^"]*)"', run.stdout)
+    assert found, f"chromium rendered no layout (exit {run.returncode}): {run.stderr[-2000:]}"
+    layout = json.loads(html.unescape(found.group(1)))
+    sections = layout["sections"]
+    assert [s["id"] for s in sections] == ["run", "failures", "components", "expected", "not-provided"]
+    tops = [s["box"][1] for s in sections]
+    assert tops == sorted(tops) and all(s["box"][3] > s["box"][1] for s in sections)
+    assert layout["scrollWidth"] <= layout["innerWidth"], "a failure block or plot widens the page"
+    plots = layout["plots"]
+    assert sorted(Counter(p["cls"] for p in plots).items()) == [("error-vs-magnitude", 2), ("ulps-histogram", 2)]
+    for plot in plots:
+        left, top, right, bottom = plot["box"]
+        assert right - left >= 200 and bottom - top >= 100, plot
+        # marks drawn, or the plot says why there are none (an exact component has no error to place on a log axis)
+        assert plot["marks"] or "no nonzero error" in [t["text"] for t in plot["texts"]], plot
+        for mark in plot["marks"] + [t["box"] for t in plot["texts"]]:
+            assert left - 1 <= mark[0] <= mark[2] <= right + 1 and top - 1 <= mark[1] <= mark[3] <= bottom + 1, \
+                (plot["cls"], mark, plot["box"])
+    assert all(any(p["marks"] for p in plots if p["cls"] == cls) for cls in ("error-vs-magnitude", "ulps-histogram"))
