@@ -6,13 +6,20 @@ with ``--pyargs conformance``, or an ``--impl``. Every other pytest session of t
 of its options, hypothesis profiles or TF32 setting (:func:`runs_conformance`).
 
 Options: ``--impl`` (default ``oracle``), ``--device`` (cpu|cuda), ``--dtype``
-(float32|float16|bfloat16|float64, default float32), ``--conformance-report=PATH`` (``.json`` or
-``.md``; repeatable), ``--allow-tf32``, ``--conformance-replay=PATH``; hypothesis profiles with
-``--hypothesis-profile`` (``dev``, ``ci``, ``thorough``; default ``ci`` under CI, else ``dev``).
+(float32|float16|bfloat16|float64, default float32), ``--conformance-report=PATH`` (``.json``, ``.md``
+or ``.html``; repeatable), ``--allow-tf32``, ``--conformance-replay=PATH``, ``--conformance-timeout``;
+hypothesis profiles with ``--hypothesis-profile`` (``dev``, ``ci``, ``thorough``; default ``ci`` under CI,
+else ``dev``), run without hypothesis' per-example deadline: the per-call timeout takes its place.
+
+Every usage error (an implementation that cannot be imported or built, an unknown profile, a bad replay
+file, a report path another run is writing) ends the session before any test with one line and exit 4.
+Under pytest-xdist (``-n 2``) the workers run the tests and the controller prints the one summary and
+writes the reports from the records the workers relay.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import warnings
 from dataclasses import dataclass, field
@@ -23,8 +30,9 @@ import torch
 
 from .adapters import AdapterError, resolve
 from .adapters.base import Adapter
-from .hypothesis_profiles import default_profile_name, register_profiles
+from .hypothesis_profiles import PROFILE_NAMES, default_profile_name, register_profiles
 from .report import build_report, component_summary, write_reports
+from .runner import DEFAULT_TIMEOUT
 from .tolerances import DTYPE_NAMES
 
 CONFORMANCE_DIR = Path(__file__).resolve().parent
@@ -43,6 +51,8 @@ class State:
     allow_tf32: bool
     reports: list[str]
     replay: list[str]
+    timeout: float | None = DEFAULT_TIMEOUT
+    replay_options: tuple[str, ...] = ()
     adapter: Adapter | None = None
     records: list[dict] = field(default_factory=list)
     unmatched_known: list[str] = field(default_factory=list)
@@ -75,12 +85,31 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     if runs_conformance(targets, args, pyargs=known.pyargs):
         early_config.stash[ACTIVE] = True
         _add_options(parser)
+        register_profiles()
         # A name other conftests can ask for (pluginmanager.has_plugin) before adding an option of the same name.
         early_config.pluginmanager.register(object(), SUITE_OPTIONS)
 
 
 def _active(config: pytest.Config) -> bool:
     return config.stash.get(ACTIVE, False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    # Here every conftest has registered its profiles, and hypothesis' own plugin has not yet loaded the
+    # one named (it would end the session with an internal error on an unknown name).
+    if not _active(config):
+        return
+    from hypothesis import settings
+    from hypothesis.errors import InvalidArgument
+    name = config.getoption("hypothesis_profile", None) or default_profile_name()
+    try:
+        settings.get_profile(name)
+    except InvalidArgument:
+        where = ("--hypothesis-profile" if config.getoption("hypothesis_profile", None) else
+                 "HYPOTHESIS_PROFILE" if os.environ.get("HYPOTHESIS_PROFILE") else "the default profile")
+        raise pytest.UsageError(f"{where}: unknown hypothesis profile {name!r}; the suite's are "
+                                f"{', '.join(PROFILE_NAMES)} (a conftest may register more)") from None
 
 
 def _add_options(parser: pytest.Parser) -> None:
@@ -96,6 +125,9 @@ def _add_options(parser: pytest.Parser) -> None:
     group.addoption("--allow-tf32", action="store_true", help="allow TF32 matmuls and convolutions (off by default)")
     group.addoption("--conformance-replay", action="append", default=[], metavar="PATH",
                     help="re-run a saved failing example (a file under .detconf/failures/)")
+    group.addoption("--conformance-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                    help="fail a candidate call (forward and gradients) that runs longer, as class timeout; 0: no "
+                         f"limit (default {DEFAULT_TIMEOUT:g})")
     onnx = parser.getgroup("detconf-onnx", "detconf --impl=onnx (docs/onnx.md)")
     onnx.addoption("--onnx-opset", type=int, default=None,
                    help="opset of the exports (default: the newest the installed torch exporter writes)")
@@ -116,31 +148,130 @@ def _add_options(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if not _active(config):
         return
-    register_profiles()
     if not config.getoption("hypothesis_profile", None):
         from hypothesis import settings
         settings.load_profile(default_profile_name())
+    # No per-example deadline: a slow but correct candidate (an export, a first call) must not fail; the
+    # per-call --conformance-timeout bounds a hanging one instead.
+    _without_deadline()
+    timeout = config.getoption("conformance_timeout")
+    if not timeout >= 0:  # also refuses NaN
+        raise pytest.UsageError(f"--conformance-timeout={timeout:g}: expected a number of seconds >= 0 (0: no limit)")
     state = State(impl=config.getoption("impl"), device=config.getoption("device"),
                   dtype=DTYPES[config.getoption("dtype")], allow_tf32=config.getoption("allow_tf32"),
-                  reports=config.getoption("conformance_report"), replay=config.getoption("conformance_replay"))
+                  reports=config.getoption("conformance_report"), replay=config.getoption("conformance_replay"),
+                  timeout=timeout or None, replay_options=_replay_options(config))
     for path in state.reports:
         if not path.endswith((".json", ".md", ".html")):
             raise pytest.UsageError(f"--conformance-report={path}: expected a path ending in .json, .md or .html")
     if state.device == "cuda" and not torch.cuda.is_available():
         raise pytest.UsageError("--device=cuda: CUDA is not available here (torch.cuda.is_available() is False); "
                                 "run on a GPU machine or use --device=cpu")
+    # Before any test (and in pytest-xdist's controller, before any worker starts): an implementation that
+    # cannot be imported, built or configured is a usage error, never an internal error or a skipped run.
+    try:
+        adapter = _adapter(state, config)
+    except AdapterError as err:
+        raise pytest.UsageError(str(err)) from None
+    available = adapter.available()
+    if not available:
+        # A run that checks nothing must not pass: a CI job with a broken install would be green.
+        raise pytest.UsageError(f"--impl={state.impl}: {adapter.name} is not installed or fails to import "
+                                f"({available.reason}); install it with: {adapter.install}")
+    _check_replay_files(state.replay)
     # TF32 changes float32 matmul results on Ampere and later; keep it off unless asked for.
     torch.backends.cuda.matmul.allow_tf32 = state.allow_tf32
     torch.backends.cudnn.allow_tf32 = state.allow_tf32
     config.stash[STATE] = state
-    # Before the test modules are imported: their hypothesis settings take the profile's deadline then.
-    try:
-        if getattr(_adapter(state, config), "slow_first_calls", False):
-            _without_deadline()
-    except AdapterError:
-        pass  # reported as a usage error at collection, with the available implementations
-    config.pluginmanager.register(Reporter(state), f"detconf-reporter-{id(config)}")
+    if not hasattr(config, "workerinput"):
+        _claim_reports(state.reports)
+        config.add_cleanup(lambda: _release_reports(state.reports))
+    config.pluginmanager.register(Reporter(state, config), f"detconf-reporter-{id(config)}")
     config.addinivalue_line("markers", "conformance: a test of the detconf conformance suite")
+
+
+def _replay_options(config: pytest.Config) -> tuple[str, ...]:
+    """The options besides impl, dtype and device that change a candidate's call, as a replay command gives them."""
+    options = ["--allow-tf32"] if config.getoption("allow_tf32") else []
+    for name in ("onnx_opset", "onnx_model", "onnx_spec", "onnx_component", "onnx_profile"):
+        value = config.getoption(name, None)
+        if value is not None:
+            options.append(f"--{name.replace('_', '-')}={value}")
+    for name in ("onnx_input", "onnx_output", "onnx_config"):
+        options += [f"--{name.replace('_', '-')}={value}" for value in config.getoption(name, None) or []]
+    return tuple(options)
+
+
+def _check_replay_files(paths: list[str]) -> None:
+    """Each ``--conformance-replay`` file: readable, of a known component and profile."""
+    from components.contract import COMPONENTS
+    from oracle.conventions import PROFILES
+
+    from .runner import load_failure
+    for path in paths:
+        try:
+            component, _, config, profile = load_failure(Path(path))
+        except Exception as err:  # noqa: BLE001 - whatever is wrong with the file, it is the option's error
+            raise pytest.UsageError(f"--conformance-replay={path}: not a saved failing example "
+                                    f"({type(err).__name__}: {' '.join(str(err).split())})") from None
+        if component not in COMPONENTS:
+            raise pytest.UsageError(f"--conformance-replay={path}: unknown component {component!r}; known: "
+                                    f"{', '.join(sorted(COMPONENTS))}")
+        if profile not in PROFILES:
+            raise pytest.UsageError(f"--conformance-replay={path}: unknown profile {profile!r}")
+        if not isinstance(config, dict):
+            raise pytest.UsageError(f"--conformance-replay={path}: its config is {type(config).__name__}, "
+                                    f"expected a mapping")
+
+
+def _lock_path(report: str) -> Path:
+    path = Path(report).resolve()
+    return path.with_name(f".{path.name}.lock")
+
+
+def _claim_reports(reports: list[str]) -> None:
+    """A lock file beside each report path, holding this process's id: a second run writing the same report
+    is a usage error naming the first (a lock whose process has ended is taken over)."""
+    for report in reports:
+        lock = _lock_path(report)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    holder = int(lock.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    holder = 0
+                if holder and holder != os.getpid() and _alive(holder):
+                    _release_reports(reports[:reports.index(report)])
+                    raise pytest.UsageError(f"--conformance-report={report}: another run (process {holder}) is "
+                                            f"writing this report; give this run another path") from None
+                lock.unlink(missing_ok=True)  # left by a run that ended without releasing it
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(str(os.getpid()))
+            break
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _release_reports(reports: list[str]) -> None:
+    for report in reports:
+        lock = _lock_path(report)
+        try:
+            if lock.read_text().strip() == str(os.getpid()):
+                lock.unlink()
+        except OSError:
+            pass
 
 
 def _is_conformance(item: pytest.Item) -> bool:
@@ -191,15 +322,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
-    try:
-        adapter = _adapter(state, config)
-    except AdapterError as err:
-        raise pytest.UsageError(str(err)) from None
-    available = adapter.available()
-    if not available:
-        # A run that checks nothing must not pass: a CI job with a broken install would be green.
-        raise pytest.UsageError(f"--impl={state.impl}: {adapter.name} is not installed or fails to import "
-                                f"({available.reason}); install it with: {adapter.install}")
+    adapter = _adapter(state, config)
     for item in items:
         if _is_conformance(item):
             item.add_marker(pytest.mark.conformance)
@@ -214,8 +337,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def _without_deadline() -> None:
-    """The current hypothesis profile without its per-example deadline, for an adapter whose first calls are
-    slow (Adapter.slow_first_calls): the rest of the profile is kept."""
+    """The current hypothesis profile without its per-example deadline (as ``<name>-no-deadline``); the rest
+    of the profile is kept."""
     from hypothesis import settings
     name = settings.get_current_profile_name()
     if settings.get_profile(name).deadline is not None:
@@ -228,7 +351,13 @@ def _adapter(state: State, config: pytest.Config) -> Adapter:
     if state.adapter is None:
         adapter = resolve(state.impl)
         if hasattr(adapter, "configure"):
-            adapter.configure(config)
+            try:
+                adapter.configure(config)
+            except pytest.UsageError:
+                raise
+            except Exception as err:  # noqa: BLE001 - a user's adapter failing to configure is a usage error
+                raise AdapterError(f"--impl={state.impl}: configuring {adapter.name} raised "
+                                   f"{type(err).__name__}: {' '.join(str(err).split())}") from None
         state.adapter = adapter
     return state.adapter
 
@@ -263,32 +392,53 @@ class Session:
         return record
 
     def check_case(self, case, request: pytest.FixtureRequest) -> None:
-        """Run a golden case through the adapter and compare."""
+        """Run a golden case through the adapter and compare. The fixture is verified first, at every dtype
+        (its identity against the manifest, its stored outputs against the reference on its stored inputs), so
+        that a forged or edited fixture fails as such, never as the implementation's fault."""
         from .runner import check
-        inputs, outputs = case.load()
+        inputs, outputs = case.load(verify=True)
         check(self.adapter, case.component, inputs, case.config, case.profile, device=self.device, dtype=self.dtype,
-              fixture=outputs, label=case.name, record=self.recorder(request))
+              fixture=outputs, label=case.name, record=self.recorder(request), timeout=self.state.timeout)
 
     def check_generated(self, component: str, inputs: dict, config: dict, profile: str,
                         request: pytest.FixtureRequest) -> None:
         """Run a generated example through the adapter and compare with the reference, live."""
         from .runner import check_generated
         check_generated(self.adapter, component, inputs, config, profile, device=self.device, dtype=self.dtype,
-                        test_name=request.node.name, impl=self.impl, record=self.recorder(request))
+                        test_name=request.node.name, impl=self.impl, record=self.recorder(request),
+                        timeout=self.state.timeout, replay_options=self.state.replay_options)
 
 
 # --------------------------------------------------------------------------- reporting
 
 class Reporter:
-    """Collects one record per conformance test (xdist relays user_properties to the controller)."""
+    """Collects one record per conformance test. Under pytest-xdist the controller's records come from the
+    reports the workers relay (with their user_properties), and a worker whose process ended mid-test (a
+    candidate that crashed it) is reported by xdist as that test's failure, recorded here as class *crashed*."""
 
-    def __init__(self, state: State):
+    def __init__(self, state: State, config: pytest.Config):
         self.state = state
+        self.config = config
+
+    def _crash_record(self, report: pytest.TestReport) -> dict | None:
+        """The record of a conformance test whose process ended before it reported (no figures of its own)."""
+        if not report.failed or report.when in ("setup", "teardown"):
+            return None
+        if Path(self.config.rootpath, report.nodeid.split("::")[0]).resolve().parent != CONFORMANCE_DIR:
+            return None
+        from components.contract import COMPONENTS
+        param = report.nodeid.partition("[")[2].rstrip("]").split("/")[0]
+        return {"component": param if param in COMPONENTS else "unknown", "class": "crashed"}
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         infos = [v for k, v in report.user_properties if k == "detconf"]
-        if not infos or (report.when != "call" and not (report.skipped and report.when == "setup")):
+        if not infos:
+            crashed = self._crash_record(report)
+            if crashed is None:
+                return
+            infos = [crashed]
+        elif report.when != "call" and not (report.skipped and report.when == "setup"):
             return
         info = dict(infos[-1])
         if hasattr(report, "wasxfail"):
@@ -310,6 +460,13 @@ class Reporter:
             text = crash.message if crash is not None else str(report.longrepr or "")
             info["message"] = text.removeprefix("conformance.runner.ConformanceFailure: ")[:4000]
         self.state.records.append(info)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        """pytest-xdist: a worker's known differences that matched no collected test (every worker collects all)."""
+        unmatched = getattr(node, "workeroutput", {}).get("detconf_unmatched_known")
+        if unmatched is not None:
+            self.state.unmatched_known = list(unmatched)
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -333,7 +490,10 @@ class Reporter:
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if hasattr(session.config, "workerinput") or not self.state.reports:
+        if hasattr(session.config, "workerinput"):
+            session.config.workeroutput["detconf_unmatched_known"] = list(self.state.unmatched_known)
+            return
+        if not self.state.reports:
             return
         state = self.state
         report = build_report(state.adapter, impl=state.impl, device=state.device, dtype=state.dtype,

@@ -9,6 +9,7 @@ import datetime
 import hashlib
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -121,13 +122,18 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 def write_reports(report: dict[str, Any], paths: list[str]) -> None:
     """Write ``report`` to each path: ``.json`` as JSON (sorted keys), ``.html`` as one self-contained page
-    (conformance/html_report.py), anything else as markdown."""
+    (conformance/html_report.py), anything else as markdown. Each is written to a temporary name beside it
+    and renamed, so that a reader never sees half a report."""
     from .html_report import html_report
     for path in paths:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         if path.endswith(".json"):
-            Path(path).write_text(json.dumps(report, indent=1, sort_keys=True, default=str) + "\n")
+            text = json.dumps(report, indent=1, sort_keys=True, default=str) + "\n"
         elif path.endswith(".html"):
-            Path(path).write_text(html_report(report))
+            text = html_report(report)
         else:
-            Path(path).write_text(markdown_report(report))
+            text = markdown_report(report)
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        partial.write_text(text)
+        os.replace(partial, target)

@@ -12,9 +12,15 @@ the failure is classed *precision* (it agrees then) or *semantic* (it still disa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+import os
+import re
+import shlex
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +39,46 @@ Tree = Any
 
 
 class ConformanceFailure(AssertionError):
-    """The candidate disagrees with the reference. ``kind`` is precision, semantic or unclassified."""
+    """The candidate disagrees with the reference. ``kind`` is precision, semantic, unclassified or timeout."""
 
     def __init__(self, message: str, kind: str):
         super().__init__(message)
         self.kind = kind
+
+
+class CallTimeout(ConformanceFailure):
+    """The candidate's call (its forward and the gradients) ran past ``--conformance-timeout``."""
+
+    def __init__(self, message: str):
+        super().__init__(message, "timeout")
+
+
+#: Seconds one candidate call may take (``--conformance-timeout``; 0 or None: no limit).
+DEFAULT_TIMEOUT = 300.0
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str) -> Iterator[None]:
+    """Raise :class:`CallTimeout` in the calling thread when the block runs past ``seconds``.
+
+    A real-time interval timer (SIGALRM): it interrupts Python code and any native call that returns to the
+    interpreter; a native call that never returns is beyond it (run with ``-n 1``: pytest-xdist replaces a
+    worker that a timeout-killer or a crash ends). Without SIGALRM (Windows) or off the main thread the
+    block runs unlimited."""
+    usable = (seconds and hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CallTimeout(f"{what} ran past --conformance-timeout={seconds:g} s [timeout]")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # --------------------------------------------------------------------------- trees
@@ -63,24 +104,26 @@ def _to_cpu(tree: Tree) -> Tree:
 # --------------------------------------------------------------------------- running
 
 def run_candidate(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any],
-                  profile: str, dtype: torch.dtype, device: str) -> tuple[dict, dict]:
-    """``(outputs with grad, the run's inputs as float64 on CPU)``."""
+                  profile: str, dtype: torch.dtype, device: str, timeout: float | None = None) -> tuple[dict, dict]:
+    """``(outputs with grad, the run's inputs as float64 on CPU)``; the call and its gradients within
+    ``timeout`` seconds (:func:`time_limit`)."""
     comp = COMPONENTS[component]
     inputs = cast(inputs64, dtype, device)
     differentiable = adapter.differentiable and comp.objective is not None
     if differentiable:
         inputs = with_grad(inputs, comp.grad_inputs)
-    with adapter.calling(dtype, device):
-        outputs = adapter.run(component, inputs, config, profile)
-    if not isinstance(outputs, Mapping):
-        raise ConformanceFailure(f"{adapter.name} returned {type(outputs).__name__} for {component}, expected a "
-                                 f"mapping of outputs", "semantic")
-    outputs = dict(outputs)
-    if differentiable:
-        objective = comp.objective(outputs)
-        grads = gradients(objective, {k: inputs[k] for k in comp.grad_inputs if k in inputs})
-        if grads:
-            outputs["grad"] = grads
+    with time_limit(timeout, f"{adapter.name}'s {component} call"):
+        with adapter.calling(dtype, device):
+            outputs = adapter.run(component, inputs, config, profile)
+        if not isinstance(outputs, Mapping):
+            raise ConformanceFailure(f"{adapter.name} returned {type(outputs).__name__} for {component}, expected a "
+                                     f"mapping of outputs", "semantic")
+        outputs = dict(outputs)
+        if differentiable:
+            objective = comp.objective(outputs)
+            grads = gradients(objective, {k: inputs[k] for k in comp.grad_inputs if k in inputs})
+            if grads:
+                outputs["grad"] = grads
     return _to_cpu(outputs), cast(inputs, torch.float64, "cpu")
 
 
@@ -135,15 +178,19 @@ def judge(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[
 
 def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any], profile: str, *,
           device: str, dtype: torch.dtype, fixture: Mapping | None = None, label: str = "",
-          record: Callable[[dict], None] = lambda info: None) -> None:
-    """Run the candidate on one input and raise :class:`ConformanceFailure` if it disagrees."""
+          record: Callable[[dict], None] = lambda info: None, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+    """Run the candidate on one input and raise :class:`ConformanceFailure` if it disagrees (or its call takes
+    longer than ``timeout`` seconds: class *timeout*)."""
     support = adapter.supports(component, device, dtype, profile, config)
     info = {"component": component, "case": label, "profile": profile}
     if not support:
         record({**info, "outcome": "not provided", "reason": support.reason})
         pytest.skip(f"not provided: {support.reason}")
     try:
-        actual, seen64 = run_candidate(adapter, component, inputs64, config, profile, dtype, device)
+        actual, seen64 = run_candidate(adapter, component, inputs64, config, profile, dtype, device, timeout)
+    except ConformanceFailure as err:
+        record({**info, "class": err.kind})
+        raise
     except NotProvided as err:  # the adapter declines this particular input (e.g. an unsupported rank)
         record({**info, "outcome": "not provided", "reason": str(err)})
         pytest.skip(f"not provided: {err}")
@@ -162,7 +209,7 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
     if not problems:
         record(info)
         return
-    kind = classify(adapter, component, inputs64, config, profile, device, dtype, fixture)
+    kind = classify(adapter, component, inputs64, config, profile, device, dtype, fixture, timeout)
     info["class"] = kind
     record(info)
     header = (f"{component} disagrees with the reference [{kind}]: impl {adapter.name} {adapter.version}, "
@@ -173,7 +220,7 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
 
 
 def classify(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any], profile: str,
-             device: str, dtype: torch.dtype, fixture: Mapping | None) -> str:
+             device: str, dtype: torch.dtype, fixture: Mapping | None, timeout: float | None = DEFAULT_TIMEOUT) -> str:
     """precision: run in float64, the candidate meets the standard of the failing run's dtype; semantic: it does
     not; unclassified: it cannot run in float64. (PyTorch's reference tests arbitrate the same way: rerun in a
     precise dtype and ask whether the disagreement goes away.)"""
@@ -182,7 +229,9 @@ def classify(adapter: Adapter, component: str, inputs64: Mapping[str, Any], conf
     if not adapter.supports(component, device, torch.float64, profile, config):
         return "unclassified"
     try:
-        actual, seen64 = run_candidate(adapter, component, inputs64, config, profile, torch.float64, device)
+        actual, seen64 = run_candidate(adapter, component, inputs64, config, profile, torch.float64, device, timeout)
+    except CallTimeout:
+        return "timeout"
     except Exception:  # noqa: BLE001 - a float64 run that crashes cannot show the difference is precision
         return "semantic"
     expected = fixture if fixture is not None else reference_outputs(component, seen64, config, profile)
@@ -197,16 +246,29 @@ def classify(adapter: Adapter, component: str, inputs64: Mapping[str, Any], conf
 FAILURE_DIR = Path(".detconf") / "failures"
 
 
+def _slug(text: str) -> str:
+    """``text`` as one file-name component (letters, digits, ``-_.=``; anything else ``_``)."""
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("._")[:80] or "_"
+
+
 def save_failure(test_name: str, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any],
-                 profile: str) -> Path:
-    """Write a failing generated example as a fixture file; returns its path."""
+                 profile: str, *, impl: str = "", dtype: torch.dtype = torch.float32, device: str = "cpu") -> Path:
+    """Write a failing generated example as a fixture file; returns its path,
+    ``.detconf/failures/<impl>/<dtype>-<device>/<component>/<test>-<example hash>.safetensors``.
+
+    The name holds the example's own hash (of its inputs, config and profile), so another run, test or
+    example never overwrites it; the file is written to a temporary name and renamed, so a reader never
+    sees half of it."""
     tensors = flatten(_to_cpu(dict(inputs64)), "in")
     meta = {"name": f"replay/{test_name}", "component": component, "config": dict(config), "profile": profile}
     payload = encode(tensors, meta)
-    digest = hashlib.sha256(test_name.encode()).hexdigest()[:12]
-    path = FAILURE_DIR / component / f"{digest}.safetensors"
+    digest = hashlib.sha256(payload).hexdigest()[:12]
+    path = (FAILURE_DIR / _slug(impl or "impl") / f"{str(dtype).removeprefix('torch.')}-{_slug(str(device))}"
+            / component / f"{_slug(test_name)}-{digest}.safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(payload)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(payload)
+    os.replace(partial, path)
     return path
 
 
@@ -222,13 +284,18 @@ def load_failure(path: Path) -> tuple[str, dict, dict, str]:
 
 def check_generated(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any],
                     profile: str, *, device: str, dtype: torch.dtype, test_name: str, impl: str,
-                    record: Callable[[dict], None] = lambda info: None) -> None:
-    """:func:`check` for a generated example; a failure is saved with a one-line replay command."""
+                    record: Callable[[dict], None] = lambda info: None, timeout: float | None = DEFAULT_TIMEOUT,
+                    replay_options: tuple[str, ...] = ()) -> None:
+    """:func:`check` for a generated example; a failure is saved with a one-line replay command (the run's
+    ``--impl``, ``--dtype``, ``--device`` and ``replay_options``: every other option that changes a call)."""
     try:
-        check(adapter, component, inputs64, config, profile, device=device, dtype=dtype, label=test_name, record=record)
+        check(adapter, component, inputs64, config, profile, device=device, dtype=dtype, label=test_name, record=record,
+              timeout=timeout)
     except ConformanceFailure as err:
-        path = save_failure(test_name, component, inputs64, config, profile).resolve()
+        path = save_failure(test_name, component, inputs64, config, profile, impl=impl, dtype=dtype,
+                            device=device).resolve()
         # Absolute paths: the command works from any directory (the suite's own, an installed wheel's).
-        replay = (f"pytest {Path(__file__).resolve().parent} --impl={impl} --dtype={str(dtype).removeprefix('torch.')} "
-                  f"--device={device} --conformance-replay={path}")
+        replay = shlex.join(["pytest", str(Path(__file__).resolve().parent), f"--impl={impl}",
+                           f"--dtype={str(dtype).removeprefix('torch.')}", f"--device={device}", *replay_options,
+                           f"--conformance-replay={path}"])
         raise ConformanceFailure(f"{err}\nfailing example saved to {path}; replay: {replay}", err.kind) from None

@@ -30,8 +30,13 @@ class GoldenCase(CaseRecord):
     path: Path
     entry: Mapping[str, Any]
 
-    def load(self, dtype: torch.dtype | None = None, device: str | torch.device = "cpu") -> tuple[Any, Any]:
-        """``(inputs, outputs)`` as nested dicts/lists of tensors, verified against the manifest.
+    def load(self, dtype: torch.dtype | None = None, device: str | torch.device = "cpu",
+             verify: bool = False) -> tuple[Any, Any]:
+        """``(inputs, outputs)`` as nested dicts/lists of tensors, verified against the manifest: the file's
+        sha256, tensor names, dtypes and shapes, and the case's identity (name, component, profile, config,
+        seed, tags: the manifest's against the file's own JSON, which the sha256 covers). With ``verify``,
+        also the stored outputs against the reference run on the stored inputs (the drift policy): a fixture
+        whose outputs were replaced is a :class:`FixtureError`, not a verdict on an implementation.
 
         Floating tensors are cast to ``dtype`` when given (integer and boolean tensors keep theirs)
         and every tensor is moved to ``device``.
@@ -39,6 +44,17 @@ class GoldenCase(CaseRecord):
         tensors, case_json = read_case_file(self.path, self.entry)
         if case_json.get("name") != self.name:
             raise FixtureError(f"{self.path}: its metadata names case {case_json.get('name')!r}, not {self.name!r}")
+        for name in IDENTITY:
+            listed = list(getattr(self, name)) if name == "tags" else getattr(self, name)
+            if case_json.get(name) != listed:
+                raise FixtureError(f"case {self.name!r}: MANIFEST.json's {name} {listed!r} is not the fixture's own "
+                                   f"{case_json.get(name)!r} ({self.path}); the manifest was edited by hand")
+        if verify:
+            from .compare import format_table, reference_differences
+            moved = reference_differences(self.name, self.component, self.config, self.profile, tensors)
+            if moved:
+                raise FixtureError(f"case {self.name!r}: its stored outputs are not the reference's on its stored "
+                                   f"inputs ({self.path}; python -m golden check):\n{format_table(moved)}")
 
         def convert(t: torch.Tensor) -> torch.Tensor:
             if dtype is not None and t.dtype.is_floating_point:
@@ -48,12 +64,21 @@ class GoldenCase(CaseRecord):
         return unflatten(converted, "in"), unflatten(converted, "out")
 
 
+#: The fields of a case's identity, in the manifest and in the fixture's own JSON.
+IDENTITY = ("component", "profile", "config", "seed", "tags")
+_ENTRY_FIELDS = ("file", "sha256", "tensors", *IDENTITY)
+
+
 def cases(component: str | None = None, *, profile: str | None = None, tag: str | None = None,
           pattern: str | None = None, root: Path = GOLDEN_DIR) -> list[GoldenCase]:
     """The fixtures of the manifest, optionally filtered by component, profile, tag and a name glob."""
     manifest = read_manifest(root / "MANIFEST.json")
     out = []
     for name, entry in sorted(manifest["cases"].items()):
+        missing = [f for f in _ENTRY_FIELDS if f not in entry] if isinstance(entry, dict) else list(_ENTRY_FIELDS)
+        if missing:
+            raise FixtureError(f"{root / 'MANIFEST.json'}: case {name!r} lacks {', '.join(missing)}; run "
+                               "`python -m golden check`, then `python -m golden regenerate --only` the case")
         if component is not None and entry["component"] != component:
             continue
         if profile is not None and entry["profile"] != profile:

@@ -20,10 +20,9 @@ import torch
 
 from . import platforms
 from .catalogue import Case, catalogue, run_case
-from components.contract import reference_outputs
-from .compare import Difference, Figures, budget, compare_exact, compare_outputs, format_table
+from .compare import Difference, Figures, budget, compare_exact, format_table, reference_differences
 from .store import (GOLDEN_DIR, FixtureError, encode, flatten, read_case_file, read_manifest, sha256, tensor_specs,
-                    unflatten, write_manifest)
+                    write_manifest)
 
 
 def _selected(pattern: str | Sequence[str] | None) -> list[Case]:
@@ -186,12 +185,9 @@ def find_differences(root: Path, pattern: str | Sequence[str] | None = None, man
         if metadata:
             problems += metadata
             continue
-        # The fixture is data: the reference runs on its stored inputs, whatever this platform's input
-        # builders would make of the seed (their float arithmetic is not the gate's business).
-        inputs = unflatten(_split(stored, "in"), "in") if _split(stored, "in") else {}
-        fresh = flatten(reference_outputs(case.component, inputs, case.config, case.profile), "out")
         per_output: dict[str, Figures] = {}
-        problems += compare_outputs(case.name, case.component, fresh, _split(stored, "out"), figures=per_output)
+        problems += reference_differences(case.name, case.component, case.config, case.profile, stored,
+                                          figures=per_output)
         if figures is not None:
             figures[case.name] = per_output
     elapsed = progress.done()

@@ -28,6 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from components.contract import reference_outputs
+
+from .store import flatten, unflatten
+
 DRIFT_PATH = Path(__file__).with_name("drift.toml")
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -193,3 +197,15 @@ def format_table(differences: list[Difference]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def reference_differences(case: str, component: str, config: Mapping, profile: str,
+                          stored: Mapping[str, torch.Tensor],
+                          figures: dict[str, Figures] | None = None) -> list[Difference]:
+    """The reference run on a fixture's stored inputs (``in.*`` of ``stored``) against its stored outputs
+    (``out.*``), under the drift policy: the fixture is data, whatever this platform's builders would make of
+    its seed."""
+    inputs = {k: v for k, v in stored.items() if k.startswith("in.")}
+    outputs = {k: v for k, v in stored.items() if k.startswith("out.")}
+    fresh = flatten(reference_outputs(component, unflatten(inputs, "in") if inputs else {}, config, profile), "out")
+    return compare_outputs(case, component, fresh, outputs, figures=figures)

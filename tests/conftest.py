@@ -8,6 +8,10 @@ import shutil
 
 import pytest
 import torch
+# pytester's in-process runs drop from sys.modules what they imported; torch._dynamo registers a C++ operator
+# library when imported, and a second import after such a run fails ("Only a single TORCH_LIBRARY can be used
+# to register the namespace _inductor_test"). Imported once here, it stays for every run.
+import torch._dynamo
 from hypothesis import settings
 
 from conformance.hypothesis_profiles import default_profile_name, register_profiles

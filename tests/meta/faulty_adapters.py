@@ -199,7 +199,7 @@ def area_without_half_kernel() -> Adapter:
 
 def slow_first_call() -> Adapter:
     """The reference, but its first call takes 2.5 s (an export, a compilation): beyond the dev profile's 2 s
-    deadline. It declares slow_first_calls, so the suite runs hypothesis without the deadline."""
+    deadline, which the suite does not apply. It declares nothing."""
     import time
     state = {"first": True}
 
@@ -207,6 +207,23 @@ def slow_first_call() -> Adapter:
         if state.pop("first", False):
             time.sleep(2.5)
         return call_overlap(inputs, config, profile)
-    adapter = _with("slow-first-call", **{"boxes.overlap": overlap})
-    adapter.slow_first_calls = True
-    return adapter
+    return _with("slow-first-call", **{"boxes.overlap": overlap})
+
+
+def hangs() -> Adapter:
+    """The reference, but its box area never returns (a deadlock, a loop without end)."""
+    import time
+
+    def area(inputs, config, profile):
+        while True:
+            time.sleep(0.05)
+    return _with("hangs", **{"boxes.area": area})
+
+
+def kills_its_process() -> Adapter:
+    """The reference, but its box area ends the process (as a native crash or an os._exit in a library does)."""
+    import os
+
+    def area(inputs, config, profile):
+        os._exit(3)
+    return _with("kills-its-process", **{"boxes.area": area})

@@ -16,35 +16,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import settings
 
-import conformance
 import golden
 from components.contract import COMPONENTS
 from ..conftest import require_executable
 
-SUITE = str(Path(conformance.__file__).resolve().parent)
-
-
-def run_suite(pytester, impl: str, *args: str):
-    """Run the suite; returns (result, report). The outer session's hypothesis profile is restored."""
-    report_path = pytester.path / "report.json"
-    previous = settings.get_current_profile_name()
-    try:
-        result = pytester.runpytest_inprocess(SUITE, f"--impl={impl}", "-p", "no:cacheprovider",
-                                              "--hypothesis-profile=dev", f"--conformance-report={report_path}", *args)
-    finally:
-        settings.load_profile(previous)
-    report = json.loads(report_path.read_text()) if report_path.exists() else None
-    return result, report
-
-
-def outcomes(report) -> dict[str, tuple[str, str | None]]:
-    return {t["test"].split("::", 1)[1]: (t["outcome"], t.get("class")) for t in report["tests"]}
-
-
-def faulty(name: str) -> str:
-    return f"py:tests.meta.faulty_adapters:{name}"
+from .suite_runs import SUITE, faulty, outcomes, run_suite
 
 
 def test_the_reference_passes_everything(pytester):
@@ -288,16 +265,6 @@ def test_reports_say_what_differed_why_a_difference_is_expected_and_what_was_che
     assert "## Expected failures (known differences)" in text and xfailed[0]["reason"] in text
     assert f"golden manifest sha256 {header['manifest_sha256']}" in text and "Outcomes: " in text
     assert f"report written to {md}" in result.stdout.str()
-
-
-def test_an_adapter_with_slow_first_calls_runs_without_the_deadline(pytester):
-    # The dev profile's 2 s deadline would fail the example that pays for a 2.5 s first call; an adapter that
-    # declares slow_first_calls runs without it, with the rest of the profile.
-    result, report = run_suite(pytester, faulty("slow_first_call"), "-k", "test_overlap_generated and detr-iou")
-    got = outcomes(report)
-    assert got["test_overlap_generated[detr-iou]"] == ("passed", None), result.stdout.str()[-3000:]
-    assert set(got.values()) == {("passed", None)} and result.ret == 0
-    assert "hypothesis profile 'dev-no-deadline'" in result.stdout.str()
 
 
 def html_report(pytester) -> Path:
