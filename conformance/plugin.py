@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import platform
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class State:
     reports: list[str]
     replay: list[str]
     timeout: float | None = DEFAULT_TIMEOUT
+    world_size: int = 1
     replay_options: tuple[str, ...] = ()
     adapter: Adapter | None = None
     records: list[dict] = field(default_factory=list)
@@ -125,6 +127,10 @@ def _add_options(parser: pytest.Parser) -> None:
     group.addoption("--allow-tf32", action="store_true", help="allow TF32 matmuls and convolutions (off by default)")
     group.addoption("--conformance-replay", action="append", default=[], metavar="PATH",
                     help="re-run a saved failing example (a file under .detconf/failures/)")
+    group.addoption("--world-size", type=int, default=1, metavar="N",
+                    help="run the rank-dependent components (the DETR-family criteria) on N ranks of a real "
+                         "torch.distributed group (gloo; nccl with --device=cuda), each rank on its shard of the "
+                         "batch (default 1: one process)")
     group.addoption("--conformance-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                     help="fail a candidate call (forward and gradients) that runs longer, as class timeout; 0: no "
                          f"limit (default {DEFAULT_TIMEOUT:g})")
@@ -160,7 +166,10 @@ def pytest_configure(config: pytest.Config) -> None:
     state = State(impl=config.getoption("impl"), device=config.getoption("device"),
                   dtype=DTYPES[config.getoption("dtype")], allow_tf32=config.getoption("allow_tf32"),
                   reports=config.getoption("conformance_report"), replay=config.getoption("conformance_replay"),
-                  timeout=timeout or None, replay_options=_replay_options(config))
+                  timeout=timeout or None, replay_options=_replay_options(config),
+                  world_size=config.getoption("world_size"))
+    if state.world_size < 1:
+        raise pytest.UsageError(f"--world-size={state.world_size}: expected a number of ranks >= 1")
     for path in state.reports:
         if not path.endswith((".json", ".md", ".html")):
             raise pytest.UsageError(f"--conformance-report={path}: expected a path ending in .json, .md or .html")
@@ -290,7 +299,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     from hypothesis import settings
     cuda = torch.version.cuda or "none"
     return [f"detconf conformance: impl {impl}",
-            f"  device {state.device}, dtype {str(state.dtype).removeprefix('torch.')}, TF32 "
+            f"  device {state.device}, dtype {str(state.dtype).removeprefix('torch.')}"
+            f"{f', world size {state.world_size}' if state.world_size > 1 else ''}, TF32 "
             f"{'on' if state.allow_tf32 else 'off'}, torch {torch.__version__} (CUDA {cuda}, available: "
             f"{torch.cuda.is_available()}), python {platform.python_version()}, hypothesis profile "
             f"{settings.get_current_profile_name()!r}"]
@@ -363,9 +373,11 @@ def _adapter(state: State, config: pytest.Config) -> Adapter:
 
 
 @pytest.fixture(scope="session")
-def detconf(request: pytest.FixtureRequest) -> "Session":
+def detconf(request: pytest.FixtureRequest) -> Iterator["Session"]:
     """The run's adapter, device and dtype, and a way to check one call."""
-    return Session(request.config.stash[STATE])
+    session = Session(request.config.stash[STATE])
+    yield session
+    session.close()
 
 
 class Session:
@@ -373,6 +385,26 @@ class Session:
         self.state = state
         self.adapter = state.adapter if state.adapter is not None else resolve(state.impl)
         self.device, self.dtype, self.impl = state.device, state.dtype, state.impl
+        self._pool = None
+
+    def pool(self):
+        """The ``--world-size`` process group, started on first use and again after a call broke it."""
+        from .distributed import RankPool
+        if self._pool is not None and getattr(self._pool, "broken", False):
+            self._pool.close()
+            self._pool = None
+        if self._pool is None:
+            self._pool = RankPool(self.impl, self.state.world_size, self.device)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def _ranked(self, component: str) -> bool:
+        from components.ranks import rank_dependent
+        return self.state.world_size > 1 and rank_dependent(component)
 
     @staticmethod
     def recorder(request: pytest.FixtureRequest):
@@ -397,6 +429,19 @@ class Session:
         that a forged or edited fixture fails as such, never as the implementation's fault."""
         from .runner import check
         inputs, outputs = case.load(verify=True)
+        if self._ranked(case.component):
+            from components.ranks import batch_size
+
+            from .runner import check_ranked
+            if batch_size(case.component, inputs) < self.state.world_size:
+                reason = f"a batch of {batch_size(case.component, inputs)} image(s) for {self.state.world_size} ranks"
+                self.recorder(request)({"component": case.component, "case": case.name, "profile": case.profile,
+                                        "outcome": "not provided", "reason": reason})
+                pytest.skip(f"not provided: {reason}")
+            check_ranked(self.adapter, case.component, inputs, case.config, case.profile, pool=self.pool(),
+                         device=self.device, dtype=self.dtype, label=case.name, record=self.recorder(request),
+                         timeout=self.state.timeout)
+            return
         check(self.adapter, case.component, inputs, case.config, case.profile, device=self.device, dtype=self.dtype,
               fixture=outputs, label=case.name, record=self.recorder(request), timeout=self.state.timeout)
 
@@ -404,6 +449,18 @@ class Session:
                         request: pytest.FixtureRequest) -> None:
         """Run a generated example through the adapter and compare with the reference, live."""
         from .runner import check_generated
+        if self._ranked(component):
+            from hypothesis import reject
+
+            from components.ranks import batch_size
+
+            from .runner import check_ranked
+            if batch_size(component, inputs) < self.state.world_size:
+                reject()  # a data-parallel rank always has an image: this draw is not a world-size batch
+            check_ranked(self.adapter, component, inputs, config, profile, pool=self.pool(), device=self.device,
+                         dtype=self.dtype, label=request.node.name, record=self.recorder(request),
+                         timeout=self.state.timeout)
+            return
         check_generated(self.adapter, component, inputs, config, profile, device=self.device, dtype=self.dtype,
                         test_name=request.node.name, impl=self.impl, record=self.recorder(request),
                         timeout=self.state.timeout, replay_options=self.state.replay_options)

@@ -32,7 +32,7 @@ from golden.store import encode, flatten, unflatten
 from oracle import conventions as conv
 from oracle.assign.hungarian import matching_cost_matrix
 
-from .adapters.base import Adapter, NotProvided
+from .adapters.base import Adapter, NotProvided, Support
 from .compare import Figures, check_matching, compare_trees, same_matching
 
 Tree = Any
@@ -239,6 +239,79 @@ def classify(adapter: Adapter, component: str, inputs64: Mapping[str, Any], conf
         expected = {k: v for k, v in expected.items() if k != "grad"}
     problems = judge(component, actual, expected, seen64, config, profile, dtype, Figures())
     return "semantic" if problems else "precision"
+
+
+# --------------------------------------------------------------------------- several ranks
+
+def check_ranked(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any],
+                 profile: str, *, pool, device: str, dtype: torch.dtype, label: str = "",
+                 record: Callable[[dict], None] = lambda info: None, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+    """:func:`check` across the ranks of a process group (``pool``: conformance.distributed.RankPool).
+
+    The batch is split into one shard per rank (components/ranks.py); every rank runs the candidate on its
+    shard, and each rank's outputs and gradients must agree with the reference on that shard given every
+    rank's statistic (the all-reduced box count): what the rank computes in data-parallel training."""
+    from components import ranks
+    world = pool.world_size
+    support = adapter.supports(component, device, dtype, profile, config)
+    if support and component in adapter.single_process:
+        support = Support(False, f"{adapter.name} runs {component} in one process only: "
+                                 f"{adapter.single_process[component]}")
+    info = {"component": component, "case": label, "profile": profile, "world_size": world}
+    if not support:
+        record({**info, "outcome": "not provided", "reason": support.reason})
+        pytest.skip(f"not provided: {support.reason}")
+    header = (f"{component} across {world} ranks ({pool.backend}), impl {adapter.name} {adapter.version}, profile "
+              f"{profile}, {str(dtype).removeprefix('torch.')} on {device}" + (f", case {label}" if label else ""))
+    shards = ranks.split(component, inputs64, world)
+    results = pool.run(component, shards, config, profile, dtype, timeout)
+    declined = [r.not_provided for r in results if r.not_provided]
+    if declined:
+        record({**info, "outcome": "not provided", "reason": declined[0]})
+        pytest.skip(f"not provided: {declined[0]}")
+    failed = [r for r in results if r.error]
+    if failed:
+        kind = "timeout" if any(r.kind == "timeout" for r in failed) else "raised"
+        record({**info, "class": kind})
+        pool.broken = True  # its peers may be left in a collective: the session starts a new group
+        raise ConformanceFailure(f"{header}: the candidate failed [{kind}]\n" + "\n".join(
+            f"rank {r.rank}: {r.error}" for r in failed), kind)
+    figures = Figures()
+    problems = _rank_problems(adapter, component, results, config, profile, dtype, figures)
+    info.update(max_abs=figures.max_abs, max_rel=figures.max_rel, ulps=figures.ulps, norm_ulps=figures.norm_ulps,
+                worst=figures.worst, notes=figures.notes)
+    if not problems:
+        record(info)
+        return
+    kind = "semantic"
+    if dtype != torch.float64 and adapter.supports(component, device, torch.float64, profile, config):
+        again = pool.run(component, shards, config, profile, torch.float64, timeout)
+        if not any(r.error or r.not_provided for r in again) and not _rank_problems(
+                adapter, component, again, config, profile, dtype, Figures()):
+            kind = "precision"
+    elif dtype != torch.float64:
+        kind = "unclassified"
+    info["class"] = kind
+    record(info)
+    raise ConformanceFailure(f"{component} disagrees with the reference across {world} ranks [{kind}]: "
+                             f"{header.split(', ', 1)[1]}\n" + "\n".join(problems), kind)
+
+
+def _rank_problems(adapter: Adapter, component: str, results, config: Mapping[str, Any], profile: str,
+                   dtype: torch.dtype, figures: Figures) -> list[str]:
+    """Every rank's outputs against the reference on its shard, given every rank's statistic."""
+    from components import ranks
+    statistics = [ranks.local_statistic(component, r.seen64) for r in results]
+    figures.notes.append(f"per-rank statistics {statistics}")
+    problems = []
+    for r in results:
+        seen = ranks.with_world(component, r.seen64, statistics, profile)
+        expected = reference_outputs(component, seen, config, profile)
+        if not adapter.differentiable:
+            expected = {k: v for k, v in expected.items() if k != "grad"}
+        problems += [f"rank {r.rank} of {len(results)}: {m}"
+                     for m in judge(component, r.outputs, expected, seen, config, profile, dtype, figures)]
+    return problems
 
 
 # --------------------------------------------------------------------------- failing examples

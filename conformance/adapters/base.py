@@ -59,6 +59,11 @@ class Adapter:
     - ``profiles``: the profiles the adapter follows; ``None`` means every profile (the reference).
     - ``devices`` / ``dtypes``: what it runs on.
     - ``known_differences``: path of a TOML file of expected failures (see conformance/known.py).
+    - ``single_process``: ``{component: reason}`` for rank-dependent components (components/ranks.py) that
+      cannot run in a process group; under ``--world-size=N`` every other rank-dependent component it
+      provides runs on N ranks of a real ``torch.distributed`` group, which the suite initialises in each
+      rank's process before the first call (``torch.distributed.is_initialized()`` is then true; gloo on
+      CPU, nccl for ``--device=cuda``), so the library's own all-reduce runs as in training.
     - ``slow_first_calls``: informational (a call may take seconds the first time for a given shape: an
       export, a compilation). The suite runs every adapter without hypothesis' per-example deadline and
       bounds each call by ``--conformance-timeout`` instead, so a slow but correct call never fails.
@@ -74,6 +79,7 @@ class Adapter:
     install: str = ""
     known_differences: str | None = None
     slow_first_calls: bool = False
+    single_process: Mapping[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
 
     @property
