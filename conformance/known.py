@@ -9,6 +9,7 @@ A TOML file per adapter lists expected failures::
     link = "https://github.com/..."     # an issue, or the upstream file and line
     dtypes = ["float16"]               # optional: only runs in these dtypes (default: every dtype)
     devices = ["cpu"]                  # optional: only runs on these devices (default: cpu and cuda)
+    ranks = "several"                  # optional: only runs in one process ("one") or under --world-size=N > 1
 
 Each matching test runs as a strict xfail, so an upstream fix is noticed; entries that match no
 collected test are reported with a warning. Test ids are given from the test module's file name on
@@ -25,6 +26,7 @@ import pytest
 CATEGORIES = ("upstream-bug", "convention-not-modelled", "precision")
 DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
 DEVICE_NAMES = ("cpu", "cuda")
+RANKS = ("one", "several")
 
 
 def load_known_differences(path: Path) -> list[dict]:
@@ -45,12 +47,18 @@ def load_known_differences(path: Path) -> list[dict]:
         if not isinstance(devices, list) or not devices or set(devices) - set(DEVICE_NAMES):
             raise pytest.UsageError(f"{path}: expected_failure #{i} has devices {devices!r}; expected a non-empty "
                                     f"list of {', '.join(DEVICE_NAMES)}")
+        if entry.get("ranks", "one") not in RANKS:
+            raise pytest.UsageError(f"{path}: expected_failure #{i} has ranks {entry['ranks']!r}; expected one of "
+                                    f"{', '.join(RANKS)}")
     return entries
 
 
-def applies(entry: dict, dtype: str, device: str = "cpu") -> bool:
-    """Whether an entry is expected in a run of ``dtype`` (``"float32"``, ...) on ``device`` (``"cpu"``, ``"cuda"``)."""
-    return dtype in entry.get("dtypes", DTYPE_NAMES) and device in entry.get("devices", DEVICE_NAMES)
+def applies(entry: dict, dtype: str, device: str = "cpu", world_size: int = 1) -> bool:
+    """Whether an entry is expected in a run of ``dtype`` (``"float32"``, ...) on ``device`` (``"cpu"``, ``"cuda"``)
+    with ``world_size`` ranks (an entry without ``ranks`` applies to any)."""
+    ranks = entry.get("ranks")
+    return (dtype in entry.get("dtypes", DTYPE_NAMES) and device in entry.get("devices", DEVICE_NAMES)
+            and (ranks is None or ranks == ("one" if world_size == 1 else "several")))
 
 
 def short_id(item: pytest.Item) -> str:
@@ -58,10 +66,10 @@ def short_id(item: pytest.Item) -> str:
 
 
 def apply_known_differences(path: Path, items: list[pytest.Item], dtype: str = "float32",
-                            device: str = "cpu") -> list[str]:
-    """Mark matching items as strict xfails in a run of ``dtype`` on ``device``; return the entries for this
-    dtype and device that matched nothing."""
-    entries = [e for e in load_known_differences(path) if applies(e, dtype, device)]
+                            device: str = "cpu", world_size: int = 1) -> list[str]:
+    """Mark matching items as strict xfails in a run of ``dtype`` on ``device`` with ``world_size`` ranks; return
+    the entries for this run that matched nothing."""
+    entries = [e for e in load_known_differences(path) if applies(e, dtype, device, world_size)]
     used = set()
     for item in items:
         sid = short_id(item)

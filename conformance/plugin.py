@@ -340,7 +340,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         from .known import apply_known_differences
         state.unmatched_known = apply_known_differences(Path(adapter.known_differences), items,
                                                         str(state.dtype).removeprefix("torch."),
-                                                        str(state.device).split(":")[0])
+                                                        str(state.device).split(":")[0], state.world_size)
         for entry in state.unmatched_known:
             warnings.warn(f"known difference {entry!r} of {adapter.name} matches no collected test", UserWarning,
                           stacklevel=1)
@@ -555,5 +555,5 @@ class Reporter:
         state = self.state
         report = build_report(state.adapter, impl=state.impl, device=state.device, dtype=state.dtype,
                               allow_tf32=state.allow_tf32, records=state.records,
-                              unmatched_known_differences=state.unmatched_known)
+                              unmatched_known_differences=state.unmatched_known, world_size=state.world_size)
         write_reports(report, state.reports)

@@ -227,3 +227,9 @@ def kills_its_process() -> Adapter:
     def area(inputs, config, profile):
         os._exit(3)
     return _with("kills-its-process", **{"boxes.area": area})
+
+
+def criterion_local_count() -> Adapter:
+    """The set criterion normalised by its own rank's box count: it never all-reduces (a port that dropped
+    DETR's ``torch.distributed.all_reduce(num_boxes)``). In one process it is the reference."""
+    return _with("criterion-local-count", **{"criteria.set_criterion": COMPONENTS["criteria.set_criterion"].call})
