@@ -174,11 +174,18 @@ MMDET_SCORE_INPUTS = ("all_cls_scores", "all_bbox_preds", "enc_cls_scores", "enc
 
 
 def call_mmdet_head(inputs, config, profile):
-    """outputs: ``losses`` with mmdet's keys, dots written as ``/`` (``d0/loss_cls``), and ``total``."""
+    """inputs: the head's scores and targets, optional ``world_statistics`` ``{layer: [ranks, 2]}`` (every rank's
+    ``(num_pos, cls_avg_factor)`` in a process group, components/ranks.py). outputs: ``losses`` with mmdet's
+    keys, dots written as ``/`` (``d0/loss_cls``), and ``total``."""
     head = MMDetDETRHeadLoss(MMDET_HEADS[config["head"]], num_classes=config["num_classes"])
     kwargs = {k: inputs[k] for k in MMDET_SCORE_INPUTS[2:] if k in inputs}
     if "dn_meta" in inputs:
         kwargs["dn_meta"] = {k: int(v) for k, v in inputs["dn_meta"].items()}
+    if "world_statistics" in inputs:  # {layer: [ranks, 2]} -> per rank {layer: (num_pos, cls_avg_factor)}
+        stats = inputs["world_statistics"]
+        ranks = len(next(iter(stats.values())))
+        kwargs["world"] = [{key: tuple(float(v) for v in value[r]) for key, value in stats.items()}
+                           for r in range(ranks)]
     losses = head(inputs["all_cls_scores"], inputs["all_bbox_preds"], inputs["targets"], **kwargs)
     return {"losses": canonical_keys(losses), "total": head.total(losses)}
 

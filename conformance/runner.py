@@ -301,11 +301,11 @@ def _rank_problems(adapter: Adapter, component: str, results, config: Mapping[st
                    dtype: torch.dtype, figures: Figures) -> list[str]:
     """Every rank's outputs against the reference on its shard, given every rank's statistic."""
     from components import ranks
-    statistics = [ranks.local_statistic(component, r.seen64) for r in results]
+    statistics = [ranks.local_statistic(component, r.seen64, config, profile) for r in results]
     figures.notes.append(f"per-rank statistics {statistics}")
     problems = []
     for r in results:
-        seen = ranks.with_world(component, r.seen64, statistics, profile)
+        seen = ranks.with_world(component, r.seen64, statistics, config, profile)
         expected = reference_outputs(component, seen, config, profile)
         if not adapter.differentiable:
             expected = {k: v for k, v in expected.items() if k != "grad"}

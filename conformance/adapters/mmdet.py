@@ -459,8 +459,9 @@ class MMDetAdapter(Adapter):
                    loss_bbox=dict(type="L1Loss", loss_weight=h.loss_weight_bbox),
                    loss_iou=dict(type="GIoULoss", loss_weight=h.loss_weight_iou),
                    train_cfg=dict(assigner=dict(type="HungarianAssigner", match_costs=self._match_costs(h.matcher))))
+        cfg.update(sync_cls_avg_factor=h.sync_cls_avg_factor)
         if kind != "detr":
-            cfg.update(sync_cls_avg_factor=True, as_two_stage=two_stage, num_pred_layer=1)
+            cfg.update(as_two_stage=two_stage, num_pred_layer=1)
         return self.MODELS.build(cfg)
 
     def detr_head_loss(self, inputs, config, profile):

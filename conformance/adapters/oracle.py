@@ -22,7 +22,7 @@ def _in_group(component: str, call):
     ranks' statistics and gives them to the reference, as the library's all-reduce would."""
     def run(inputs, config, profile):
         if dist.is_available() and dist.is_initialized():
-            inputs = ranks.with_group_world(component, inputs, profile)
+            inputs = ranks.with_group_world(component, inputs, config, profile)
         return call(inputs, config, profile)
     return run
 

@@ -111,8 +111,10 @@ class MMDetDETRHeadConvention:
       ``DeformableDETRHead``) or the real labels (``"real"``, ``DINOHead``).
     - ``matcher``: the ``HungarianAssigner`` match costs.
 
-    Multi-process ``reduce_mean`` (``sync_cls_avg_factor``) is the identity on one process, which
-    is what the reference models.
+    - ``sync_cls_avg_factor``: over the ranks of a process group, ``cls_avg_factor`` is the mean of every
+      rank's (``reduce_mean``, before the clamp to 1); otherwise this rank's own. ``num_pos`` for the box
+      losses is always the ranks' mean (``torch.clamp(reduce_mean(num_total_pos), min=1)``). On one process
+      both are the identity.
     """
 
     classification: Literal["softmax", "focal"]
@@ -126,6 +128,7 @@ class MMDetDETRHeadConvention:
     iou: IoUConvention = IOU_MMDET
     avg_factor_eps: float = FLT_EPS
     enc_targets: Literal["binary", "real"] = "real"
+    sync_cls_avg_factor: bool = False
 
     def __post_init__(self) -> None:
         check_choice("MMDetDETRHeadConvention.classification", self.classification, ("softmax", "focal"))
@@ -146,7 +149,8 @@ MMDET_DETR_HEAD = MMDetDETRHeadConvention(
                               giou=IOU_MMDET))
 #: mmdet DeformableDETRHead, configs/deformable_detr/deformable-detr_r50_16xb2-50e_coco.py.
 MMDET_DEFORMABLE_DETR_HEAD = MMDetDETRHeadConvention(classification="focal", loss_weight_cls=2.0,
-                                                     matcher=_MMDET_FOCAL_COST, enc_targets="binary")
+                                                     matcher=_MMDET_FOCAL_COST, enc_targets="binary",
+                                                     sync_cls_avg_factor=True)
 #: mmdet DINOHead, configs/dino/dino-4scale_r50_8xb2-12e_coco.py.
 MMDET_DINO_HEAD = MMDetDETRHeadConvention(classification="focal", loss_weight_cls=1.0,
-                                          matcher=_MMDET_FOCAL_COST, enc_targets="real")
+                                          matcher=_MMDET_FOCAL_COST, enc_targets="real", sync_cls_avg_factor=True)

@@ -110,14 +110,30 @@ class MMDetDETRHeadLoss:
                                convention=self.conv.iou, avg_factor=avg, avg_factor_eps=eps)
         return loss_bbox * self.conv.loss_weight_bbox, loss_iou * self.conv.loss_weight_iou
 
-    def layer_losses(self, cls_scores: torch.Tensor, bbox_preds: torch.Tensor, targets: Sequence[Target],
-                     indices: Indices | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(loss_cls, loss_bbox, loss_iou)`` of one layer (``loss_by_feat_single``)."""
-        if indices is None:
-            indices = self.match(cls_scores, bbox_preds, targets)
+    def layer_statistic(self, cls_scores: torch.Tensor, indices: Indices) -> tuple[float, float]:
+        """``(num_pos, cls_avg_factor)`` of one layer on this rank, before any reduction and clamp:
+        ``num_pos`` matched queries, ``num_pos + num_neg * bg_cls_weight``."""
         num_pos = float(sum(len(rows) for rows, _ in indices))
         num_neg = float(cls_scores.shape[0] * cls_scores.shape[1]) - num_pos
-        cls_avg_factor = max(num_pos + num_neg * self.conv.bg_cls_weight, 1.0)
+        return num_pos, num_pos + num_neg * self.conv.bg_cls_weight
+
+    def _averaged(self, local: tuple[float, float], world: Sequence[Sequence[float]] | None) -> tuple[float, float]:
+        """``(num_pos for the box losses, cls_avg_factor)``: the ranks' mean of ``num_pos``; the ranks' mean of
+        the class factor under ``sync_cls_avg_factor``, else this rank's; the class factor clamped to 1."""
+        if world is None:
+            return local[0], max(local[1], 1.0)
+        num_pos = sum(w[0] for w in world) / len(world)
+        cls_factor = sum(w[1] for w in world) / len(world) if self.conv.sync_cls_avg_factor else local[1]
+        return num_pos, max(cls_factor, 1.0)
+
+    def layer_losses(self, cls_scores: torch.Tensor, bbox_preds: torch.Tensor, targets: Sequence[Target],
+                     indices: Indices | None = None, world: Sequence[Sequence[float]] | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(loss_cls, loss_bbox, loss_iou)`` of one layer (``loss_by_feat_single``); ``world``: every rank's
+        :meth:`layer_statistic` of this layer, in a process group."""
+        if indices is None:
+            indices = self.match(cls_scores, bbox_preds, targets)
+        num_pos, cls_avg_factor = self._averaged(self.layer_statistic(cls_scores, indices), world)
         loss_cls = self.loss_cls(cls_scores, targets, indices, cls_avg_factor)
         return (loss_cls, *self.loss_boxes(bbox_preds, targets, indices, num_pos))
 
@@ -126,12 +142,74 @@ class MMDetDETRHeadLoss:
     def __call__(self, all_cls_scores: TensorLike, all_bbox_preds: TensorLike, targets: Sequence[Mapping], *,
                  indices: Mapping[str, object] | None = None, enc_cls_scores: TensorLike = None,
                  enc_bbox_preds: TensorLike = None, dn_cls_scores: TensorLike = None, dn_bbox_preds: TensorLike = None,
-                 dn_meta: Mapping | None = None) -> dict[str, torch.Tensor]:
+                 dn_meta: Mapping | None = None,
+                 world: Sequence[Mapping[str, Sequence[float]]] | None = None) -> dict[str, torch.Tensor]:
         """The weighted loss dict. ``indices`` maps ``"d{k}"`` (decoder layer k, the last being
         ``d{L-1}``) or ``"enc"`` to per-image ``(pred_idx, gt_idx)``; other layers are matched.
         Denoising (DINOHead): ``dn_cls_scores`` ``[L, B, pad_size, K]``, ``dn_bbox_preds`` and
         ``dn_meta`` (``pad_size``, ``num_dn_group``; mmdet's ``num_denoising_queries`` and
-        ``num_denoising_groups``)."""
+        ``num_denoising_groups``). ``world``: in a process group, every rank's :meth:`statistics` (this
+        rank's included), for mmdet's ``reduce_mean`` of the normalisers; ``None``: one process."""
+        layers, dn = self._layers(all_cls_scores, all_bbox_preds, targets, indices, enc_cls_scores, enc_bbox_preds,
+                                  dn_cls_scores, dn_bbox_preds, dn_meta)
+        world = self._world_arg(world, [key for key, *_ in layers] + (["dn"] if dn is not None else []))
+        losses: dict[str, torch.Tensor] = {}
+        for key, cls, box, tgts, idx in layers:
+            terms = self.layer_losses(cls, box, tgts, idx, None if world is None else [w[key] for w in world])
+            names = self._names(key, len(layers) - (1 if layers[-1][0] == "enc" else 0))
+            losses.update(dict(zip(names, terms)))
+        if dn_meta is not None:
+            decoder = [key for key, *_ in layers if key != "enc"]
+            losses.update(self._denoising(dn, layers[0][3], len(decoder),
+                                          None if world is None or dn is None else [w["dn"] for w in world]))
+        return losses
+
+    def statistics(self, all_cls_scores: TensorLike, all_bbox_preds: TensorLike, targets: Sequence[Mapping], *,
+                   indices: Mapping[str, object] | None = None, enc_cls_scores: TensorLike = None,
+                   enc_bbox_preds: TensorLike = None, dn_cls_scores: TensorLike = None,
+                   dn_bbox_preds: TensorLike = None, dn_meta: Mapping | None = None) -> dict[str, tuple[float, float]]:
+        """This rank's ``(num_pos, cls_avg_factor)`` per layer (``"d{k}"``, ``"enc"``, ``"dn"``), before any
+        reduction: what it contributes to mmdet's ``reduce_mean`` in a process group."""
+        layers, dn = self._layers(all_cls_scores, all_bbox_preds, targets, indices, enc_cls_scores, enc_bbox_preds,
+                                  dn_cls_scores, dn_bbox_preds, dn_meta)
+        out = {key: self.layer_statistic(cls, idx if idx is not None else self.match(cls, box, tgts))
+               for key, cls, box, tgts, idx in layers}
+        if dn is not None:
+            out["dn"] = self.layer_statistic(dn[0][0], dn[2])
+        return out
+
+    @staticmethod
+    def _names(key: str, num_layers: int) -> tuple[str, str, str]:
+        if key == "enc":
+            return "enc_loss_cls", "enc_loss_bbox", "enc_loss_iou"
+        prefix = "" if key == f"d{num_layers - 1}" else f"{key}."
+        return f"{prefix}loss_cls", f"{prefix}loss_bbox", f"{prefix}loss_iou"
+
+    @staticmethod
+    def _world_arg(world, keys: list[str]) -> list[dict[str, tuple[float, float]]] | None:
+        if world is None:
+            return None
+        if isinstance(world, (str, bytes, Mapping)) or not isinstance(world, Sequence) or not world:
+            raise fail("world", "a non-empty sequence of per-rank statistics", type(world).__name__)
+        out = []
+        for r, rank in enumerate(world):
+            if not isinstance(rank, Mapping) or set(rank) != set(keys):
+                raise fail(f"world[{r}]", f"a mapping with the layers {keys}",
+                           repr(sorted(rank)) if isinstance(rank, Mapping) else type(rank).__name__)
+            entry = {}
+            for key in keys:
+                pair = [float(v) for v in rank[key]]
+                if len(pair) != 2 or not all(v >= 0 and v < float("inf") for v in pair):
+                    raise fail(f"world[{r}][{key!r}]", "(num_pos, cls_avg_factor), finite and >= 0", repr(rank[key]))
+                entry[key] = (pair[0], pair[1])
+            out.append(entry)
+        return out
+
+    def _layers(self, all_cls_scores, all_bbox_preds, targets, indices, enc_cls_scores, enc_bbox_preds,
+                dn_cls_scores, dn_bbox_preds, dn_meta):
+        """The checked inputs as ``(layers, dn)``: ``layers`` ``[(key, cls_scores, bbox_preds, targets, indices or
+        None)]`` for the decoder layers ``"d{k}"`` and the encoder ``"enc"``; ``dn`` ``((cls [L, B, pad, K], boxes),
+        (pad, groups), positive indices)`` or None without denoising queries."""
         cls_all = _scores_arg("all_cls_scores", all_cls_scores, 4, "([L, B, Q, K])")
         box_all = _scores_arg("all_bbox_preds", all_bbox_preds, 4, "([L, B, Q, 4] normalised cxcywh)")
         if cls_all.shape[-1] != self.num_logits:
@@ -148,14 +226,11 @@ class MMDetDETRHeadLoss:
             raise fail("indices", "a mapping from 'd{k}' or 'enc' to per-image pairs", type(indices).__name__)
         given = indices or {}
 
-        losses: dict[str, torch.Tensor] = {}
+        layers = []
         for layer in range(num_layers):
             key = f"d{layer}"
             idx = indices_arg(f"indices[{key!r}]", given[key], cls_all.shape[2], tgts) if key in given else None
-            terms = self.layer_losses(cls_all[layer], box_all[layer], tgts, idx)
-            prefix = "" if layer == num_layers - 1 else f"d{layer}."
-            losses.update({f"{prefix}loss_cls": terms[0], f"{prefix}loss_bbox": terms[1],
-                           f"{prefix}loss_iou": terms[2]})
+            layers.append((key, cls_all[layer], box_all[layer], tgts, idx))
 
         if enc_cls_scores is not None or enc_bbox_preds is not None:
             enc_cls = _scores_arg("enc_cls_scores", enc_cls_scores, 3, "([B, N, K])")
@@ -167,37 +242,47 @@ class MMDetDETRHeadLoss:
             enc_targets = tgts if self.conv.enc_targets == "real" else \
                 [Target(torch.zeros_like(t.labels), t.boxes, None, t.image_size) for t in tgts]
             idx = indices_arg("indices['enc']", given["enc"], enc_cls.shape[1], enc_targets) if "enc" in given else None
-            terms = self.layer_losses(enc_cls, enc_box, enc_targets, idx)
-            losses.update({"enc_loss_cls": terms[0], "enc_loss_bbox": terms[1], "enc_loss_iou": terms[2]})
+            layers.append(("enc", enc_cls, enc_box, enc_targets, idx))
 
-        if dn_meta is not None:
-            losses.update(self._denoising(dn_cls_scores, dn_bbox_preds, dn_meta, tgts, num_layers))
-        return losses
+        dn = self._denoising_inputs(dn_cls_scores, dn_bbox_preds, dn_meta, tgts, num_layers) \
+            if dn_meta is not None else None
+        return layers, dn
 
-    def _denoising(self, dn_cls_scores: TensorLike, dn_bbox_preds: TensorLike, dn_meta: Mapping,
-                   targets: Sequence[Target], num_layers: int) -> dict[str, torch.Tensor]:
-        """``DINOHead.loss_dn``: positives at the CDN slots, ``cls_avg_factor = max(num_pos, 1)``; with no
-        denoising queries ``loss_cls`` is ``zeros(1)`` and the box losses 0, as mmdet returns them."""
+    def _denoising_inputs(self, dn_cls_scores: TensorLike, dn_bbox_preds: TensorLike, dn_meta: Mapping,
+                          targets: Sequence[Target], num_layers: int):
+        """``((cls [L, B, pad, K], boxes [L, B, pad, 4]), (pad, groups), positive indices)``, or ``None`` with no
+        denoising queries (``pad_size`` 0)."""
         pad, groups = dn_meta_arg(dn_meta)
-        out: dict[str, torch.Tensor] = {}
-        names = [("" if layer == num_layers - 1 else f"d{layer}.") for layer in range(num_layers)]
         if pad == 0:
-            for prefix in names:
-                out.update({f"{prefix}dn_loss_cls": torch.zeros(1, dtype=torch.float64),
-                            f"{prefix}dn_loss_bbox": torch.tensor(0.0, dtype=torch.float64),
-                            f"{prefix}dn_loss_iou": torch.tensor(0.0, dtype=torch.float64)})
-            return out
+            return None
         cls_dn = _scores_arg("dn_cls_scores", dn_cls_scores, 4, "([L, B, pad_size, K])")
         box_dn = _scores_arg("dn_bbox_preds", dn_bbox_preds, 4, "([L, B, pad_size, 4])")
         expected = (num_layers, len(targets), pad)
         if cls_dn.shape[:3] != expected or cls_dn.shape[3] != self.num_logits or box_dn.shape != expected + (4,):
             raise fail("dn_cls_scores/dn_bbox_preds", f"[{num_layers}, {len(targets)}, {pad}, {self.num_logits}] and "
                        f"[..., 4]", f"{tuple(cls_dn.shape)} and {tuple(box_dn.shape)}")
-        indices = dn_positive_indices(targets, pad, groups)
-        num_pos = float(sum(len(rows) for rows, _ in indices))
-        for layer, prefix in enumerate(names):
+        for layer in range(num_layers):
             box_ops.validate_boxes(f"dn_bbox_preds[{layer}]", box_dn[layer], "cxcywh")
-            loss_cls = self.loss_cls(cls_dn[layer], targets, indices, max(num_pos, 1.0))
+        return (cls_dn, box_dn), (pad, groups), dn_positive_indices(targets, pad, groups)
+
+    def _denoising(self, dn, targets: Sequence[Target], num_layers: int, world: Sequence[Sequence[float]] | None
+                   ) -> dict[str, torch.Tensor]:
+        """``DINOHead.loss_dn``: positives at the CDN slots, ``cls_avg_factor = max(num_pos, 1)`` (focal heads
+        have ``bg_cls_weight`` 0); with no denoising queries (``dn`` None) ``loss_cls`` is ``zeros(1)`` and the
+        box losses 0, as mmdet returns them."""
+        out: dict[str, torch.Tensor] = {}
+        if dn is None:
+            for layer in range(num_layers):
+                prefix = "" if layer == num_layers - 1 else f"d{layer}."
+                out.update({f"{prefix}dn_loss_cls": torch.zeros(1, dtype=torch.float64),
+                            f"{prefix}dn_loss_bbox": torch.tensor(0.0, dtype=torch.float64),
+                            f"{prefix}dn_loss_iou": torch.tensor(0.0, dtype=torch.float64)})
+            return out
+        (cls_dn, box_dn), _, indices = dn
+        for layer in range(num_layers):
+            prefix = "" if layer == num_layers - 1 else f"d{layer}."
+            num_pos, cls_avg_factor = self._averaged(self.layer_statistic(cls_dn[layer], indices), world)
+            loss_cls = self.loss_cls(cls_dn[layer], targets, indices, cls_avg_factor)
             loss_bbox, loss_iou = self.loss_boxes(box_dn[layer], targets, indices, num_pos)
             out.update({f"{prefix}dn_loss_cls": loss_cls, f"{prefix}dn_loss_bbox": loss_bbox,
                         f"{prefix}dn_loss_iou": loss_iou})

@@ -45,10 +45,10 @@ def test_split_gives_each_rank_its_images_and_the_reference_every_rank_count():
     assert shards[1]["outputs"]["pred_logits"].shape == (2, 5, 4)
     assert shards[1]["outputs"]["aux_outputs"][2]["pred_boxes"].shape == (2, 5, 4)  # 3 layers, not 3 images
     assert shards[0]["outputs"]["dn_meta"]["pad_size"].item() == 0
-    counts = [ranks.local_statistic("criteria.set_criterion", s) for s in shards]
-    assert counts == [3.0, 1.0]
-    world = ranks.with_world("criteria.set_criterion", shards[0], counts, "detr")
+    counts = [ranks.local_statistic("criteria.set_criterion", s, {}, "detr") for s in shards]
+    assert counts == [{"num_boxes": [3.0]}, {"num_boxes": [1.0]}]
+    world = ranks.with_world("criteria.set_criterion", shards[0], counts, {}, "detr")
     assert world["world_num_boxes"].tolist() == [3.0, 1.0]
-    assert "world_num_boxes" not in ranks.with_world("criteria.set_criterion", shards[0], counts, "ultralytics")
+    assert "world_num_boxes" not in ranks.with_world("criteria.set_criterion", shards[0], counts, {}, "ultralytics")
     with pytest.raises(ValueError, match="a batch of 3 image"):
         ranks.split("criteria.set_criterion", inputs, 4)
