@@ -137,6 +137,14 @@ def cases() -> list[Case]:
         Case("criteria.mmdet_detr_head/edge-more-targets-than-queries-dino", "criteria.mmdet_detr_head", "mmdet",
              {"head": "dino", "num_classes": 4}, 704, ("edge:more-targets-than-queries",),
              lambda rng: mmdet(rng, "dino", q=2, counts=(4, 1), dn=True)),
+        # Every box on the first image: split over two ranks (--world-size=2), one rank has them all and the other
+        # none, so the reduced normalisers differ most from each rank's own.
+        Case("criteria.mmdet_detr_head/edge-one-image-without-targets-detr-head", "criteria.mmdet_detr_head", "mmdet",
+             {"head": "detr", "num_classes": 4}, 705, ("edge:empty-targets",),
+             lambda rng: mmdet(rng, "detr", counts=(3, 0))),
+        Case("criteria.mmdet_detr_head/edge-one-image-without-targets-deformable-head",
+             "criteria.mmdet_detr_head", "mmdet", {"head": "deformable_detr", "num_classes": 4}, 706,
+             ("edge:empty-targets",), lambda rng: mmdet(rng, "deformable_detr", counts=(3, 0), enc=True)),
     ]
     return cases
 

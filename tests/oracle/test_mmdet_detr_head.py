@@ -194,3 +194,49 @@ def test_giou_is_computed_in_pixels():
                                          box_ops.convert(targets[0]["boxes"], "cxcywh", "xyxy"),
                                          convention=MMDET_DETR_HEAD.iou).item()
     assert abs(clamped_in_normalised_units - exact) > 0.1
+
+
+def test_in_a_process_group_the_normalisers_are_the_ranks_means_by_hand():
+    # This rank: 1 matched query of 2, its other rank 3 matched of 8. DETRHead (softmax, bg_cls_weight 0.1, no
+    # sync_cls_avg_factor): the class factor stays this rank's 1 + 1 * 0.1, num_pos for the boxes is the mean
+    # (1 + 3) / 2 = 2. The deformable head (focal, sync): the class factor is the ranks' mean (1 + 3) / 2 too.
+    world = [{"d0": (1.0, 1.1)}, {"d0": (3.0, 3.5)}]
+    logits = [[0.5, 2.0, -1.0], [1.0, 0.0, 3.0]]
+    detr = MMDetDETRHeadLoss(MMDET_DETR_HEAD, num_classes=2)
+    out = detr(torch.tensor([[logits]]), torch.tensor([[PRED]]), _targets(), indices={"d0": IDX}, world=world)
+    lse = [math.log(sum(math.exp(v) for v in row)) for row in logits]
+    ce0, ce1 = lse[0] - logits[0][1], lse[1] - logits[1][2]
+    assert out["loss_cls"].item() == pytest.approx((ce0 + 0.1 * ce1) / (1.1 + FLT_EPS), rel=1e-14)
+    assert out["loss_bbox"].item() == pytest.approx(5 * 0.2 / (2 + FLT_EPS), rel=1e-13)
+    assert out["loss_iou"].item() == pytest.approx(2 * (1 - _pixel_giou()) / (2 + FLT_EPS), rel=1e-13)
+    focal = [[0.5, 2.0], [1.0, -0.5]]
+    deform = MMDetDETRHeadLoss(MMDET_DEFORMABLE_DETR_HEAD, num_classes=2)
+    world = [{"d0": (1.0, 1.0)}, {"d0": (3.0, 3.0)}]
+    out = deform(torch.tensor([[focal]]), torch.tensor([[PRED]]), _targets(), indices={"d0": IDX}, world=world)
+    s = _focal(0.5, 0) + _focal(2.0, 1) + _focal(1.0, 0) + _focal(-0.5, 0)
+    assert out["loss_cls"].item() == pytest.approx(2.0 * s / (2 + FLT_EPS), rel=1e-14)
+    # the class factor is clamped to 1 after the mean: two ranks without a match give 1, not 0
+    empty = [{"d0": (0.0, 0.0)}, {"d0": (0.0, 0.0)}]
+    out = deform(torch.tensor([[focal]]), torch.tensor([[PRED]]), _targets(), indices={"d0": IDX}, world=empty)
+    assert out["loss_cls"].item() == pytest.approx(2.0 * s / (1 + FLT_EPS), rel=1e-14)
+
+
+def test_a_world_of_one_rank_is_one_process():
+    g = torch.Generator().manual_seed(4)
+    head = MMDetDETRHeadLoss(MMDET_DINO_HEAD, num_classes=3)
+    targets = [{"labels": torch.tensor([0, 2]), "boxes": torch.tensor([[0.3, 0.3, 0.2, 0.2], [0.6, 0.5, 0.3, 0.2]]),
+                "image_size": SIZE}]
+    args = (torch.randn(2, 1, 4, 3, generator=g), torch.rand(2, 1, 4, 4, generator=g) * 0.4 + 0.1, targets)
+    kwargs = {"enc_cls_scores": torch.randn(1, 6, 3, generator=g),
+              "enc_bbox_preds": torch.rand(1, 6, 4, generator=g) * 0.4 + 0.1,
+              "dn_cls_scores": torch.randn(2, 1, 8, 3, generator=g),
+              "dn_bbox_preds": torch.rand(2, 1, 8, 4, generator=g) * 0.4 + 0.1,
+              "dn_meta": {"pad_size": 8, "num_dn_group": 2}}
+    stats = head.statistics(*args, **kwargs)
+    assert stats == {"d0": (2.0, 2.0), "d1": (2.0, 2.0), "enc": (2.0, 2.0), "dn": (4.0, 4.0)}
+    alone, grouped = head(*args, **kwargs), head(*args, **kwargs, world=[stats])
+    assert alone.keys() == grouped.keys() and all(torch.equal(alone[k], grouped[k]) for k in alone)
+    with pytest.raises(OracleInputError, match=r"world\[0\]: expected a mapping with the layers"):
+        head(*args, **kwargs, world=[{"d0": (1.0, 1.0)}])
+    with pytest.raises(OracleInputError, match=r"world\[1\]\['d0'\]: expected \(num_pos, cls_avg_factor\)"):
+        head(*args, **kwargs, world=[stats, {**stats, "d0": (math.nan, 1.0)}])
