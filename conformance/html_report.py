@@ -99,7 +99,8 @@ def html_report(report: dict[str, Any]) -> str:
            f"<h1>detconf conformance report: {_e(h['impl'])} {_e(h['version'])}</h1>",
            '<section id="run"><h2>The run</h2><ul>',
            f"<li>profile {_e(h['profile'])}, {_e(h['dtype'])} on {_e(h['device'])}, TF32 "
-           f"{'on' if h.get('tf32') else 'off'}, {h.get('world_size', 1)} rank(s)</li>",
+           f"{'on' if h.get('tf32') else 'off'}, {h.get('world_size', 1)} rank(s)"
+           f"{', autocast ' + _e(h['autocast']) if h.get('autocast') else ''}</li>",
            f"<li>torch {_e(h['torch'])} (CUDA {_e(h['cuda'])}), numpy {_e(h['numpy'])}, scipy {_e(h['scipy'])}, "
            f"python {_e(h['python'])}</li>",
            f"<li>detconf {_e(h.get('detconf'))} (commit {_e(h.get('commit'))}), golden manifest sha256 "

@@ -7,7 +7,7 @@ A TOML file per adapter lists expected failures::
     category = "upstream-bug"          # upstream-bug | convention-not-modelled | precision
     reason = "the mmcv CUDA op saturates log(1 - p) at log(FLT_MIN)"
     link = "https://github.com/..."     # an issue, or the upstream file and line
-    dtypes = ["float16"]               # optional: only runs in these dtypes (default: every dtype)
+    dtypes = ["float16"]               # optional: only runs in these dtypes, or "autocast-bfloat16" (default: every)
     devices = ["cpu"]                  # optional: only runs on these devices (default: cpu and cuda)
     ranks = "several"                  # optional: only runs in one process ("one") or under --world-size=N > 1
 
@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 CATEGORIES = ("upstream-bug", "convention-not-modelled", "precision")
-DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
+#: An --autocast run is named autocast-<dtype> (its inputs are float32).
+DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16", "autocast-float16", "autocast-bfloat16")
 DEVICE_NAMES = ("cpu", "cuda")
 RANKS = ("one", "several")
 

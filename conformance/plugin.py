@@ -54,6 +54,7 @@ class State:
     replay: list[str]
     timeout: float | None = DEFAULT_TIMEOUT
     world_size: int = 1
+    autocast: torch.dtype | None = None
     replay_options: tuple[str, ...] = ()
     adapter: Adapter | None = None
     records: list[dict] = field(default_factory=list)
@@ -131,6 +132,9 @@ def _add_options(parser: pytest.Parser) -> None:
                     help="run the rank-dependent components (the DETR-family criteria) on N ranks of a real "
                          "torch.distributed group (gloo; nccl with --device=cuda), each rank on its shard of the "
                          "batch (default 1: one process)")
+    group.addoption("--autocast", default=None, choices=("float16", "bfloat16"),
+                    help="run the candidate on float32 inputs inside torch.autocast(device, dtype), as mixed-precision "
+                         "training does (with --dtype=float32)")
     group.addoption("--conformance-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                     help="fail a candidate call (forward and gradients) that runs longer, as class timeout; 0: no "
                          f"limit (default {DEFAULT_TIMEOUT:g})")
@@ -167,9 +171,15 @@ def pytest_configure(config: pytest.Config) -> None:
                   dtype=DTYPES[config.getoption("dtype")], allow_tf32=config.getoption("allow_tf32"),
                   reports=config.getoption("conformance_report"), replay=config.getoption("conformance_replay"),
                   timeout=timeout or None, replay_options=_replay_options(config),
-                  world_size=config.getoption("world_size"))
+                  world_size=config.getoption("world_size"),
+                  autocast=DTYPES[config.getoption("autocast")] if config.getoption("autocast") else None)
     if state.world_size < 1:
         raise pytest.UsageError(f"--world-size={state.world_size}: expected a number of ranks >= 1")
+    if state.autocast is not None and state.dtype != torch.float32:
+        raise pytest.UsageError(f"--autocast={config.getoption('autocast')} runs the candidate on float32 inputs: "
+                                f"--dtype={config.getoption('dtype')} casts the inputs instead; give one of them")
+    if state.autocast is not None and state.world_size > 1:
+        raise pytest.UsageError("--autocast and --world-size are run separately (each as its own session)")
     for path in state.reports:
         if not path.endswith((".json", ".md", ".html")):
             raise pytest.UsageError(f"--conformance-report={path}: expected a path ending in .json, .md or .html")
@@ -187,6 +197,9 @@ def pytest_configure(config: pytest.Config) -> None:
         # A run that checks nothing must not pass: a CI job with a broken install would be green.
         raise pytest.UsageError(f"--impl={state.impl}: {adapter.name} is not installed or fails to import "
                                 f"({available.reason}); install it with: {adapter.install}")
+    if state.autocast is not None and not adapter.runs_under_autocast:
+        raise pytest.UsageError(f"--autocast: {adapter.name} cannot run under torch.autocast "
+                                f"({adapter.runs_under_autocast.reason})")
     _check_replay_files(state.replay)
     # TF32 changes float32 matmul results on Ampere and later; keep it off unless asked for.
     torch.backends.cuda.matmul.allow_tf32 = state.allow_tf32
@@ -298,9 +311,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         impl = f"{state.impl} (unresolved: {err})"
     from hypothesis import settings
     cuda = torch.version.cuda or "none"
+    modes = (f", world size {state.world_size}" if state.world_size > 1 else "") + \
+        (f", autocast {DTYPE_NAMES[state.autocast]}" if state.autocast else "")
     return [f"detconf conformance: impl {impl}",
-            f"  device {state.device}, dtype {str(state.dtype).removeprefix('torch.')}"
-            f"{f', world size {state.world_size}' if state.world_size > 1 else ''}, TF32 "
+            f"  device {state.device}, dtype {DTYPE_NAMES[state.dtype]}{modes}, TF32 "
             f"{'on' if state.allow_tf32 else 'off'}, torch {torch.__version__} (CUDA {cuda}, available: "
             f"{torch.cuda.is_available()}), python {platform.python_version()}, hypothesis profile "
             f"{settings.get_current_profile_name()!r}"]
@@ -338,8 +352,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             item.add_marker(pytest.mark.conformance)
     if adapter.known_differences:
         from .known import apply_known_differences
-        state.unmatched_known = apply_known_differences(Path(adapter.known_differences), items,
-                                                        str(state.dtype).removeprefix("torch."),
+        run_dtype = f"autocast-{DTYPE_NAMES[state.autocast]}" if state.autocast else DTYPE_NAMES[state.dtype]
+        state.unmatched_known = apply_known_differences(Path(adapter.known_differences), items, run_dtype,
                                                         str(state.device).split(":")[0], state.world_size)
         for entry in state.unmatched_known:
             warnings.warn(f"known difference {entry!r} of {adapter.name} matches no collected test", UserWarning,
@@ -443,7 +457,8 @@ class Session:
                          timeout=self.state.timeout)
             return
         check(self.adapter, case.component, inputs, case.config, case.profile, device=self.device, dtype=self.dtype,
-              fixture=outputs, label=case.name, record=self.recorder(request), timeout=self.state.timeout)
+              fixture=outputs, label=case.name, record=self.recorder(request), timeout=self.state.timeout,
+              autocast=self.state.autocast)
 
     def check_generated(self, component: str, inputs: dict, config: dict, profile: str,
                         request: pytest.FixtureRequest) -> None:
@@ -463,7 +478,8 @@ class Session:
             return
         check_generated(self.adapter, component, inputs, config, profile, device=self.device, dtype=self.dtype,
                         test_name=request.node.name, impl=self.impl, record=self.recorder(request),
-                        timeout=self.state.timeout, replay_options=self.state.replay_options)
+                        timeout=self.state.timeout, replay_options=self.state.replay_options,
+                        autocast=self.state.autocast)
 
 
 # --------------------------------------------------------------------------- reporting
@@ -555,5 +571,6 @@ class Reporter:
         state = self.state
         report = build_report(state.adapter, impl=state.impl, device=state.device, dtype=state.dtype,
                               allow_tf32=state.allow_tf32, records=state.records,
-                              unmatched_known_differences=state.unmatched_known, world_size=state.world_size)
+                              unmatched_known_differences=state.unmatched_known, world_size=state.world_size,
+                              autocast=state.autocast)
         write_reports(report, state.reports)

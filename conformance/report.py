@@ -37,7 +37,8 @@ def component_summary(records: list[dict]) -> dict[str, dict]:
 
 
 def build_report(adapter: object, *, impl: str, device: str, dtype: torch.dtype, allow_tf32: bool,
-                 records: list[dict], unmatched_known_differences: Any, world_size: int = 1) -> dict[str, Any]:
+                 records: list[dict], unmatched_known_differences: Any, world_size: int = 1,
+                 autocast: torch.dtype | None = None) -> dict[str, Any]:
     """The JSON report of a run: its header (implementation, versions, device, dtype), the per-component
     summary, every test's record and the known differences that matched no test."""
     import numpy
@@ -48,6 +49,7 @@ def build_report(adapter: object, *, impl: str, device: str, dtype: torch.dtype,
                    "detconf": _detconf_version(), "commit": _commit(), "manifest_sha256": _manifest_sha256(),
                    "profile": getattr(adapter, "profile", "?"), "device": device,
                    "dtype": str(dtype).removeprefix("torch."), "tf32": allow_tf32, "world_size": world_size,
+                   "autocast": None if autocast is None else str(autocast).removeprefix("torch."),
                    "torch": torch.__version__, "cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
                    "numpy": numpy.__version__, "scipy": scipy.__version__, "python": sys.version.split()[0]},
         "components": component_summary(records),
@@ -94,7 +96,7 @@ def markdown_report(report: dict[str, Any]) -> str:
     outcomes = ", ".join(f"{n} {k}" for k, n in report.get("outcomes", {}).items()) or "no tests"
     lines = [f"# detconf conformance report: {h['impl']} {h['version']}", "",
              f"Profile: {h['profile']}. Device {h['device']}, dtype {h['dtype']}, TF32 {tf32}, "
-             f"{h.get('world_size', 1)} rank(s). "
+             f"{h.get('world_size', 1)} rank(s)" + (f", autocast {h['autocast']}" if h.get("autocast") else "") + ". "
              f"torch {h['torch']} (CUDA {h['cuda']}), numpy {h['numpy']}, scipy {h['scipy']}, python {h['python']}.",
              "", f"detconf {h.get('detconf', '?')}{commit}, golden manifest sha256 {h.get('manifest_sha256')}, "
              f"run at {h.get('timestamp', '?')}. Outcomes: {outcomes}.",

@@ -104,23 +104,27 @@ def _to_cpu(tree: Tree) -> Tree:
 # --------------------------------------------------------------------------- running
 
 def run_candidate(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any],
-                  profile: str, dtype: torch.dtype, device: str, timeout: float | None = None) -> tuple[dict, dict]:
+                  profile: str, dtype: torch.dtype, device: str, timeout: float | None = None,
+                  autocast: torch.dtype | None = None) -> tuple[dict, dict]:
     """``(outputs with grad, the run's inputs as float64 on CPU)``; the call and its gradients within
-    ``timeout`` seconds (:func:`time_limit`)."""
+    ``timeout`` seconds (:func:`time_limit`). With ``autocast``, the call and its objective run inside
+    ``torch.autocast(device type, autocast)`` and the backward pass outside it, as in mixed-precision training."""
     comp = COMPONENTS[component]
     inputs = cast(inputs64, dtype, device)
     differentiable = adapter.differentiable and comp.objective is not None
     if differentiable:
         inputs = with_grad(inputs, comp.grad_inputs)
+    amp = (torch.autocast(device_type=torch.device(device).type, dtype=autocast) if autocast is not None
+           else contextlib.nullcontext())
     with time_limit(timeout, f"{adapter.name}'s {component} call"):
-        with adapter.calling(dtype, device):
+        with adapter.calling(dtype, device), amp:
             outputs = adapter.run(component, inputs, config, profile)
-        if not isinstance(outputs, Mapping):
-            raise ConformanceFailure(f"{adapter.name} returned {type(outputs).__name__} for {component}, expected a "
-                                     f"mapping of outputs", "semantic")
-        outputs = dict(outputs)
+            if not isinstance(outputs, Mapping):
+                raise ConformanceFailure(f"{adapter.name} returned {type(outputs).__name__} for {component}, "
+                                         f"expected a mapping of outputs", "semantic")
+            outputs = dict(outputs)
+            objective = comp.objective(outputs) if differentiable else None
         if differentiable:
-            objective = comp.objective(outputs)
             grads = gradients(objective, {k: inputs[k] for k in comp.grad_inputs if k in inputs})
             if grads:
                 outputs["grad"] = grads
@@ -178,16 +182,28 @@ def judge(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[
 
 def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any], profile: str, *,
           device: str, dtype: torch.dtype, fixture: Mapping | None = None, label: str = "",
-          record: Callable[[dict], None] = lambda info: None, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+          record: Callable[[dict], None] = lambda info: None, timeout: float | None = DEFAULT_TIMEOUT,
+          autocast: torch.dtype | None = None) -> None:
     """Run the candidate on one input and raise :class:`ConformanceFailure` if it disagrees (or its call takes
-    longer than ``timeout`` seconds: class *timeout*)."""
+    longer than ``timeout`` seconds: class *timeout*).
+
+    With ``autocast`` (float32 inputs, the call inside ``torch.autocast``) the candidate also runs once without
+    it: where autocast left every output and gradient bit-identical the check is judged as a float32 run,
+    otherwise by the policy of the autocast dtype (docs/conformance.md, "Mixed precision")."""
     support = adapter.supports(component, device, dtype, profile, config)
     info = {"component": component, "case": label, "profile": profile}
+    if autocast is not None:
+        info["autocast"] = str(autocast).removeprefix("torch.")
     if not support:
         record({**info, "outcome": "not provided", "reason": support.reason})
         pytest.skip(f"not provided: {support.reason}")
     try:
-        actual, seen64 = run_candidate(adapter, component, inputs64, config, profile, dtype, device, timeout)
+        actual, seen64 = run_candidate(adapter, component, inputs64, config, profile, dtype, device, timeout,
+                                       autocast)
+        judged = dtype
+        if autocast is not None:
+            plain, _ = run_candidate(adapter, component, inputs64, config, profile, dtype, device, timeout)
+            judged = dtype if _bit_identical(actual, plain) else autocast
     except ConformanceFailure as err:
         record({**info, "class": err.kind})
         raise
@@ -203,20 +219,51 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
     if not adapter.differentiable and "grad" in expected:
         expected = {k: v for k, v in expected.items() if k != "grad"}
         figures.notes.append("gradients not compared: the implementation is not differentiable")
-    problems = judge(component, actual, expected, seen64, config, profile, dtype, figures)
+    if autocast is not None:
+        figures.notes.append(f"autocast {str(autocast).removeprefix('torch.')}: " + (
+            "every output bit-identical to the float32 run, judged as float32" if judged == dtype else
+            f"outputs changed, judged by the {str(autocast).removeprefix('torch.')} policy"))
+    problems = judge(component, actual, expected, seen64, config, profile, judged, figures)
     info.update(max_abs=figures.max_abs, max_rel=figures.max_rel, ulps=figures.ulps, norm_ulps=figures.norm_ulps,
                 worst=figures.worst, notes=figures.notes)
     if not problems:
         record(info)
         return
-    kind = classify(adapter, component, inputs64, config, profile, device, dtype, fixture, timeout)
+    non_finite = non_finite_outputs(actual, expected)
+    if non_finite:
+        # NaN or infinity where the reference is finite: its own class, whatever a float64 run would do
+        kind = "non-finite"
+        problems.insert(0, f"non-finite where the reference is finite: {', '.join(non_finite[:8])}")
+    else:
+        kind = classify(adapter, component, inputs64, config, profile, device, judged, fixture, timeout)
     info["class"] = kind
     record(info)
     header = (f"{component} disagrees with the reference [{kind}]: impl {adapter.name} {adapter.version}, "
-              f"profile {profile}, {str(dtype).removeprefix('torch.')} on {device}")
+              f"profile {profile}, {str(dtype).removeprefix('torch.')} on {device}"
+              + (f" under autocast {str(autocast).removeprefix('torch.')}" if autocast is not None else ""))
     if label:
         header += f", case {label}"
     raise ConformanceFailure(header + "\n" + "\n".join(problems), kind)
+
+
+def _bit_identical(a: Mapping, b: Mapping) -> bool:
+    flat_a, flat_b = flatten(dict(a), "out"), flatten(dict(b), "out")
+    return flat_a.keys() == flat_b.keys() and all(
+        flat_a[k].dtype == flat_b[k].dtype and flat_a[k].shape == flat_b[k].shape
+        and torch.equal(torch.nan_to_num(flat_a[k].double(), nan=0.5), torch.nan_to_num(flat_b[k].double(), nan=0.5))
+        for k in flat_a)
+
+
+def non_finite_outputs(actual: Mapping, expected: Mapping) -> list[str]:
+    """Output paths where the candidate has a NaN or an infinity and the reference a finite value."""
+    flat_a, flat_e = flatten(dict(actual), "out"), flatten(dict(expected), "out")
+    out = []
+    for path in sorted(flat_a.keys() & flat_e.keys()):
+        a, e = flat_a[path], flat_e[path]
+        if a.dtype.is_floating_point and e.dtype.is_floating_point and a.shape == e.shape:
+            if bool((~torch.isfinite(a.double()) & torch.isfinite(e.double())).any()):
+                out.append(path.removeprefix("out."))
+    return out
 
 
 def classify(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any], profile: str,
@@ -358,12 +405,12 @@ def load_failure(path: Path) -> tuple[str, dict, dict, str]:
 def check_generated(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any],
                     profile: str, *, device: str, dtype: torch.dtype, test_name: str, impl: str,
                     record: Callable[[dict], None] = lambda info: None, timeout: float | None = DEFAULT_TIMEOUT,
-                    replay_options: tuple[str, ...] = ()) -> None:
+                    replay_options: tuple[str, ...] = (), autocast: torch.dtype | None = None) -> None:
     """:func:`check` for a generated example; a failure is saved with a one-line replay command (the run's
     ``--impl``, ``--dtype``, ``--device`` and ``replay_options``: every other option that changes a call)."""
     try:
         check(adapter, component, inputs64, config, profile, device=device, dtype=dtype, label=test_name, record=record,
-              timeout=timeout)
+              timeout=timeout, autocast=autocast)
     except ConformanceFailure as err:
         path = save_failure(test_name, component, inputs64, config, profile, impl=impl, dtype=dtype,
                             device=device).resolve()

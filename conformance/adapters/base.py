@@ -64,6 +64,9 @@ class Adapter:
       provides runs on N ranks of a real ``torch.distributed`` group, which the suite initialises in each
       rank's process before the first call (``torch.distributed.is_initialized()`` is then true; gloo on
       CPU, nccl for ``--device=cuda``), so the library's own all-reduce runs as in training.
+    - ``runs_under_autocast``: whether its calls can run inside ``torch.autocast`` (``--autocast``); a
+      ``Support(False, reason)`` makes ``--autocast`` a usage error with the reason (an ONNX graph runs on
+      onnxruntime, outside torch).
     - ``slow_first_calls``: informational (a call may take seconds the first time for a given shape: an
       export, a compilation). The suite runs every adapter without hypothesis' per-example deadline and
       bounds each call by ``--conformance-timeout`` instead, so a slow but correct call never fails.
@@ -80,6 +83,7 @@ class Adapter:
     known_differences: str | None = None
     slow_first_calls: bool = False
     single_process: Mapping[str, str] = field(default_factory=dict)
+    runs_under_autocast: Support = YES
     notes: dict[str, str] = field(default_factory=dict)
 
     @property

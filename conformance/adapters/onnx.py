@@ -61,7 +61,9 @@ class OnnxAdapter(Adapter):
         super().__init__(name="onnx", version=self._version(), components={c: self._call(c) for c in G.SPECS},
                          profiles=None, dtypes=frozenset({torch.float32, torch.float64}), differentiable=False,
                          install=INSTALL, known_differences=known_differences_file("onnx"),
-                         slow_first_calls=True)  # each new graph is exported on its first call (seconds)
+                         slow_first_calls=True,  # each new graph is exported on its first call (seconds)
+                         runs_under_autocast=Support(False, "its graphs run on onnxruntime, outside torch; a float16 "
+                                                            "graph is the export's own precision, not autocast"))
 
     def _version(self) -> str:
         source = f"model {Path(self.user['model']).name}" if self.user else f"torch {torch.__version__} export"

@@ -38,6 +38,17 @@ def cases() -> list[Case]:
                                    "pred_logits": f64([[[30.0, -30, -30, -30], [-30, 30, -30, -30], [-30, -30, -30, 30],
                                                         [30, 30, -30, -30]]])}))
 
+    # One query saturated at its target's class (logit 12: sigmoid rounds to 1 in float16 and bfloat16) with a
+    # slightly worse box than a query at logit 0 with the exact box: the focal class cost decides for the first.
+    # A cost evaluated in half precision there meets log(0) (1 - p + 1e-8 rounds to 0 in float16).
+    cases.append(Case("assign.hungarian/edge-one-saturated-query", "assign.hungarian", "dino", {}, 425,
+                      ("edge:saturated-logits",),
+                      lambda rng: {"pred_logits": f64([[[-2.0, 12.0, -2.0, -2.0], [-2.0, 0.0, -2.0, -2.0],
+                                                        [-2.0, -2.0, -2.0, -2.0]]]),
+                                   "pred_boxes": f64([[[0.53, 0.5, 0.2, 0.2], [0.5, 0.5, 0.2, 0.2],
+                                                       [0.2, 0.2, 0.1, 0.1]]]),
+                                   "targets": [{"labels": i64([1]), "boxes": f64([[0.5, 0.5, 0.2, 0.2]])}]}))
+
     def tie(rng):
         # Two identical queries and one target: both matchings cost the same; the declared tie-break is
         # what scipy's linear_sum_assignment returns on the float64 matrix.

@@ -233,3 +233,28 @@ def criterion_local_count() -> Adapter:
     """The set criterion normalised by its own rank's box count: it never all-reduces (a port that dropped
     DETR's ``torch.distributed.all_reduce(num_boxes)``). In one process it is the reference."""
     return _with("criterion-local-count", **{"criteria.set_criterion": COMPONENTS["criteria.set_criterion"].call})
+
+
+def focal_cost_in_autocast_dtype() -> Adapter:
+    """A focal-cost matcher that, inside ``torch.autocast``, computes its class cost in the autocast dtype with the
+    additive 1e-8 of DINO's matcher (float16 rounds 1 - p + 1e-8 to 0 for a saturated logit: log(0), and an
+    inf - inf cost), then makes the cost "safe" with nan_to_num: a wrong matching. Outside autocast, the reference."""
+    def _focal(logits, labels, m):
+        p = logits.sigmoid()
+        neg = (1 - m.focal_alpha) * p ** m.focal_gamma * -(1 - p + 1e-8).log()
+        pos = m.focal_alpha * (1 - p) ** m.focal_gamma * -(p + 1e-8).log()
+        return (pos - neg)[:, labels].double()
+
+    def matcher(inputs, config, profile):
+        m = get_profile(profile).matcher
+        if not torch.is_autocast_enabled("cpu") or m.class_cost != "focal":
+            return COMPONENTS["assign.hungarian"].call(inputs, config, profile)
+        half = torch.get_autocast_dtype("cpu")
+
+        def solve(b, cost64):
+            logits, labels = inputs["pred_logits"][b].detach(), inputs["targets"][b]["labels"]
+            cost = cost64 + m.weight_class * (_focal(logits.to(half), labels, m) - _focal(logits.double(), labels, m))
+            return linear_sum_assignment(torch.nan_to_num(cost, nan=0.0, posinf=0.0, neginf=0.0).numpy())
+        images = iter(range(len(inputs["targets"])))
+        return _per_image(inputs, profile, lambda cost: solve(next(images), torch.as_tensor(cost)))
+    return _with("focal-cost-in-autocast-dtype", **{"assign.hungarian": matcher})
