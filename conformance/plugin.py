@@ -215,6 +215,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def _replay_options(config: pytest.Config) -> tuple[str, ...]:
     """The options besides impl, dtype and device that change a candidate's call, as a replay command gives them."""
     options = ["--allow-tf32"] if config.getoption("allow_tf32") else []
+    if config.getoption("autocast"):
+        options.append(f"--autocast={config.getoption('autocast')}")
+    if config.getoption("world_size") > 1:
+        options.append(f"--world-size={config.getoption('world_size')}")
     for name in ("onnx_opset", "onnx_model", "onnx_spec", "onnx_component", "onnx_profile"):
         value = config.getoption(name, None)
         if value is not None:
@@ -460,6 +464,18 @@ class Session:
               fixture=outputs, label=case.name, record=self.recorder(request), timeout=self.state.timeout,
               autocast=self.state.autocast)
 
+    def check_replay(self, path: Path, request: pytest.FixtureRequest) -> None:
+        """Re-run a saved failing example as the run's options say (dtype, device, autocast, world size)."""
+        from .runner import check, check_ranked, load_failure
+        component, inputs, config, profile = load_failure(path)
+        label, record = f"replay {path}", self.recorder(request)
+        if self._ranked(component):
+            check_ranked(self.adapter, component, inputs, config, profile, pool=self.pool(), device=self.device,
+                         dtype=self.dtype, label=label, record=record, timeout=self.state.timeout)
+        else:
+            check(self.adapter, component, inputs, config, profile, device=self.device, dtype=self.dtype, label=label,
+                  record=record, timeout=self.state.timeout, autocast=self.state.autocast)
+
     def check_generated(self, component: str, inputs: dict, config: dict, profile: str,
                         request: pytest.FixtureRequest) -> None:
         """Run a generated example through the adapter and compare with the reference, live."""
@@ -470,11 +486,17 @@ class Session:
             from components.ranks import batch_size
 
             from .runner import check_ranked
+            from .runner import ConformanceFailure, with_replay
             if batch_size(component, inputs) < self.state.world_size:
                 reject()  # a data-parallel rank always has an image: this draw is not a world-size batch
-            check_ranked(self.adapter, component, inputs, config, profile, pool=self.pool(), device=self.device,
-                         dtype=self.dtype, label=request.node.name, record=self.recorder(request),
-                         timeout=self.state.timeout)
+            try:
+                check_ranked(self.adapter, component, inputs, config, profile, pool=self.pool(), device=self.device,
+                             dtype=self.dtype, label=request.node.name, record=self.recorder(request),
+                             timeout=self.state.timeout)
+            except ConformanceFailure as err:
+                raise with_replay(err, request.node.name, component, inputs, config, profile, impl=self.impl,
+                                  dtype=self.dtype, device=self.device,
+                                  replay_options=self.state.replay_options) from None
             return
         check_generated(self.adapter, component, inputs, config, profile, device=self.device, dtype=self.dtype,
                         test_name=request.node.name, impl=self.impl, record=self.recorder(request),

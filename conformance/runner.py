@@ -412,10 +412,18 @@ def check_generated(adapter: Adapter, component: str, inputs64: Mapping[str, Any
         check(adapter, component, inputs64, config, profile, device=device, dtype=dtype, label=test_name, record=record,
               timeout=timeout, autocast=autocast)
     except ConformanceFailure as err:
-        path = save_failure(test_name, component, inputs64, config, profile, impl=impl, dtype=dtype,
-                            device=device).resolve()
-        # Absolute paths: the command works from any directory (the suite's own, an installed wheel's).
-        replay = shlex.join(["pytest", str(Path(__file__).resolve().parent), f"--impl={impl}",
-                           f"--dtype={str(dtype).removeprefix('torch.')}", f"--device={device}", *replay_options,
-                           f"--conformance-replay={path}"])
-        raise ConformanceFailure(f"{err}\nfailing example saved to {path}; replay: {replay}", err.kind) from None
+        raise with_replay(err, test_name, component, inputs64, config, profile, impl=impl, dtype=dtype, device=device,
+                          replay_options=replay_options) from None
+
+
+def with_replay(err: ConformanceFailure, test_name: str, component: str, inputs64: Mapping[str, Any],
+                config: Mapping[str, Any], profile: str, *, impl: str, dtype: torch.dtype, device: str,
+                replay_options: tuple[str, ...] = ()) -> ConformanceFailure:
+    """``err`` with its example saved (:func:`save_failure`) and the one-line command that replays it."""
+    path = save_failure(test_name, component, inputs64, config, profile, impl=impl, dtype=dtype,
+                        device=device).resolve()
+    # Absolute paths: the command works from any directory (the suite's own, an installed wheel's).
+    replay = shlex.join(["pytest", str(Path(__file__).resolve().parent), f"--impl={impl}",
+                         f"--dtype={str(dtype).removeprefix('torch.')}", f"--device={device}", *replay_options,
+                         f"--conformance-replay={path}"])
+    return ConformanceFailure(f"{err}\nfailing example saved to {path}; replay: {replay}", err.kind)

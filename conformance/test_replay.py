@@ -8,7 +8,4 @@ from pathlib import Path
 
 
 def test_replay(detconf, request, replay_path):
-    from conformance.runner import check, load_failure
-    component, inputs, config, profile = load_failure(Path(replay_path))
-    check(detconf.adapter, component, inputs, config, profile, device=detconf.device, dtype=detconf.dtype,
-          label=f"replay {replay_path}", record=detconf.recorder(request))
+    detconf.check_replay(Path(replay_path), request)

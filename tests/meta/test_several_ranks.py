@@ -52,3 +52,16 @@ def test_split_gives_each_rank_its_images_and_the_reference_every_rank_count():
     assert "world_num_boxes" not in ranks.with_world("criteria.set_criterion", shards[0], counts, {}, "ultralytics")
     with pytest.raises(ValueError, match="a batch of 3 image"):
         ranks.split("criteria.set_criterion", inputs, 4)
+
+
+def test_a_generated_failure_across_ranks_replays_across_ranks(pytester):
+    import re
+    result, _ = run_suite(pytester, faulty("criterion_local_count"), "--world-size=2", "-k",
+                          "test_set_criterion_generated and detr]")
+    match = re.search(r"failing example saved to (\S+); replay: (pytest .*)$", result.stdout.str(), re.M)
+    assert match, result.stdout.str()[-3000:]
+    args = match.group(2).split()[1:]
+    assert "--world-size=2" in args
+    result, report = run_suite(pytester, args[1].removeprefix("--impl="), *args[2:])
+    assert [(t["outcome"], t.get("class"), t.get("world_size")) for t in report["tests"]] == \
+        [("failed", "semantic", 2)], result.stdout.str()[-3000:]
