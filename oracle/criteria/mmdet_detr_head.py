@@ -33,7 +33,7 @@ from .._checks import TensorLike, as_float64, check_finite, check_rank, fail
 from ..assign.hungarian import hungarian_match
 from ..conventions import MMDetDETRHeadConvention
 from ._inputs import Indices, Target, flat_index, indices_arg, matched_targets, targets_arg
-from .denoising import dn_meta_arg, dn_positive_indices
+from .denoising import _dn_meta, _dn_positive_indices
 
 
 def assign_result(indices: tuple[torch.Tensor, torch.Tensor], num_queries: int,
@@ -178,7 +178,7 @@ class MMDetDETRHeadLoss:
                    targets: Sequence[Target], num_layers: int) -> dict[str, torch.Tensor]:
         """``DINOHead.loss_dn``: positives at the CDN slots, ``cls_avg_factor = max(num_pos, 1)``; with no
         denoising queries ``loss_cls`` is ``zeros(1)`` and the box losses 0, as mmdet returns them."""
-        pad, groups = dn_meta_arg(dn_meta)
+        pad, groups = _dn_meta(dn_meta, "dn_meta")
         out: dict[str, torch.Tensor] = {}
         names = [("" if layer == num_layers - 1 else f"d{layer}.") for layer in range(num_layers)]
         if pad == 0:
@@ -193,7 +193,7 @@ class MMDetDETRHeadLoss:
         if cls_dn.shape[:3] != expected or cls_dn.shape[3] != self.num_logits or box_dn.shape != expected + (4,):
             raise fail("dn_cls_scores/dn_bbox_preds", f"[{num_layers}, {len(targets)}, {pad}, {self.num_logits}] and "
                        f"[..., 4]", f"{tuple(cls_dn.shape)} and {tuple(box_dn.shape)}")
-        indices = dn_positive_indices(targets, pad, groups)
+        indices = _dn_positive_indices(targets, pad, groups, "dn_meta")
         num_pos = float(sum(len(rows) for rows, _ in indices))
         for layer, prefix in enumerate(names):
             box_ops.validate_boxes(f"dn_bbox_preds[{layer}]", box_dn[layer], "cxcywh")
