@@ -161,7 +161,7 @@ def test_matcher_image_size_errors():
     conv = get_profile("mmdet").matcher
     target = {**_targets(1)[0], "image_size": (0, 640)}
     with pytest.raises(OracleInputError,
-                       match=r"targets\['image_size'\]: expected positive \(height, width\), got \(0.0, 640.0\)"):
+                       match=r"target\['image_size'\]: expected positive \(height, width\), got \(0.0, 640.0\)"):
         matching_cost_matrix(torch.zeros(1, 3), torch.full((1, 4), 0.3), target, convention=conv)
 
 
