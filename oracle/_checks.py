@@ -62,10 +62,13 @@ def as_index(name: str, x: TensorLike) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else None
     if t is None:
         if isinstance(x, (np.ndarray, list, tuple)):
-            arr = np.asarray(x)
-            if arr.size == 0:
-                arr = arr.astype(np.int64)
-            t = torch.as_tensor(arr)
+            try:
+                arr = np.asarray(x)
+                if arr.size == 0:
+                    arr = arr.astype(np.int64)
+                t = torch.as_tensor(arr)
+            except (TypeError, ValueError) as err:
+                raise fail(name, "an integer tensor, array or list", f"{type(x).__name__} ({err})") from None
         else:
             raise fail(name, "an integer tensor, array or list", _describe(x))
     if t.dtype not in _INDEX_DTYPES:
