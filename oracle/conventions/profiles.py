@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..coders import CODER_MMDET, CODER_TORCHVISION_RETINANET, DeltaXYWHCoder
+from .._checks import check_scalar
 from ..errors import OracleInputError
 from .dense import RETINANET_HEAD_MMDET, YOLOV8_ULTRALYTICS, AnchorHeadConfig, YOLOv8LossConfig
 from .detr_criteria import MMDET_DETR_HEAD, MMDetDETRHeadConvention, SetCriterionConvention
@@ -60,6 +61,14 @@ class Profile:
     anchor_head: AnchorHeadConfig | None = None
     yolov8: YOLOv8LossConfig | None = None
     notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        check_scalar("Profile.avg_factor_eps", self.avg_factor_eps, low=0.0)
+        if self.background_weight is not None:
+            check_scalar("Profile.background_weight", self.background_weight, low=0.0)
+        if self.focal_alpha is not None:
+            check_scalar("Profile.focal_alpha", self.focal_alpha, low=0.0, high=1.0)
+        check_scalar("Profile.focal_gamma", self.focal_gamma, low=0.0)
 
 
 _DETR_MATCHER = MatcherConvention(class_cost="softmax", weight_class=1.0, weight_bbox=5.0, weight_giou=2.0)
