@@ -169,7 +169,12 @@ PROFILES: dict[str, Profile] = {
 
 def get_profile(name: str) -> Profile:
     """The named profile; an unknown name raises :class:`OracleInputError` listing the known ones."""
+    return _get_profile(name, "name")
+
+
+def _get_profile(name: object, arg: str) -> Profile:
+    """:func:`get_profile`, calling the name ``arg`` in its errors."""
     try:
-        return PROFILES[name]
+        return PROFILES[name]  # type: ignore[index]
     except (KeyError, TypeError):
-        raise OracleInputError(f"profile: expected one of {', '.join(sorted(PROFILES))}, got {name!r}") from None
+        raise OracleInputError(f"{arg}: expected one of {', '.join(sorted(PROFILES))}, got {name!r}") from None

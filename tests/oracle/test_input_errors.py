@@ -174,7 +174,7 @@ def test_bad_conventions():
         IoUConvention(eps_mode="max")
     with pytest.raises(OracleInputError, match=r"MatcherConvention: expected at least one non-zero cost weight"):
         MatcherConvention(weight_class=0, weight_bbox=0, weight_giou=0)
-    with pytest.raises(OracleInputError, match=r"profile: expected one of .*detr.*, got 'yolo'"):
+    with pytest.raises(OracleInputError, match=r"name: expected one of .*detr.*, got 'yolo'"):
         get_profile("yolo")
 
 
