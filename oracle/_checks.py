@@ -62,10 +62,13 @@ def as_index(name: str, x: TensorLike) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else None
     if t is None:
         if isinstance(x, (np.ndarray, list, tuple)):
-            arr = np.asarray(x)
-            if arr.size == 0:
-                arr = arr.astype(np.int64)
-            t = torch.as_tensor(arr)
+            try:
+                arr = np.asarray(x)
+                if arr.size == 0:
+                    arr = arr.astype(np.int64)
+                t = torch.as_tensor(arr)
+            except (TypeError, ValueError) as err:
+                raise fail(name, "an integer tensor, array or list", f"{type(x).__name__} ({err})") from None
         else:
             raise fail(name, "an integer tensor, array or list", _describe(x))
     if t.dtype not in _INDEX_DTYPES:
@@ -88,6 +91,32 @@ def check_finite(name: str, t: torch.Tensor) -> None:
         raise fail(name, "finite values", f"{int(bad.sum())} non-finite value(s), first {value} at index {first}")
 
 
+def check_magnitude(name: str, t: torch.Tensor, bound: float, where: str, what: str = "values") -> None:
+    """Refuse finite values of magnitude above ``bound``, the documented limit of a function whose formula would
+    overflow float64 beyond it (``where``: the quantity that would overflow). Run after :func:`check_finite`."""
+    d = t.detach()
+    if d.numel() == 0:
+        return
+    top = float(d.abs().max())
+    if top > bound:
+        raise OracleInputError(f"{name}: {what} up to {top:.3g} overflow float64 in {where} "
+                               f"(|{what.rstrip('s')}| must be at most {bound:.0e})")
+
+
+def check_int(name: str, value: object, *, low: int | None = None, high: int | None = None) -> int:
+    """An int (not a bool; numpy and 0-d integer tensors accepted) within the given bounds, returned as int."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype in _INDEX_DTYPES:
+        value = int(value.item())
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise fail(name, "an int", repr(value))
+    v = int(value)
+    if low is not None and v < low:
+        raise fail(name, f"an int >= {low}", str(v))
+    if high is not None and v > high:
+        raise fail(name, f"an int <= {high}", str(v))
+    return v
+
+
 def check_rank(name: str, t: torch.Tensor, rank: int, shape_doc: str) -> None:
     if t.dim() != rank:
         raise fail(name, f"rank {rank} {shape_doc}", f"shape {tuple(t.shape)}")
@@ -103,9 +132,22 @@ def check_same_shape(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tenso
         raise fail(name, f"the shape of {ref_name} {tuple(ref.shape)}", f"shape {tuple(t.shape)}")
 
 
+def check_broadcasts(name: str, t: torch.Tensor, shape: Sequence[int], expected: str) -> None:
+    """``t`` broadcasts to ``shape`` without enlarging it."""
+    try:
+        ok = torch.broadcast_shapes(t.shape, torch.Size(shape)) == torch.Size(shape)
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise fail(name, expected, f"shape {tuple(t.shape)}")
+
+
 def check_range(name: str, t: torch.Tensor, low: float | None, high: float | None) -> None:
-    """Every element in ``[low, high]`` (either bound may be None)."""
+    """Every element in ``[low, high]`` (either bound may be None); NaN is in no range and is refused."""
     d = t.detach()
+    if d.is_floating_point() and bool(torch.isnan(d).any()):
+        idx = tuple(int(i) for i in torch.nonzero(torch.isnan(d))[0])
+        raise fail(name, f"values in [{low}, {high}]", f"nan at index {idx}")
     if low is not None and bool((d < low).any()):
         idx = tuple(int(i) for i in torch.nonzero(d < low)[0])
         raise fail(name, f"values >= {low}", f"{d[idx].item()} at index {idx}")

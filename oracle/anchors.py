@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import TensorLike, as_float64, check_finite, check_last_dim, check_rank, check_scalar, fail
+from ._checks import TensorLike, as_float64, check_finite, check_int, check_last_dim, check_rank, check_scalar, fail
 
 
 def _positive_pair(name: str, value: object) -> tuple[float, float]:
@@ -233,12 +233,24 @@ def anchor_inside_flags(anchors: TensorLike, valid_flags: TensorLike, img_shape:
 
 def images_to_levels(per_image: Sequence[torch.Tensor], num_level_anchors: Sequence[int]) -> list[torch.Tensor]:
     """Per-image tensors ``[A_total, ...]`` regrouped per level as ``[N_img, A_l, ...]`` (mmdet
-    ``images_to_levels``)."""
+    ``images_to_levels``).
+
+    per_image: tensors of one shape and a real dtype (kept; floating ones finite), ``A_total`` the sum of
+    ``num_level_anchors`` (non-negative ints)."""
     if not isinstance(per_image, (tuple, list)) or len(per_image) == 0:
         raise fail("per_image", "a non-empty sequence of tensors, one per image", repr(type(per_image).__name__))
-    counts = [int(n) for n in num_level_anchors]
-    if any(n < 0 for n in counts):
-        raise fail("num_level_anchors", "non-negative counts", repr(counts))
+    if not isinstance(num_level_anchors, (tuple, list)):
+        raise fail("num_level_anchors", "a sequence of per-level anchor counts", type(num_level_anchors).__name__)
+    counts = [check_int(f"num_level_anchors[{i}]", n, low=0) for i, n in enumerate(num_level_anchors)]
+    for i, t in enumerate(per_image):
+        if not isinstance(t, torch.Tensor) or t.is_complex() or t.dim() == 0:
+            found = f"{t.dtype} tensor of shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
+            raise fail(f"per_image[{i}]", "a real-valued tensor [A_total, ...]", found)
+        if t.shape != per_image[0].shape:
+            raise fail(f"per_image[{i}]", f"the shape of per_image[0] {tuple(per_image[0].shape)}",
+                       f"shape {tuple(t.shape)}")
+        if t.is_floating_point():
+            check_finite(f"per_image[{i}]", t)
     stacked = torch.stack(list(per_image), dim=0)
     if stacked.shape[1] != sum(counts):
         raise fail("per_image", f"{sum(counts)} anchors per image (the sum of num_level_anchors)",

@@ -20,17 +20,24 @@ from typing import Literal
 
 import torch
 
-from ._checks import TensorLike, as_float64, check_choice, check_finite, check_last_dim, check_rank, fail
+from ._checks import (TensorLike, as_float64, check_choice, check_finite, check_last_dim, check_magnitude, check_rank,
+                      fail)
 
 BoxFormat = Literal["xyxy", "cxcywh", "xywh"]
 FORMATS: tuple[str, ...] = ("xyxy", "cxcywh", "xywh")
+
+#: The largest box coordinate (or size) accepted: the IoU family squares sums of two coordinates
+#: (``(2e150)^2 + (2e150)^2 < 1.8e308``), so larger finite boxes would overflow float64 there.
+COORDINATE_BOUND = 1e150
 
 
 # --------------------------------------------------------------------------- validation
 
 def _check_box_values(name: str, boxes: torch.Tensor, fmt: str) -> None:
-    """Finite, and of non-negative extent: ``x2 >= x1, y2 >= y1`` (xyxy) or ``w, h >= 0``."""
+    """Finite, at most :data:`COORDINATE_BOUND` in magnitude, and of non-negative extent: ``x2 >= x1, y2 >= y1``
+    (xyxy) or ``w, h >= 0``."""
     check_finite(name, boxes)
+    check_magnitude(name, boxes, COORDINATE_BOUND, "box areas and squared distances", "coordinates")
     d = boxes.detach()
     if fmt == "xyxy":
         bad = (d[..., 2] < d[..., 0]) | (d[..., 3] < d[..., 1])
@@ -46,8 +53,9 @@ def _check_box_values(name: str, boxes: torch.Tensor, fmt: str) -> None:
 def validate_boxes(name: str, boxes: TensorLike, fmt: BoxFormat, *, rank: int | None = None) -> torch.Tensor:
     """Boxes ``[..., 4]`` (or of the given rank) in ``fmt`` as float64, or an error naming ``name``.
 
-    Refuses a wrong last dimension or rank, NaN/inf, and negative extents (``x2 < x1``/``y2 < y1``
-    for xyxy, ``w < 0``/``h < 0`` otherwise). Zero-area boxes are legal.
+    Refuses a wrong last dimension or rank, NaN/inf, coordinates above :data:`COORDINATE_BOUND` (1e150) in
+    magnitude, and negative extents (``x2 < x1``/``y2 < y1`` for xyxy, ``w < 0``/``h < 0`` otherwise).
+    Zero-area boxes are legal.
     """
     fmt = format_arg("fmt", fmt)
     t = as_float64(name, boxes)

@@ -49,6 +49,7 @@ class _PairGeometry:
     w2: torch.Tensor
     h2: torch.Tensor
     aligned: bool
+    names: tuple[str, str]  # the caller's names of the two box arguments, for error messages
 
     def pair(self, flat_index: int) -> tuple[int, ...]:
         """The (i,) or (i, j) index of a flat position, for error messages."""
@@ -58,15 +59,18 @@ class _PairGeometry:
         return (flat_index // shape[1], flat_index % shape[1])
 
 
-def _geometry(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool, fmt: str, conv: IoUConvention) -> _PairGeometry:
+def _geometry(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool, fmt: str, conv: IoUConvention,
+              names: tuple[str, str]) -> _PairGeometry:
     fmt = format_arg("fmt", fmt)
     if not isinstance(conv, IoUConvention):
         raise fail("convention", "an IoUConvention", type(conv).__name__)
-    b1 = to_xyxy_formula(validate_boxes("boxes1", boxes1, fmt, rank=2), fmt)
-    b2 = to_xyxy_formula(validate_boxes("boxes2", boxes2, fmt, rank=2), fmt)
+    if not isinstance(aligned, bool):
+        raise fail("aligned", "a bool", repr(aligned))
+    b1 = to_xyxy_formula(validate_boxes(names[0], boxes1, fmt, rank=2), fmt)
+    b2 = to_xyxy_formula(validate_boxes(names[1], boxes2, fmt, rank=2), fmt)
     if aligned:
         if b1.shape[0] != b2.shape[0]:
-            raise fail("boxes2", f"as many boxes as boxes1 ({b1.shape[0]}) with aligned=True", f"{b2.shape[0]}")
+            raise fail(names[1], f"as many boxes as {names[0]} ({b1.shape[0]}) with aligned=True", f"{b2.shape[0]}")
     else:
         b1, b2 = b1[:, None, :], b2[None, :, :]
     w1, h1 = b1[..., 2] - b1[..., 0], b1[..., 3] - b1[..., 1]
@@ -89,7 +93,7 @@ def _geometry(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool, fmt: str
         area1=w1 * (h1 + he) if he else w1 * h1,
         area2=w2 * (h2 + he) if he else w2 * h2,
         enclose_w=ew, enclose_h=eh, center_dist2=(dx * dx + dy * dy) / 4,
-        w1=w1, h1=h1, w2=w2, h2=h2, aligned=aligned,
+        w1=w1, h1=h1, w2=w2, h2=h2, aligned=aligned, names=names,
     )
 
 
@@ -103,7 +107,7 @@ def _guard(den: torch.Tensor, conv: IoUConvention, geo: _PairGeometry, what: str
     if bool(zero.any()):
         pair = geo.pair(int(torch.nonzero(zero.flatten())[0]))
         raise OracleInputError(
-            f"boxes1/boxes2: {what} is 0 for the pair at {pair}, so the ratio is undefined (0/0) under "
+            f"{geo.names[0]}/{geo.names[1]}: {what} is 0 for the pair at {pair}, so the ratio is undefined (0/0) under "
             f"eps_mode='none'; upstreams without eps return NaN here. Pass a convention with an eps "
             f"(IoUConvention(eps_mode='add' or 'clamp', eps=...)) to get the value that upstream defines."
         )
@@ -131,6 +135,9 @@ def _guard_exact(den: torch.Tensor, geo: _PairGeometry, what: str) -> torch.Tens
 
 # --------------------------------------------------------------------------- public overlaps
 
+_BOX_NAMES = ("boxes1", "boxes2")
+
+
 def iou(boxes1: TensorLike, boxes2: TensorLike, *, mode: Literal["iou", "iof"] = "iou", aligned: bool = False,
         fmt: BoxFormat = "xyxy", convention: IoUConvention = IOU_EXACT) -> torch.Tensor:
     """Intersection over union (``mode="iou"``) or over the first box's area (``mode="iof"``).
@@ -139,10 +146,16 @@ def iou(boxes1: TensorLike, boxes2: TensorLike, *, mode: Literal["iou", "iof"] =
     IoU = ``inter / union``; IoF = ``inter / area1`` (mmdet ``bbox_overlaps(mode='iof')``, used for
     ignore regions). Denominators follow ``convention`` (see :class:`IoUConvention`).
     """
+    return _iou(boxes1, boxes2, mode=mode, aligned=aligned, fmt=fmt, convention=convention, names=_BOX_NAMES)
+
+
+def _iou(boxes1: TensorLike, boxes2: TensorLike, *, mode: str, aligned: bool, fmt: str, convention: IoUConvention,
+         names: tuple[str, str]) -> torch.Tensor:
+    """:func:`iou` with the caller's names of the two box arguments in its errors."""
     mode = check_choice("mode", mode, ("iou", "iof"))
-    geo = _geometry(boxes1, boxes2, aligned=aligned, fmt=fmt, conv=convention)
+    geo = _geometry(boxes1, boxes2, aligned=aligned, fmt=fmt, conv=convention, names=names)
     if mode == "iof":
-        return geo.inter / _guard(geo.area1.expand_as(geo.inter), convention, geo, "the area of boxes1")
+        return geo.inter / _guard(geo.area1.expand_as(geo.inter), convention, geo, f"the area of {names[0]}")
     return _iou_and_union(geo, convention)[0]
 
 
@@ -154,7 +167,13 @@ def giou(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool = False, fmt: 
     Under ``eps_mode="add"`` the penalty is ``(C - U) / (C + eps)`` (DINO, torchvision loss,
     ultralytics); under ``"clamp"`` it is ``(C' - U') / C'`` with both clamped (mmdet).
     """
-    geo = _geometry(boxes1, boxes2, aligned=aligned, fmt=fmt, conv=convention)
+    return _giou(boxes1, boxes2, aligned=aligned, fmt=fmt, convention=convention, names=_BOX_NAMES)
+
+
+def _giou(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool, fmt: str, convention: IoUConvention,
+          names: tuple[str, str]) -> torch.Tensor:
+    """:func:`giou` with the caller's names of the two box arguments in its errors."""
+    geo = _geometry(boxes1, boxes2, aligned=aligned, fmt=fmt, conv=convention, names=names)
     value, union, guarded_union = _iou_and_union(geo, convention)
     enclose = geo.enclose_w * geo.enclose_h
     guarded_enclose = _guard(enclose, convention, geo, "the enclosing box's area")
@@ -170,7 +189,13 @@ def diou(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool = False, fmt: 
     ``rho`` is the distance between the box centres and ``c`` the enclosing box's diagonal
     (``c^2 + diag_eps``). boxes1 ``[N, 4]``, boxes2 ``[M, 4]`` -> ``[N, M]`` (or ``[N]`` aligned).
     """
-    geo = _geometry(boxes1, boxes2, aligned=aligned, fmt=fmt, conv=convention)
+    return _diou(boxes1, boxes2, aligned=aligned, fmt=fmt, convention=convention, names=_BOX_NAMES)
+
+
+def _diou(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool, fmt: str, convention: IoUConvention,
+          names: tuple[str, str]) -> torch.Tensor:
+    """:func:`diou` with the caller's names of the two box arguments in its errors."""
+    geo = _geometry(boxes1, boxes2, aligned=aligned, fmt=fmt, conv=convention, names=names)
     return _iou_and_union(geo, convention)[0] - _center_penalty(geo, convention)
 
 
@@ -178,9 +203,10 @@ def _aspect_angle(w: torch.Tensor, h: torch.Tensor, conv: IoUConvention, geo: _P
                   which: str) -> torch.Tensor:
     """``atan(w / (h + aspect_height_eps))``, with ``h = 0 < w`` giving pi/2 as upstream's atan(inf)."""
     h = h + conv.aspect_height_eps
-    undefined = (w.detach() == 0) & (h.detach() == 0)
+    # Only boxes that take part in a pair count: with no box on the other side the result is empty.
+    undefined = ((w.detach() == 0) & (h.detach() == 0)).expand(geo.inter.shape)
     if bool(undefined.any()):
-        flat = int(torch.nonzero(undefined.expand(geo.inter.shape).flatten())[0])
+        flat = int(torch.nonzero(undefined.flatten())[0])
         raise OracleInputError(
             f"{which}: the CIoU aspect term atan(w / h) is undefined (0/0) for the zero-size box of the pair "
             f"at {geo.pair(flat)}; upstreams without a height eps return NaN. Use a convention with "
@@ -201,10 +227,16 @@ def ciou(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool = False, fmt: 
     ``iou <= ciou_alpha_min_iou`` (mmdet); with ``ciou_clamp`` the result is clamped to [-1, 1].
     boxes1 ``[N, 4]``, boxes2 ``[M, 4]`` -> ``[N, M]`` (or ``[N]`` aligned).
     """
-    geo = _geometry(boxes1, boxes2, aligned=aligned, fmt=fmt, conv=convention)
+    return _ciou(boxes1, boxes2, aligned=aligned, fmt=fmt, convention=convention, names=_BOX_NAMES)
+
+
+def _ciou(boxes1: TensorLike, boxes2: TensorLike, *, aligned: bool, fmt: str, convention: IoUConvention,
+          names: tuple[str, str]) -> torch.Tensor:
+    """:func:`ciou` with the caller's names of the two box arguments in its errors."""
+    geo = _geometry(boxes1, boxes2, aligned=aligned, fmt=fmt, conv=convention, names=names)
     value = _iou_and_union(geo, convention)[0]
-    angle1 = _aspect_angle(geo.w1, geo.h1, convention, geo, "boxes1")
-    angle2 = _aspect_angle(geo.w2, geo.h2, convention, geo, "boxes2")
+    angle1 = _aspect_angle(geo.w1, geo.h1, convention, geo, names[0])
+    angle2 = _aspect_angle(geo.w2, geo.h2, convention, geo, names[1])
     v = (4 / math.pi ** 2) * (angle2 - angle1) ** 2
     with torch.no_grad():
         vd, iou_d = v.detach(), value.detach()

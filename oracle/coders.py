@@ -32,9 +32,9 @@ from typing import Literal
 
 import torch
 
-from ._checks import (TensorLike, as_float64, check_choice, check_finite, check_last_dim, check_rank, check_same_shape,
-                      check_scalar, fail)
-from .box_formats import cxcywh_to_xyxy_formula, validate_boxes, xyxy_to_cxcywh_formula
+from ._checks import (TensorLike, as_float64, check_choice, check_finite, check_last_dim, check_magnitude, check_rank,
+                      check_same_shape, check_scalar, fail)
+from .box_formats import COORDINATE_BOUND, cxcywh_to_xyxy_formula, validate_boxes, xyxy_to_cxcywh_formula
 
 
 def _four(name: str, values: object, *, positive: bool) -> tuple[float, float, float, float]:
@@ -155,21 +155,34 @@ CODER_TORCHVISION_RCNN = DeltaXYWHCoder(stds=(0.1, 0.1, 0.2, 0.2), wh_clamp="upp
 
 
 def _points_and_last(name: str, x: TensorLike, size: int, doc: str) -> torch.Tensor:
+    """A finite ``[..., size]`` float64 tensor of coordinates at most 1e150 in magnitude (the box bound)."""
     t = as_float64(name, x)
     check_last_dim(name, t, size, doc)
     check_finite(name, t)
+    check_magnitude(name, t, COORDINATE_BOUND, "box coordinates", "values")
     return t
+
+
+def _check_broadcast(name: str, t: torch.Tensor, other_name: str, other: torch.Tensor) -> None:
+    """The leading dimensions of ``t`` and ``other`` broadcast together (as the element-wise formulas need)."""
+    try:
+        torch.broadcast_shapes(t.shape[:-1], other.shape[:-1])
+    except RuntimeError:
+        raise fail(name, f"leading dimensions that broadcast with those of {other_name} {tuple(other.shape)}",
+                   f"shape {tuple(t.shape)}") from None
 
 
 def dist2bbox(distances: TensorLike, points: TensorLike, *, fmt: Literal["xyxy", "cxcywh"] = "xyxy") -> torch.Tensor:
     """Boxes ``[..., 4]`` (xyxy or cxcywh) from ``distances`` ``[..., 4]`` (l, t, r, b) around ``points`` ``[..., 2]``.
 
     ``(x1, y1) = point - (l, t)``, ``(x2, y2) = point + (r, b)``, in the units of the inputs
-    (ultralytics decodes in grid units). Shapes broadcast as in ultralytics ``dist2bbox``.
+    (ultralytics decodes in grid units). Shapes broadcast as in ultralytics ``dist2bbox``; values are finite and
+    at most 1e150 in magnitude (the box coordinate bound).
     """
     fmt = check_choice("fmt", fmt, ("xyxy", "cxcywh"))
     d = _points_and_last("distances", distances, 4, "([..., 4] l, t, r, b distances)")
     p = _points_and_last("points", points, 2, "([..., 2] x, y points)")
+    _check_broadcast("points", p, "distances", d)
     return dist2bbox_formula(d, p, fmt)
 
 
@@ -187,15 +200,17 @@ def bbox2dist(points: TensorLike, boxes: TensorLike, *, reg_max: int | None = No
     With ``reg_max`` (the number of DFL bins, 16 in YOLOv8) the distances are clamped to
     ``[0, reg_max - 1 - 0.01]``, the range a DFL target may take: ultralytics' ``BboxLoss`` calls
     ``bbox2dist(anchor_points, target_bboxes, self.reg_max - 1)``, which clamps at its argument minus 0.01.
-    Without it, points outside the box give negative distances.
+    Without it, points outside the box give negative distances. Leading dimensions broadcast; values are finite
+    and at most 1e150 in magnitude (the box coordinate bound).
     """
     p = _points_and_last("points", points, 2, "([..., 2] x, y points)")
     b = validate_boxes("boxes", boxes, "xyxy")
+    _check_broadcast("boxes", b, "points", p)
+    if reg_max is not None and (isinstance(reg_max, bool) or not isinstance(reg_max, int) or reg_max < 2):
+        raise fail("reg_max", "an integer >= 2 (the number of DFL bins)", repr(reg_max))
     dist = torch.cat((p - b[..., :2], b[..., 2:] - p), dim=-1)
     if reg_max is None:
         return dist
-    if isinstance(reg_max, bool) or not isinstance(reg_max, int) or reg_max < 2:
-        raise fail("reg_max", "an integer >= 2 (the number of DFL bins)", repr(reg_max))
     return dist.clamp(min=0.0, max=reg_max - 1 - 0.01)
 
 

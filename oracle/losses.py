@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 
 from . import boxes as box_ops
-from ._checks import (TensorLike, as_float64, as_index, check_choice, check_finite, check_labels, check_range,
-                      check_rank, check_same_shape, check_scalar, fail)
+from ._checks import (TensorLike, as_float64, as_index, check_broadcasts, check_choice, check_finite, check_labels,
+                      check_range, check_rank, check_same_shape, check_scalar, fail)
 from .conventions import IOU_EXACT, IoUConvention
 
 Reduction = Literal["none", "sum", "mean"]
@@ -41,13 +41,7 @@ def _weight_arg(weight: TensorLike, loss_shape: torch.Size) -> torch.Tensor | No
     w = as_float64("weight", weight)
     check_finite("weight", w)
     check_range("weight", w, 0.0, None)
-    try:
-        shape = torch.broadcast_shapes(w.shape, loss_shape)
-    except RuntimeError:
-        shape = None
-    if shape != loss_shape:
-        raise fail("weight", f"a shape that broadcasts to the element-wise loss {tuple(loss_shape)}",
-                   f"shape {tuple(w.shape)}")
+    check_broadcasts("weight", w, loss_shape, f"a shape that broadcasts to the element-wise loss {tuple(loss_shape)}")
     return w
 
 
@@ -55,11 +49,14 @@ def reduce_loss(loss: torch.Tensor, *, weight: TensorLike = None, reduction: Red
                 avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
     """Weight and reduce an element-wise loss (mmdet ``weight_reduce_loss`` semantics).
 
-    loss ``[...]``; weight broadcastable to it, finite and >= 0. With ``avg_factor`` only
+    loss ``[...]`` (finite; a float64 tensor is used as is, keeping its autograd graph); weight broadcastable to
+    it, finite and >= 0. With ``avg_factor`` only
     ``"mean"`` (``sum / (avg_factor + avg_factor_eps)``) and ``"none"`` (the unreduced weighted
     loss) are allowed; ``"sum"`` with an ``avg_factor`` raises, as in mmdet. A mean over zero
     elements is undefined and raises; use ``"sum"`` (0) or pass an ``avg_factor``.
     """
+    loss = as_float64("loss", loss)
+    check_finite("loss", loss)
     reduction = check_choice("reduction", reduction, ("none", "sum", "mean"))
     eps = check_scalar("avg_factor_eps", avg_factor_eps, low=0.0)
     w = _weight_arg(weight, loss.shape)
@@ -190,8 +187,7 @@ def sigmoid_binary_cross_entropy(logits: TensorLike, targets: TensorLike, *, pos
         pw = as_float64("pos_weight", pos_weight)
         check_finite("pos_weight", pw)
         check_range("pos_weight", pw, 0.0, None)
-        if torch.broadcast_shapes(pw.shape, x.shape) != x.shape:
-            raise fail("pos_weight", f"a shape that broadcasts to {tuple(x.shape)}", f"shape {tuple(pw.shape)}")
+        check_broadcasts("pos_weight", pw, x.shape, f"a shape that broadcasts to {tuple(x.shape)}")
     return reduce_loss(_bce(x, t, pw), weight=weight, reduction=reduction, avg_factor=avg_factor,
                        avg_factor_eps=avg_factor_eps)
 
@@ -268,7 +264,7 @@ def _box_loss(overlap, pred: TensorLike, target: TensorLike, fmt: str, conventio
               reduction: Reduction, avg_factor: object, avg_factor_eps: float) -> torch.Tensor:
     p = as_float64("pred", pred)
     t = as_float64("target", target)
-    loss = 1 - overlap(p, t, aligned=True, fmt=fmt, convention=convention)
+    loss = 1 - overlap(p, t, aligned=True, fmt=fmt, convention=convention, names=("pred", "target"))
     return reduce_loss(loss, weight=weight, reduction=reduction, avg_factor=avg_factor, avg_factor_eps=avg_factor_eps)
 
 
@@ -280,14 +276,14 @@ def giou_loss(pred: TensorLike, target: TensorLike, *, fmt: box_ops.BoxFormat = 
     DETR's ``loss_giou`` (normalised xyxy, ``/ num_boxes``), mmdet ``GIoULoss`` (pixel xyxy,
     ``IOU_MMDET``), torchvision ``generalized_box_iou_loss`` (``IOU_TORCHVISION_LOSS``).
     """
-    return _box_loss(box_ops.giou, pred, target, fmt, convention, weight, reduction, avg_factor, avg_factor_eps)
+    return _box_loss(box_ops._giou, pred, target, fmt, convention, weight, reduction, avg_factor, avg_factor_eps)
 
 
 def diou_loss(pred: TensorLike, target: TensorLike, *, fmt: box_ops.BoxFormat = "xyxy",
               convention: IoUConvention = IOU_EXACT, weight: TensorLike = None, reduction: Reduction = "mean",
               avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
     """``1 - DIoU(pred_i, target_i)``; pred and target ``[N, 4]`` (torchvision ``distance_box_iou_loss``)."""
-    return _box_loss(box_ops.diou, pred, target, fmt, convention, weight, reduction, avg_factor, avg_factor_eps)
+    return _box_loss(box_ops._diou, pred, target, fmt, convention, weight, reduction, avg_factor, avg_factor_eps)
 
 
 def ciou_loss(pred: TensorLike, target: TensorLike, *, fmt: box_ops.BoxFormat = "xyxy",
@@ -298,7 +294,7 @@ def ciou_loss(pred: TensorLike, target: TensorLike, *, fmt: box_ops.BoxFormat = 
     torchvision ``complete_box_iou_loss`` (``IOU_TORCHVISION_LOSS``), ultralytics ``BboxLoss``
     (``IOU_ULTRALYTICS_XYXY``), mmdet ``CIoULoss`` (``IOU_MMDET_CIOU_LOSS``).
     """
-    return _box_loss(box_ops.ciou, pred, target, fmt, convention, weight, reduction, avg_factor, avg_factor_eps)
+    return _box_loss(box_ops._ciou, pred, target, fmt, convention, weight, reduction, avg_factor, avg_factor_eps)
 
 
 # --------------------------------------------------------------------------- masks

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ._checks import TensorLike, as_float64, as_index, check_finite, check_range, check_rank, fail
+from ._checks import TensorLike, as_float64, as_index, check_finite, check_int, check_range, check_rank, fail
 
 
 def _size_arg(name: str, size: object) -> tuple[int, int]:
@@ -107,7 +107,12 @@ def downsample_masks(masks: TensorLike, size: Sequence[int]) -> torch.Tensor:
 
 def bilinear_weights(in_size: int, out_size: int) -> torch.Tensor:
     """``[out_size, in_size]`` float64 weights of the bilinear resize along one axis, ``align_corners=False``
-    (module docstring): each row holds ``1 - frac`` at the source's floor index and ``frac`` at the next."""
+    (module docstring): each row holds ``1 - frac`` at the source's floor index and ``frac`` at the next.
+    ``in_size`` and ``out_size`` are positive ints."""
+    return _bilinear_weights(check_int("in_size", in_size, low=1), check_int("out_size", out_size, low=1))
+
+
+def _bilinear_weights(in_size: int, out_size: int) -> torch.Tensor:
     src = ((torch.arange(out_size, dtype=torch.float64) + 0.5) * (in_size / out_size) - 0.5).clamp(min=0.0)
     low = src.floor().to(torch.int64)
     frac = src - low
@@ -122,8 +127,8 @@ def bilinear_weights(in_size: int, out_size: int) -> torch.Tensor:
 def resize_bilinear_formula(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``x`` ``[..., h, w]`` float64 resized to ``size = (H, W)``: ``rows @ x @ cols.T`` with the
     :func:`bilinear_weights` of each axis; unchecked (for callers that validated ``x``)."""
-    rows = bilinear_weights(x.shape[-2], size[0])
-    cols = bilinear_weights(x.shape[-1], size[1])
+    rows = _bilinear_weights(x.shape[-2], size[0])
+    cols = _bilinear_weights(x.shape[-1], size[1])
     return rows @ x @ cols.T
 
 

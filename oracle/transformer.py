@@ -29,9 +29,20 @@ import torch
 import torch.nn.functional as F
 
 from ._blocks import recomputed_blocks
-from ._checks import TensorLike, as_float64, check_finite, check_rank, fail
+from ._checks import TensorLike, as_float64, check_broadcasts, check_finite, check_magnitude, check_rank, fail
 
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, used by DETR and mmdet
+
+#: The largest magnitude accepted in a sequence, positional encoding or weight. Attention scores are products of
+#: four such values summed over the embedding (``(1e20)^4 E^2``), and layer norms square sums of products of
+#: three, so every intermediate stays far inside float64 below it; larger finite inputs would overflow to inf/NaN.
+VALUE_BOUND = 1e20
+
+
+def _weights_arg(weights: object) -> Mapping[str, object]:
+    if not isinstance(weights, Mapping):
+        raise fail("weights", "a mapping of parameter names to tensors", type(weights).__name__)
+    return weights
 
 
 def _w(weights: Mapping[str, object], name: str, shape: tuple[int, ...]) -> torch.Tensor:
@@ -41,15 +52,22 @@ def _w(weights: Mapping[str, object], name: str, shape: tuple[int, ...]) -> torc
     if tuple(t.shape) != shape:
         raise fail(f"weights[{name!r}]", f"shape {shape}", f"shape {tuple(t.shape)}")
     check_finite(f"weights[{name!r}]", t)
+    check_magnitude(f"weights[{name!r}]", t, VALUE_BOUND, "the attention scores and layer norms")
     return t
 
 
-def _seq(name: str, x: TensorLike, embed_dim: int | None = None) -> torch.Tensor:
+def _seq(name: str, x: TensorLike, embed_dim: int | None = None, *, like: tuple[str, torch.Tensor] | None = None
+         ) -> torch.Tensor:
+    """A finite ``[B, L, E]`` sequence with values of magnitude at most :data:`VALUE_BOUND`; with ``like``
+    ``(name, tensor)`` (a positional encoding's sequence), one that broadcasts to that tensor's shape."""
     t = as_float64(name, x)
     check_rank(name, t, 3, "([B, L, E])")
     check_finite(name, t)
+    check_magnitude(name, t, VALUE_BOUND, "the attention scores and layer norms")
     if embed_dim is not None and t.shape[2] != embed_dim:
         raise fail(name, f"embedding size {embed_dim}", f"shape {tuple(t.shape)}")
+    if like is not None:
+        check_broadcasts(name, t, like[1].shape, f"a shape that broadcasts to that of {like[0]} {tuple(like[1].shape)}")
     return t
 
 
@@ -60,8 +78,10 @@ def multi_head_attention(query: TensorLike, key: TensorLike, value: TensorLike, 
 
     query ``[B, Lq, E]``, key and value ``[B, Lk, E]``; weights ``{prefix}in_proj_weight [3E, E]``,
     ``{prefix}in_proj_bias [3E]``, ``{prefix}out_proj.weight [E, E]``, ``{prefix}out_proj.bias [E]``.
+    Values: finite, of magnitude at most :data:`VALUE_BOUND` (1e20).
     """
     q = _seq("query", query)
+    weights = _weights_arg(weights)
     e = q.shape[2]
     k = _seq("key", key, e)
     v = _seq("value", value, e)
@@ -152,24 +172,37 @@ def _check_heads(num_heads: object, e: int) -> None:
         raise fail("num_heads", f"a positive divisor of the embedding size {e}", repr(num_heads))
 
 
-def _attn_mask_arg(attn_mask: TensorLike, lq: int, lk: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+_MEMORY_MASK = "memory_key_padding_mask"
+
+
+def _describe_mask(mask: object) -> str:
+    if isinstance(mask, torch.Tensor):
+        return f"tensor of dtype {mask.dtype} and shape {tuple(mask.shape)}"
+    return type(mask).__name__
+
+
+def _attn_mask_arg(attn_mask: TensorLike, lq: int, lk: int, name: str = "attn_mask"
+                   ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """``(bool mask, additive float64 mask)`` from an ``attn_mask`` ``[Lq, Lk]`` (bool: True = blocked, or float)."""
     if attn_mask is None:
         return None, None
     if not isinstance(attn_mask, torch.Tensor) or tuple(attn_mask.shape) != (lq, lk):
-        raise fail("attn_mask", f"a tensor [{lq}, {lk}]", repr(getattr(attn_mask, "shape", attn_mask)))
+        raise fail(name, f"a tensor [{lq}, {lk}]", _describe_mask(attn_mask))
     if attn_mask.dtype == torch.bool:
         return attn_mask.cpu(), None
-    return None, as_float64("attn_mask", attn_mask)
+    additive = as_float64(name, attn_mask)
+    if bool(torch.isnan(additive).any()) or bool(torch.isposinf(additive).any()):
+        raise fail(name, "finite values or -inf (blocked)", "NaN or +inf")
+    return None, additive
 
 
-def _padding_arg(key_padding_mask: TensorLike, b: int, lk: int) -> torch.Tensor | None:
+def _padding_arg(key_padding_mask: TensorLike, b: int, lk: int, name: str = "key_padding_mask"
+                 ) -> torch.Tensor | None:
     if key_padding_mask is None:
         return None
     if not isinstance(key_padding_mask, torch.Tensor) or key_padding_mask.dtype != torch.bool \
             or tuple(key_padding_mask.shape) != (b, lk):
-        raise fail("key_padding_mask", f"a bool tensor [{b}, {lk}] (True = padding)",
-                   repr(getattr(key_padding_mask, "shape", key_padding_mask)))
+        raise fail(name, f"a bool tensor [{b}, {lk}] (True = padding)", _describe_mask(key_padding_mask))
     return key_padding_mask.cpu()
 
 
@@ -215,10 +248,12 @@ DECODER_ATTENTIONS, DECODER_NORMS = ("self_attn.", "multihead_attn."), ("norm1",
 def encoder_layer(src: TensorLike, weights: Mapping[str, object], num_heads: int, *, pos: TensorLike = None,
                   key_padding_mask: TensorLike = None) -> torch.Tensor:
     """DETR's post-norm encoder layer ``[B, L, E]``: ``q = k = src + pos``, ``v = src``; add & norm1; FFN
-    (ReLU); add & norm2."""
+    (ReLU); add & norm2. src ``[B, L, E]``, pos broadcastable to it; values finite, of magnitude at most
+    :data:`VALUE_BOUND` (1e20)."""
     x = _seq("src", src)
-    p = None if pos is None else _seq("pos", pos, x.shape[2])
+    p = None if pos is None else _seq("pos", pos, x.shape[2], like=("src", x))
     _check_heads(num_heads, x.shape[2])
+    weights = _weights_arg(weights)
     w = _checked(weights, _layer_shapes(weights, x.shape[2], ENCODER_ATTENTIONS, ENCODER_NORMS))
     return encoder_layer_formula(x, w, num_heads, pos=p,
                                  key_padding_mask=_padding_arg(key_padding_mask, x.shape[0], x.shape[1]))
@@ -239,13 +274,15 @@ def decoder_layer(tgt: TensorLike, memory: TensorLike, weights: Mapping[str, obj
                   tgt_mask: TensorLike = None) -> torch.Tensor:
     """DETR's post-norm decoder layer ``[B, Q, E]``: self-attention (``q = k = tgt + query_pos``),
     add & norm1; cross-attention (``q = tgt + query_pos``, ``k = memory + pos``, ``v = memory``, memory
-    padding mask), add & norm2; FFN, add & norm3."""
+    padding mask), add & norm2; FFN, add & norm3. tgt ``[B, Q, E]``, memory ``[B, L, E]``, pos broadcastable
+    to memory, query_pos to tgt; values finite, of magnitude at most :data:`VALUE_BOUND` (1e20)."""
     t, m, p, qp = _decoder_inputs(tgt, memory, pos, query_pos, num_heads)
+    weights = _weights_arg(weights)
     e = t.shape[2]
     w = _checked(weights, _layer_shapes(weights, e, DECODER_ATTENTIONS, DECODER_NORMS))
-    self_blocked, self_additive = _attn_mask_arg(tgt_mask, t.shape[1], t.shape[1])
-    return decoder_layer_formula(t, m, w, num_heads, pos=p, query_pos=qp,
-                                 memory_key_padding_mask=_padding_arg(memory_key_padding_mask, m.shape[0], m.shape[1]),
+    self_blocked, self_additive = _attn_mask_arg(tgt_mask, t.shape[1], t.shape[1], "tgt_mask")
+    padding = _padding_arg(memory_key_padding_mask, m.shape[0], m.shape[1], _MEMORY_MASK)
+    return decoder_layer_formula(t, m, w, num_heads, pos=p, query_pos=qp, memory_key_padding_mask=padding,
                                  tgt_mask=self_blocked, tgt_additive_mask=self_additive)
 
 
@@ -257,8 +294,8 @@ def _decoder_inputs(tgt: TensorLike, memory: TensorLike, pos: TensorLike, query_
     m = _seq("memory", memory, e)
     if m.shape[0] != t.shape[0]:
         raise fail("memory", f"batch size {t.shape[0]} (that of tgt)", f"shape {tuple(m.shape)}")
-    p = None if pos is None else _seq("pos", pos, e)
-    qp = None if query_pos is None else _seq("query_pos", query_pos, e)
+    p = None if pos is None else _seq("pos", pos, e, like=("memory", m))
+    qp = None if query_pos is None else _seq("query_pos", query_pos, e, like=("tgt", t))
     _check_heads(num_heads, e)
     return t, m, p, qp
 
@@ -283,12 +320,15 @@ def _sub(weights: Mapping[str, object], prefix: str) -> dict[str, object]:
 
 def encoder(src: TensorLike, weights: Mapping[str, object], num_layers: int, num_heads: int, *, pos: TensorLike = None,
             key_padding_mask: TensorLike = None) -> torch.Tensor:
-    """A stack of encoder layers (weights ``layers.{i}.*``); DETR's post-norm encoder has no final norm."""
+    """A stack of encoder layers (weights ``layers.{i}.*``); DETR's post-norm encoder has no final norm.
+
+    Inputs as :func:`encoder_layer` (values finite, of magnitude at most :data:`VALUE_BOUND`)."""
     x = _seq("src", src)
     e = x.shape[2]
-    p = None if pos is None else _seq("pos", pos, e)
+    p = None if pos is None else _seq("pos", pos, e, like=("src", x))
     _check_heads(num_heads, e)
     _check_layers(num_layers)
+    weights = _weights_arg(weights)
     w = {}
     for i in range(num_layers):
         layer = _sub(weights, f"layers.{i}.")
@@ -315,18 +355,20 @@ def decoder(tgt: TensorLike, memory: TensorLike, weights: Mapping[str, object], 
     """A stack of decoder layers (``layers.{i}.*``) with the shared final ``norm.*``.
 
     Returns ``[L, B, Q, E]`` (every layer's output through the final norm) with ``return_intermediate``,
-    else ``[1, B, Q, E]`` (the last one), as DETR's ``TransformerDecoder``.
+    else ``[1, B, Q, E]`` (the last one), as DETR's ``TransformerDecoder``. Inputs as :func:`decoder_layer`
+    (values finite, of magnitude at most :data:`VALUE_BOUND`).
     """
     t, m, p, qp = _decoder_inputs(tgt, memory, pos, query_pos, num_heads)
     e = t.shape[2]
     _check_layers(num_layers)
+    weights = _weights_arg(weights)
     w = _checked(weights, {"norm.weight": (e,), "norm.bias": (e,)})
     for i in range(num_layers):
         layer = _sub(weights, f"layers.{i}.")
         w.update({f"layers.{i}.{k}": v for k, v in
                   _checked(layer, _layer_shapes(layer, e, DECODER_ATTENTIONS, DECODER_NORMS)).items()})
-    out = decoder_formula(t, m, w, num_layers, num_heads, pos=p, query_pos=qp,
-                          memory_key_padding_mask=_padding_arg(memory_key_padding_mask, m.shape[0], m.shape[1]),
+    padding = _padding_arg(memory_key_padding_mask, m.shape[0], m.shape[1], _MEMORY_MASK)
+    out = decoder_formula(t, m, w, num_layers, num_heads, pos=p, query_pos=qp, memory_key_padding_mask=padding,
                           return_intermediate=return_intermediate)
     check_finite("decoder output", out)
     return out

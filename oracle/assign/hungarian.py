@@ -30,7 +30,9 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 from .. import boxes as box_ops
-from .._checks import TensorLike, as_float64, as_index, check_finite, check_rank, fail
+from ..box_formats import COORDINATE_BOUND
+from .._checks import (TensorLike, as_float64, as_index, check_finite, check_labels, check_magnitude, check_rank,
+                       check_scalar, fail)
 from .._targets import target_arg
 from ..conventions import MatcherConvention
 
@@ -70,19 +72,49 @@ class MatchingEvaluation:
 
 # --------------------------------------------------------------------------- class costs
 
-def softmax_class_cost(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``-softmax(logits)[:, labels]``: logits ``[Q, K]``, labels ``[T]`` -> ``[Q, T]`` (DETR)."""
+#: The largest logit magnitude the matcher accepts: the focal cost grows linearly with the logit (``-logsigmoid``)
+#: and is multiplied by a cost weight (at most ``1e100``, :class:`MatcherConvention`), so the cost stays finite.
+LOGIT_BOUND = 1e150
+
+
+def _class_cost_args(logits: TensorLike, labels: TensorLike) -> tuple[torch.Tensor, torch.Tensor]:
+    x = as_float64("logits", logits)
+    check_rank("logits", x, 2, "([Q, K])")
+    check_finite("logits", x)
+    check_magnitude("logits", x, LOGIT_BOUND, "the focal matching cost")
+    y = as_index("labels", labels)
+    check_rank("labels", y, 1, "([T])")
+    check_labels("labels", y, x.shape[1])
+    return x, y
+
+
+def softmax_class_cost(logits: TensorLike, labels: TensorLike) -> torch.Tensor:
+    """``-softmax(logits)[:, labels]``: logits ``[Q, K]`` (finite, ``|logit| <= 1e150``), labels int ``[T]`` in
+    ``[0, K)`` -> ``[Q, T]`` (DETR)."""
+    return _softmax_class_cost(*_class_cost_args(logits, labels))
+
+
+def _softmax_class_cost(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return -torch.softmax(logits, dim=-1)[:, labels]
 
 
-def focal_class_cost(logits: torch.Tensor, labels: torch.Tensor, *, alpha: float, gamma: float,
+def focal_class_cost(logits: TensorLike, labels: TensorLike, *, alpha: float, gamma: float,
                      eps: float) -> torch.Tensor:
     """Focal matching cost ``pos[:, labels] - neg[:, labels]``: logits ``[Q, K]``, labels ``[T]`` -> ``[Q, T]``.
 
     ``pos = alpha (1-p)^gamma (-log(p + eps))``, ``neg = (1-alpha) p^gamma (-log(1 - p + eps))``,
     ``p = sigmoid(logits)`` (DINO / Deformable-DETR eps 1e-8, mmdet ``FocalLossCost`` eps 1e-12).
-    With ``eps = 0`` the logs are ``logsigmoid(±x)``, exact for saturated logits.
+    With ``eps = 0`` the logs are ``logsigmoid(±x)``, exact for saturated logits. logits ``[Q, K]`` finite with
+    ``|logit| <= 1e150`` (:data:`LOGIT_BOUND`), labels int ``[T]`` in ``[0, K)``, ``alpha`` in [0, 1],
+    ``gamma >= 0``, ``eps >= 0``.
     """
+    x, y = _class_cost_args(logits, labels)
+    return _focal_class_cost(x, y, alpha=check_scalar("alpha", alpha, low=0.0, high=1.0),
+                             gamma=check_scalar("gamma", gamma, low=0.0), eps=check_scalar("eps", eps, low=0.0))
+
+
+def _focal_class_cost(logits: torch.Tensor, labels: torch.Tensor, *, alpha: float, gamma: float,
+                      eps: float) -> torch.Tensor:
     x = logits[:, labels]
     p = torch.sigmoid(x)
     if eps == 0:
@@ -108,9 +140,9 @@ def _cost_matrix(logits: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor
     if q == 0 or t == 0:
         return torch.zeros((q, t), dtype=torch.float64)
     if conv.class_cost == "softmax":
-        cls = softmax_class_cost(logits, labels)
+        cls = _softmax_class_cost(logits, labels)
     else:
-        cls = focal_class_cost(logits, labels, alpha=conv.focal_alpha, gamma=conv.focal_gamma, eps=conv.focal_eps)
+        cls = _focal_class_cost(logits, labels, alpha=conv.focal_alpha, gamma=conv.focal_gamma, eps=conv.focal_eps)
     l1 = torch.cdist(boxes, gt_boxes, p=1)
     pred_xyxy = box_ops.convert(boxes, "cxcywh", "xyxy")
     gt_xyxy = box_ops.convert(gt_boxes, "cxcywh", "xyxy")
@@ -123,19 +155,26 @@ def _cost_matrix(logits: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor
 
 
 def _image_args(prefix: str, logits: TensorLike, boxes: TensorLike, target: Mapping, conv: MatcherConvention,
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[float, float] | None]:
+                target_name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                           tuple[float, float] | None]:
     lg = as_float64(f"{prefix}pred_logits", logits)
     check_rank(f"{prefix}pred_logits", lg, 2, "([Q, K])")
     check_finite(f"{prefix}pred_logits", lg)
+    check_magnitude(f"{prefix}pred_logits", lg, LOGIT_BOUND, "the focal matching cost")
     if conv.class_cost == "softmax" and lg.shape[-1] < 2:
         raise fail(f"{prefix}pred_logits", "K >= 2 columns (classes plus the no-object column) for the softmax cost",
                    f"shape {tuple(lg.shape)}")
     bx = box_ops.validate_boxes(f"{prefix}pred_boxes", boxes, "cxcywh", rank=2)
     if bx.shape[0] != lg.shape[0]:
         raise fail(f"{prefix}pred_boxes", f"shape ({lg.shape[0]}, 4) to match pred_logits", f"shape {tuple(bx.shape)}")
-    t = target_arg(f"{prefix}targets", target, _num_classes(lg, conv), need_image_size=conv.giou.units == "pixel",
-                   image_size_why="this GIoU convention works in pixels")
+    t = target_arg(f"{prefix}{target_name}", target, _num_classes(lg, conv),
+                   need_image_size=conv.giou.units == "pixel", image_size_why="this GIoU convention works in pixels")
     labels, gt, size = t.labels, t.boxes, t.image_size
+    if size is not None and conv.giou.units == "pixel":
+        # The pixel-unit GIoU scales the normalised boxes by the image size: the scaled boxes keep the bound.
+        for name, b in ((f"{prefix}pred_boxes", bx), (f"{prefix}{target_name}['boxes']", gt)):
+            check_magnitude(name, b * max(size), COORDINATE_BOUND,
+                            f"the pixel-unit GIoU (times {prefix}{target_name}['image_size'] {size})", "coordinates")
     return lg, bx, labels, gt, size
 
 
@@ -146,11 +185,12 @@ def matching_cost_matrix(pred_logits: TensorLike, pred_boxes: TensorLike, target
     pred_logits ``[Q, K]`` (softmax: ``K = num_classes + 1`` with the no-object column last;
     focal: ``K = num_classes``), pred_boxes ``[Q, 4]`` normalised cxcywh, target a mapping with
     ``labels`` int ``[T]`` in ``[0, num_classes)``, ``boxes`` ``[T, 4]`` normalised cxcywh and, for
-    a pixel-unit GIoU convention, ``image_size`` ``(height, width)``.
+    a pixel-unit GIoU convention, ``image_size`` ``(height, width)``. Bounds: ``|logit| <= 1e150``
+    (:data:`LOGIT_BOUND`), box coordinates (times ``image_size`` for a pixel-unit GIoU) at most 1e150 in magnitude.
     """
     if not isinstance(convention, MatcherConvention):
         raise fail("convention", "a MatcherConvention", type(convention).__name__)
-    lg, bx, labels, gt, size = _image_args("", pred_logits, pred_boxes, target, convention)
+    lg, bx, labels, gt, size = _image_args("", pred_logits, pred_boxes, target, convention, "target")
     return _cost_matrix(lg, bx, labels, gt, convention, size)
 
 
@@ -189,7 +229,8 @@ def hungarian_match(pred_logits: TensorLike, pred_boxes: TensorLike, targets: Se
         raise fail("targets", f"{lg.shape[0]} per-image mappings (the batch size of pred_logits)", f"{len(targets)}")
     out = []
     for i, target in enumerate(targets):
-        logits_i, boxes_i, labels_i, gt_i, size_i = _image_args(f"image {i}: ", lg[i], bx[i], target, convention)
+        logits_i, boxes_i, labels_i, gt_i, size_i = _image_args(f"image {i}: ", lg[i], bx[i], target, convention,
+                                                                "targets")
         with torch.no_grad():  # matching takes no gradient, as every upstream matcher (@torch.no_grad)
             cost = _cost_matrix(logits_i, boxes_i, labels_i, gt_i, convention, size_i)
         rows, cols = _solve(cost)

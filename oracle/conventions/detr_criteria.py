@@ -138,6 +138,8 @@ class MMDetDETRHeadConvention:
                        str(self.bg_cls_weight))
         for name in ("bg_cls_weight", "loss_weight_cls", "loss_weight_bbox", "loss_weight_iou", "avg_factor_eps"):
             check_scalar(f"MMDetDETRHeadConvention.{name}", getattr(self, name), low=0.0)
+        check_scalar("MMDetDETRHeadConvention.focal_alpha", self.focal_alpha, low=0.0, high=1.0)
+        check_scalar("MMDetDETRHeadConvention.focal_gamma", self.focal_gamma, low=0.0)
 
 
 _MMDET_FOCAL_COST = MatcherConvention(class_cost="focal", weight_class=2.0, weight_bbox=5.0, weight_giou=2.0,

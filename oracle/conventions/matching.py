@@ -27,6 +27,9 @@ class MatcherConvention:
     - ``giou_cost_offset``: 0 (``-GIoU``: DETR, transformers, mmdet) or 1 (``1 - GIoU``: ultralytics
       ``models/utils/ops.py``). It shifts every cost by a constant, so the matching is the same but
       the total cost differs.
+
+    The three weights are in ``[0, 1e100]`` (not all 0) and ``|giou_cost_offset| <= 1e100``, so that the cost of
+    bounded inputs stays finite.
     """
 
     class_cost: Literal["softmax", "focal"] = "softmax"
@@ -41,7 +44,8 @@ class MatcherConvention:
 
     def __post_init__(self) -> None:
         check_choice("MatcherConvention.class_cost", self.class_cost, ("softmax", "focal"))
-        weights = [check_scalar(f"MatcherConvention.{n}", getattr(self, n), low=0.0)
+        # Bounded so that a weighted cost of bounded inputs stays finite (oracle/assign/hungarian.py LOGIT_BOUND).
+        weights = [check_scalar(f"MatcherConvention.{n}", getattr(self, n), low=0.0, high=1e100)
                    for n in ("weight_class", "weight_bbox", "weight_giou")]
         if not any(weights):
             # facebookresearch/detr models/matcher.py asserts the same.
@@ -49,7 +53,7 @@ class MatcherConvention:
         check_scalar("MatcherConvention.focal_alpha", self.focal_alpha, low=0.0, high=1.0)
         check_scalar("MatcherConvention.focal_gamma", self.focal_gamma, low=0.0)
         check_scalar("MatcherConvention.focal_eps", self.focal_eps, low=0.0)
-        check_scalar("MatcherConvention.giou_cost_offset", self.giou_cost_offset)
+        check_scalar("MatcherConvention.giou_cost_offset", self.giou_cost_offset, low=-1e100, high=1e100)
         if not isinstance(self.giou, IoUConvention):
             raise fail("MatcherConvention.giou", "an IoUConvention", type(self.giou).__name__)
 

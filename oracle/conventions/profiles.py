@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..coders import CODER_MMDET, CODER_TORCHVISION_RETINANET, DeltaXYWHCoder
+from .._checks import check_scalar
 from ..errors import OracleInputError
 from .dense import RETINANET_HEAD_MMDET, YOLOV8_ULTRALYTICS, AnchorHeadConfig, YOLOv8LossConfig
 from .detr_criteria import MMDET_DETR_HEAD, MMDetDETRHeadConvention, SetCriterionConvention
@@ -60,6 +61,14 @@ class Profile:
     anchor_head: AnchorHeadConfig | None = None
     yolov8: YOLOv8LossConfig | None = None
     notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        check_scalar("Profile.avg_factor_eps", self.avg_factor_eps, low=0.0)
+        if self.background_weight is not None:
+            check_scalar("Profile.background_weight", self.background_weight, low=0.0)
+        if self.focal_alpha is not None:
+            check_scalar("Profile.focal_alpha", self.focal_alpha, low=0.0, high=1.0)
+        check_scalar("Profile.focal_gamma", self.focal_gamma, low=0.0)
 
 
 _DETR_MATCHER = MatcherConvention(class_cost="softmax", weight_class=1.0, weight_bbox=5.0, weight_giou=2.0)
@@ -160,7 +169,12 @@ PROFILES: dict[str, Profile] = {
 
 def get_profile(name: str) -> Profile:
     """The named profile; an unknown name raises :class:`OracleInputError` listing the known ones."""
+    return _get_profile(name, "name")
+
+
+def _get_profile(name: object, arg: str) -> Profile:
+    """:func:`get_profile`, calling the name ``arg`` in its errors."""
     try:
-        return PROFILES[name]
+        return PROFILES[name]  # type: ignore[index]
     except (KeyError, TypeError):
-        raise OracleInputError(f"profile: expected one of {', '.join(sorted(PROFILES))}, got {name!r}") from None
+        raise OracleInputError(f"{arg}: expected one of {', '.join(sorted(PROFILES))}, got {name!r}") from None

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from ..errors import OracleInputError
 from . import dense, detr_criteria, iou, matching, position
-from .profiles import PROFILES, Profile, get_profile
+from .profiles import PROFILES, Profile, _get_profile
 
 T = TypeVar("T")
 
@@ -59,17 +59,28 @@ def named(name: str, kind: type[T] | None = None) -> T:
     ``kind``, if given, is the class the caller needs (``MaxIoUConvention``); a name of another kind
     raises :class:`OracleInputError` naming both, as does an unknown name (with the nearest names).
     """
+    return _named(name, kind, "name")
+
+
+def _kind_arg(kind: object) -> None:
+    if kind is not None and not isinstance(kind, type):
+        raise OracleInputError(f"kind: expected a class (MaxIoUConvention, ...) or None, got {kind!r}")
+
+
+def _named(name: object, kind: type[T] | None, arg: str) -> T:
+    """:func:`named`, calling the name ``arg`` in its errors."""
+    _kind_arg(kind)
     if not isinstance(name, str):
-        raise OracleInputError(f"named: expected a preset or profile name (a str), got {type(name).__name__}")
+        raise OracleInputError(f"{arg}: expected a preset or profile name (a str), got {type(name).__name__}")
     value: object
     if name in PRESETS:
         value = PRESETS[name]
     elif name in PROFILES:
         value = PROFILES[name]
     else:
-        raise _unknown("named", name, [*PRESETS, *PROFILES])
+        raise _unknown(arg, name, [*PRESETS, *PROFILES])
     if kind is not None and not isinstance(value, kind):
-        raise OracleInputError(f"named: {name!r} is a {type(value).__name__}, not a {kind.__name__}")
+        raise OracleInputError(f"kind: {name!r} is a {type(value).__name__}, not a {kind.__name__}")
     return value  # type: ignore[return-value]
 
 
@@ -80,19 +91,22 @@ def lookup(profile: str, which: str, kind: type[T] | None = None) -> T:
     A profile without that convention (``get_profile("detr").max_iou`` is None) raises
     :class:`OracleInputError`, as does an unknown name or a convention of another ``kind``.
     """
-    if which in PROFILE_FIELDS:
-        value = getattr(get_profile(profile), which)
+    _kind_arg(kind)
+    if isinstance(which, str) and which in PROFILE_FIELDS:
+        value = getattr(_get_profile(profile, "profile"), which)
         if value is None:
-            raise OracleInputError(f"lookup: profile {profile!r} has no {which} convention")
+            raise OracleInputError(f"which: profile {profile!r} has no {which} convention")
         if kind is not None and not isinstance(value, kind):
-            raise OracleInputError(f"lookup: {profile}.{which} is a {type(value).__name__}, not a {kind.__name__}")
+            raise OracleInputError(f"kind: {profile}.{which} is a {type(value).__name__}, not a {kind.__name__}")
         return value
-    return named(which, kind)
+    return _named(which, kind, "which")
 
 
 def presets_of(kind: type) -> tuple[str, ...]:
     """The names of every preset of class ``kind`` (``MaxIoUConvention``), sorted: the presets a generated
     test of that convention runs under."""
+    if not isinstance(kind, type):
+        raise OracleInputError(f"kind: expected a class (MaxIoUConvention, ...), got {kind!r}")
     return tuple(name for name, value in PRESETS.items() if isinstance(value, kind))
 
 
@@ -102,5 +116,5 @@ def profiles_with(field: str) -> tuple[str, ...]:
     conventions included: each profile is a library's claim, and an adapter is checked under the
     profiles it declares."""
     if field not in PROFILE_FIELDS:
-        raise OracleInputError(f"profiles_with: expected one of {', '.join(PROFILE_FIELDS)}, got {field!r}")
+        raise OracleInputError(f"field: expected one of {', '.join(PROFILE_FIELDS)}, got {field!r}")
     return tuple(name for name, p in PROFILES.items() if getattr(p, field) is not None)

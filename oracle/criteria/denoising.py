@@ -24,13 +24,18 @@ from dataclasses import dataclass
 import torch
 
 from .. import boxes as box_ops
-from .._checks import as_float64, as_index, check_range, check_scalar, fail
+from .._checks import as_float64, as_index, check_finite, check_int, check_range, check_scalar, fail
 from ._inputs import Indices, Target, targets_arg
 
 
 def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     """``log(x / (1 - x))`` with x clamped to [0, 1] and both terms to >= eps (DINO util/misc.py:
-    eps 1e-3; mmdet transformer/utils.py: eps 1e-5)."""
+    eps 1e-3; mmdet transformer/utils.py: eps 1e-5).
+
+    x ``[...]`` finite (float64; other real dtypes are converted), ``eps > 0``."""
+    x = as_float64("x", x)
+    check_finite("x", x)
+    eps = check_scalar("eps", eps, low=0.0, low_open=True)
     x = x.clamp(0, 1)
     return torch.log(x.clamp(min=eps) / (1 - x).clamp(min=eps))
 
@@ -42,6 +47,8 @@ def cdn_group_count(max_targets: int, dn_number: int) -> int:
     0 -> 1. (So ``dn_number = 100`` gives ``100 // max_targets``, and a small ``dn_number`` gives
     ``2 * dn_number`` groups whatever the target count.)
     """
+    max_targets = check_int("max_targets", max_targets, low=0)
+    dn_number = check_int("dn_number", dn_number)
     d = 2 * dn_number
     if max_targets == 0:
         d = 1
@@ -96,7 +103,17 @@ def _known_count(targets: Sequence[Target], groups: int) -> int:
 
 def draw_cdn(targets: Sequence[Mapping], *, dn_number: int, label_noise_ratio: float, num_classes: int,
              generator: torch.Generator | None = None) -> CdnDraws:
-    """Sample :class:`CdnDraws` with torch's RNG in DINO's call order (label p, relabel, sign, part)."""
+    """Sample :class:`CdnDraws` with torch's RNG in DINO's call order (label p, relabel, sign, part).
+
+    targets as in :func:`prepare_for_cdn`; ``dn_number`` an int, ``label_noise_ratio`` in [0, 1], ``num_classes``
+    a positive int, ``generator`` a ``torch.Generator`` or None (torch's default one)."""
+    dn_number = check_int("dn_number", dn_number)
+    label_noise_ratio = check_scalar("label_noise_ratio", label_noise_ratio, low=0.0, high=1.0)
+    num_classes = check_int("num_classes", num_classes, low=1)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise fail("generator", "a torch.Generator or None", type(generator).__name__)
+    if not isinstance(targets, Sequence) or isinstance(targets, (str, bytes)):
+        raise fail("targets", "a sequence of per-image mappings", type(targets).__name__)
     tgts = targets_arg(targets, len(targets), num_classes)
     g = cdn_group_count(max((len(t.labels) for t in tgts), default=0), dn_number)
     k = _known_count(tgts, g)
@@ -118,12 +135,15 @@ def prepare_for_cdn(targets: Sequence[Mapping], *, dn_number: int, label_noise_r
     ``sign * part * (w/2 or h/2) * box_noise_scale`` with ``part`` in [0, 1) for positives and
     [1, 2) for negatives, then corners are clamped to [0, 1] and converted back to cxcywh.
     """
-    if not isinstance(dn_number, int) or isinstance(dn_number, bool):
-        raise fail("dn_number", "an int", repr(dn_number))
+    dn_number = check_int("dn_number", dn_number)
     ratio = check_scalar("label_noise_ratio", label_noise_ratio, low=0.0, high=1.0)
     scale = check_scalar("box_noise_scale", box_noise_scale, low=0.0)
-    if not isinstance(num_queries, int) or num_queries < 0:
-        raise fail("num_queries", "a non-negative int", repr(num_queries))
+    num_queries = check_int("num_queries", num_queries, low=0)
+    num_classes = check_int("num_classes", num_classes, low=1)
+    if not isinstance(draws, CdnDraws):
+        raise fail("draws", "a CdnDraws", type(draws).__name__)
+    if not isinstance(targets, Sequence) or isinstance(targets, (str, bytes)):
+        raise fail("targets", "a sequence of per-image mappings", type(targets).__name__)
     tgts = targets_arg(targets, len(targets), num_classes)
     if not tgts:
         raise fail("targets", "at least one image", "an empty batch")
@@ -187,7 +207,14 @@ def prepare_for_cdn(targets: Sequence[Mapping], *, dn_number: int, label_noise_r
 
 def cdn_attention_mask(pad_size: int, groups: int, num_queries: int) -> torch.Tensor:
     """``[pad_size + num_queries]^2`` bool, True = blocked: matching queries see no denoising query;
-    a group's denoising queries see their own group and the matching queries only."""
+    a group's denoising queries see their own group and the matching queries only.
+
+    ``pad_size`` a non-negative multiple of ``groups`` (a positive int), ``num_queries`` a non-negative int."""
+    pad_size = check_int("pad_size", pad_size, low=0)
+    groups = check_int("groups", groups, low=1)
+    num_queries = check_int("num_queries", num_queries, low=0)
+    if pad_size % groups:
+        raise fail("pad_size", f"a multiple of groups ({groups})", str(pad_size))
     size = pad_size + num_queries
     mask = torch.zeros(size, size, dtype=torch.bool)
     mask[pad_size:, :pad_size] = True
@@ -202,7 +229,7 @@ def cdn_attention_mask(pad_size: int, groups: int, num_queries: int) -> torch.Te
 def split_denoising(layer: Mapping, dn_meta: Mapping) -> tuple[dict, dict]:
     """Split a layer's ``[B, pad_size + Q, ...]`` outputs into (matching part, denoising part),
     the first ``pad_size`` queries being the denoising ones (DINO ``dn_post_process``)."""
-    pad = dn_meta_arg(dn_meta)[0]
+    pad = _dn_meta(dn_meta, "dn_meta")[0]
     if not isinstance(layer, Mapping):
         raise fail("layer", "a mapping with 'pred_logits' and 'pred_boxes'", type(layer).__name__)
     matching, dn = {}, {}
@@ -211,30 +238,52 @@ def split_denoising(layer: Mapping, dn_meta: Mapping) -> tuple[dict, dict]:
         if not isinstance(value, torch.Tensor) or value.dim() != 3 or value.shape[1] < pad:
             raise fail(f"layer['{key}']", f"a [B, pad_size + Q, ...] tensor with pad_size = {pad}",
                        f"{type(value).__name__} {tuple(value.shape) if isinstance(value, torch.Tensor) else ''}")
+        check_finite(f"layer['{key}']", value)
         matching[key], dn[key] = value[:, pad:], value[:, :pad]
     return matching, dn
 
 
 def dn_meta_arg(dn_meta: object) -> tuple[int, int]:
     """``(pad_size, num_dn_group)`` of a checked ``dn_meta``: ``pad_size`` a multiple of ``2 * num_dn_group``."""
+    return _dn_meta(dn_meta, "dn_meta")
+
+
+def _dn_meta(dn_meta: object, name: str) -> tuple[int, int]:
+    """:func:`dn_meta_arg`, naming the caller's argument ``name`` in its errors."""
     if not isinstance(dn_meta, Mapping) or "pad_size" not in dn_meta or "num_dn_group" not in dn_meta:
-        raise fail("outputs['dn_meta']", "a mapping with 'pad_size' and 'num_dn_group'", repr(dn_meta))
+        raise fail(name, "a mapping with 'pad_size' and 'num_dn_group'", repr(dn_meta))
     pad, groups = dn_meta["pad_size"], dn_meta["num_dn_group"]
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (pad, groups)) or groups < 1 \
             or pad % (2 * groups):
-        raise fail("outputs['dn_meta']", "pad_size a multiple of 2 * num_dn_group >= 2", repr(dict(dn_meta)))
+        raise fail(name, "pad_size a multiple of 2 * num_dn_group >= 2", repr(dict(dn_meta)))
     return pad, groups
 
 
 def dn_positive_slots(count: int, pad_size: int, groups: int) -> torch.Tensor:
     """The positive denoising slots ``[groups * count]`` int64 of an image with ``count`` targets, group-major:
     ``g * (pad_size / groups) + t`` (DINO ``prepare_for_cdn``: each group holds ``single_pad = 2 * max_count``
-    slots, positives first); unchecked."""
+    slots, positives first). ``count`` and ``pad_size`` non-negative ints, ``groups`` a positive int."""
+    count = check_int("count", count, low=0)
+    pad_size = check_int("pad_size", pad_size, low=0)
+    groups = check_int("groups", groups, low=1)
     return (torch.arange(groups) * (pad_size // groups))[:, None].add(torch.arange(count)).reshape(-1)
 
 
 def dn_positive_indices(targets: Sequence[Target], pad_size: int, groups: int) -> Indices:
-    """Per image, the positive denoising slots ``g * (pad_size / G) + t`` and their targets ``t``."""
+    """Per image, the positive denoising slots ``g * (pad_size / G) + t`` and their targets ``t``.
+
+    ``targets``: checked targets (each with ``labels``); ``pad_size`` a non-negative int with room for every image's
+    targets in each of the ``groups`` (a positive int) groups."""
+    pad_size = check_int("pad_size", pad_size, low=0)
+    groups = check_int("groups", groups, low=1)
+    if not isinstance(targets, Sequence) or not all(isinstance(getattr(t, "labels", None), torch.Tensor)
+                                                    for t in targets):
+        raise fail("targets", "a sequence of checked targets (with int64 labels)", type(targets).__name__)
+    return _dn_positive_indices(targets, pad_size, groups, "pad_size")
+
+
+def _dn_positive_indices(targets: Sequence[Target], pad_size: int, groups: int, name: str) -> Indices:
+    """:func:`dn_positive_indices` of checked arguments, naming ``name`` (where pad_size came from) in its errors."""
     single_pad = pad_size // groups
     out = []
     for t in targets:
@@ -242,7 +291,7 @@ def dn_positive_indices(targets: Sequence[Target], pad_size: int, groups: int) -
         tgt = torch.arange(n).repeat(groups)
         src = dn_positive_slots(n, pad_size, groups)
         if n and single_pad < 2 * n:
-            raise fail("outputs['dn_meta']", f"pad_size / num_dn_group >= 2 * {n} (room for image's targets)",
+            raise fail(name, f"pad_size / num_dn_group >= 2 * {n} (room for image's targets)",
                        f"pad_size {pad_size}, num_dn_group {groups}")
         out.append((src, tgt))
     return out

@@ -29,18 +29,35 @@ import torch
 
 from .. import boxes as box_ops
 from .. import losses as L
-from .._checks import TensorLike, as_float64, check_finite, check_rank, fail
+from .._checks import TensorLike, as_float64, as_index, check_finite, check_int, check_labels, check_rank, fail
 from ..assign.hungarian import hungarian_match
 from ..conventions import MMDetDETRHeadConvention
 from ._inputs import Indices, Target, flat_index, indices_arg, matched_targets, targets_arg
-from .denoising import dn_meta_arg, dn_positive_indices
+from .denoising import _dn_meta, _dn_positive_indices
 
 
 def assign_result(indices: tuple[torch.Tensor, torch.Tensor], num_queries: int,
                   labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """mmdet's ``AssignResult`` encoding of one image's matching: ``gt_inds`` int64 ``[Q]`` (0 =
-    background, k + 1 = matched to target k) and ``labels`` ``[Q]`` (-1 where unmatched)."""
-    rows, cols = indices
+    background, k + 1 = matched to target k) and ``labels`` ``[Q]`` (-1 where unmatched).
+
+    indices: ``(rows, cols)`` int ``[K]`` each, distinct rows in ``[0, num_queries)`` and cols in ``[0, T)``;
+    num_queries a non-negative int; labels int ``[T]``."""
+    num_queries = check_int("num_queries", num_queries, low=0)
+    y = as_index("labels", labels)
+    check_rank("labels", y, 1, "([T])")
+    if not isinstance(indices, (tuple, list)) or len(indices) != 2:
+        raise fail("indices", "a pair (rows, cols) of int tensors", repr(type(indices).__name__))
+    rows = as_index("indices[0]", indices[0])
+    cols = as_index("indices[1]", indices[1])
+    check_rank("indices[0]", rows, 1, "([K] query rows)")
+    if cols.shape != rows.shape:
+        raise fail("indices[1]", f"the shape of indices[0] {tuple(rows.shape)}", f"shape {tuple(cols.shape)}")
+    check_labels("indices[0]", rows, num_queries)
+    check_labels("indices[1]", cols, len(y))
+    if len(torch.unique(rows)) != len(rows):
+        raise fail("indices[0]", "distinct query rows", str(rows.tolist()))
+    labels = y
     gt_inds = torch.zeros(num_queries, dtype=torch.int64)
     out_labels = torch.full((num_queries,), -1, dtype=torch.int64)
     gt_inds[rows] = cols + 1
@@ -252,7 +269,7 @@ class MMDetDETRHeadLoss:
                           targets: Sequence[Target], num_layers: int):
         """``((cls [L, B, pad, K], boxes [L, B, pad, 4]), (pad, groups), positive indices)``, or ``None`` with no
         denoising queries (``pad_size`` 0)."""
-        pad, groups = dn_meta_arg(dn_meta)
+        pad, groups = _dn_meta(dn_meta, "dn_meta")
         if pad == 0:
             return None
         cls_dn = _scores_arg("dn_cls_scores", dn_cls_scores, 4, "([L, B, pad_size, K])")
@@ -263,7 +280,7 @@ class MMDetDETRHeadLoss:
                        f"[..., 4]", f"{tuple(cls_dn.shape)} and {tuple(box_dn.shape)}")
         for layer in range(num_layers):
             box_ops.validate_boxes(f"dn_bbox_preds[{layer}]", box_dn[layer], "cxcywh")
-        return (cls_dn, box_dn), (pad, groups), dn_positive_indices(targets, pad, groups)
+        return (cls_dn, box_dn), (pad, groups), _dn_positive_indices(targets, pad, groups, "dn_meta")
 
     def _denoising(self, dn, targets: Sequence[Target], num_layers: int, world: Sequence[Sequence[float]] | None
                    ) -> dict[str, torch.Tensor]:

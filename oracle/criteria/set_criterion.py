@@ -44,7 +44,7 @@ from ..assign.hungarian import hungarian_match
 from ..conventions import MatcherConvention, SetCriterionConvention, get_profile
 from ..masks import resize_bilinear_formula
 from ._inputs import Indices, Layer, Target, flat_index, indices_arg, layer_arg, matched_targets, targets_arg
-from .denoising import dn_meta_arg, dn_positive_indices
+from .denoising import _dn_meta, _dn_positive_indices
 
 _WEIGHTED_TERMS = ("loss_ce", "loss_bbox", "loss_giou", "loss_mask", "loss_dice")
 _SUFFIX = re.compile(r"^(loss_ce|loss_bbox|loss_giou|loss_mask|loss_dice|loss_xy|loss_hw|class_error|"
@@ -334,7 +334,7 @@ class SetCriterion:
         ``pred_boxes``, ``aux_outputs``) and ``outputs['dn_meta']`` its meta. With no denoising queries
         (``pad_size`` 0, e.g. a batch without targets) every term is the constant 0, as in DINO.
         """
-        pad, groups = dn_meta_arg(outputs.get("dn_meta"))
+        pad, groups = _dn_meta(outputs.get("dn_meta"), "outputs['dn_meta']")
         zero_keys = [k for k in self._DN_KEYS if k not in ("loss_xy", "loss_hw") or self.conv.box_diagnostics]
         if pad == 0:
             losses = {f"{k}_dn": torch.tensor(0.0, dtype=torch.float64) for k in zero_keys}
@@ -346,7 +346,7 @@ class SetCriterion:
             raise fail("outputs['dn_outputs']", f"the denoising outputs for pad_size {pad}", "None")
         k = self.config.num_logits
         batch = len(targets)
-        indices = dn_positive_indices(targets, pad, groups)
+        indices = _dn_positive_indices(targets, pad, groups, "outputs['dn_meta']")
         dn_boxes = num_boxes * groups
         losses = {}
         layers = [("_dn", dn)] + [(f"_dn_{i}", raw) for i, raw in enumerate(dn.get("aux_outputs") or [])]

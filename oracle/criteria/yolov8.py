@@ -71,9 +71,10 @@ import torch
 from .._blocks import recomputed_blocks
 from .. import boxes as box_ops
 from .. import losses as L
-from .._checks import (TensorLike, as_float64, as_index, check_finite, check_labels, check_range, check_rank,
-                       check_scalar, fail)
+from .._checks import (TensorLike, as_float64, as_index, check_finite, check_labels, check_magnitude, check_range,
+                       check_rank, check_scalar, fail)
 from ..anchors import anchor_points
+from ..box_formats import COORDINATE_BOUND
 from ..assign.task_aligned import TaskAlignedAssignment, task_aligned_assign, ultralytics_stride_val
 from ..coders import bbox2dist, dfl_expectation, dist2bbox
 from ..conventions.dense import YOLOV8_ULTRALYTICS, YOLOV8_ULTRALYTICS_LEGACY, YOLOv8LossConfig
@@ -117,10 +118,17 @@ class _Targets:
     counts: torch.Tensor
 
 
+#: The largest stride and image side accepted (pixels): predicted and target boxes are grid coordinates (or
+#: normalised ones) times these, and must stay within the box coordinate bound (1e150) of the IoU terms.
+PIXEL_SCALE_BOUND = 1e100
+
+
 def _levels(featmap_sizes: object, strides: object) -> tuple[list[float], torch.Tensor, torch.Tensor]:
     if not isinstance(strides, (tuple, list)) or len(strides) == 0:
         raise fail("strides", "a non-empty sequence of one stride per level", repr(strides))
     points, stride = anchor_points(featmap_sizes, strides)
+    for i, s in enumerate(strides):
+        check_scalar(f"strides[{i}]", s, high=PIXEL_SCALE_BOUND)
     return [float(s) for s in strides], points, stride
 
 
@@ -130,8 +138,8 @@ def _image_size(image_size: object, featmap_sizes: Sequence, strides: list[float
         return float(h) * strides[0], float(w) * strides[0]
     if not isinstance(image_size, (tuple, list)) or len(image_size) != 2:
         raise fail("image_size", "(height, width) in pixels", repr(image_size))
-    return tuple(check_scalar(f"image_size[{i}]", v, low=0.0, low_open=True)  # type: ignore[return-value]
-                 for i, v in enumerate(image_size))
+    return tuple(check_scalar(f"image_size[{i}]", v, low=0.0, low_open=True,  # type: ignore[return-value]
+                              high=PIXEL_SCALE_BOUND) for i, v in enumerate(image_size))
 
 
 def _predictions(pred_distri: TensorLike, pred_logits: TensorLike, num_anchors: int, reg_max: int
@@ -178,6 +186,8 @@ def _targets(batch: object, batch_size: int, num_classes: int, image_size: tuple
     source[image_sorted, within] = order
     real = source >= 0
     h, w = image_size
+    check_magnitude("batch['bboxes']", boxes * max(h, w), COORDINATE_BOUND,
+                    f"pixel boxes (times the image size {(h, w)})", "coordinates")
     # ultralytics preprocess: scale the cxcywh boxes to pixels, then xywh2xyxy.
     xyxy = box_ops.cxcywh_to_xyxy_formula(boxes * torch.tensor([w, h, w, h], dtype=torch.float64))
     padded_boxes = torch.where(real[..., None], xyxy[source.clamp(min=0)], 0.0)
@@ -270,7 +280,8 @@ def yolov8_detection_loss(pred_distri: TensorLike, pred_logits: TensorLike, feat
     strides ``[s]``, batch with ``batch_idx`` ``[N]``, ``cls`` ``[N]``, ``bboxes`` ``[N, 4]``
     normalised cxcywh. ``image_size`` ``(H, W)`` pixels overrides ultralytics' ``featmap_sizes[0] *
     strides[0]``; ``assignment`` replaces the assigner's (e.g. a candidate's, to evaluate the
-    reference loss under it).
+    reference loss under it). Strides and ``image_size`` are at most :data:`PIXEL_SCALE_BOUND` (1e100), and the
+    target boxes in pixels at most 1e150 in magnitude.
     """
     det = _detection(pred_distri, pred_logits, featmap_sizes, strides, batch, config, image_size, assignment)
     return _result(det.loss, ("box_loss", "cls_loss", "dfl_loss"), det.assignment,

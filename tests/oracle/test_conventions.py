@@ -156,7 +156,7 @@ def test_profiles_with_a_convention():
                                         "ultralytics")
     assert profiles_with("max_iou") == ("mmdet", "torchvision")
     assert profiles_with("box_iou") == tuple(PROFILES)
-    with pytest.raises(OracleInputError, match="profiles_with: expected one of"):
+    with pytest.raises(OracleInputError, match="field: expected one of"):
         profiles_with("name")
 
 

@@ -161,7 +161,7 @@ def test_matcher_image_size_errors():
     conv = get_profile("mmdet").matcher
     target = {**_targets(1)[0], "image_size": (0, 640)}
     with pytest.raises(OracleInputError,
-                       match=r"targets\['image_size'\]: expected positive \(height, width\), got \(0.0, 640.0\)"):
+                       match=r"target\['image_size'\]: expected positive \(height, width\), got \(0.0, 640.0\)"):
         matching_cost_matrix(torch.zeros(1, 3), torch.full((1, 4), 0.3), target, convention=conv)
 
 
@@ -174,7 +174,7 @@ def test_bad_conventions():
         IoUConvention(eps_mode="max")
     with pytest.raises(OracleInputError, match=r"MatcherConvention: expected at least one non-zero cost weight"):
         MatcherConvention(weight_class=0, weight_bbox=0, weight_giou=0)
-    with pytest.raises(OracleInputError, match=r"profile: expected one of .*detr.*, got 'yolo'"):
+    with pytest.raises(OracleInputError, match=r"name: expected one of .*detr.*, got 'yolo'"):
         get_profile("yolo")
 
 
@@ -185,3 +185,106 @@ def test_evaluate_matching_malformed_arguments():
         evaluate_matching(torch.zeros(2, 2), torch.tensor([0.0, 1.0]), [0, 1])
     with pytest.raises(OracleInputError, match=r"cost_matrix: expected rank 2"):
         evaluate_matching(np.zeros(3), [0], [0])
+
+
+# --------------------------------------------------------------------------- empty inputs, argument names, overflow
+
+def test_ciou_of_an_image_without_boxes_is_empty():
+    # A zero-size box on the other side has no pair to be undefined in: the result is empty, not an error.
+    assert box_ops.ciou(torch.zeros(0, 4), torch.zeros(1, 4)).shape == (0, 1)
+    assert box_ops.ciou(torch.zeros(1, 4), torch.zeros(0, 4)).shape == (1, 0)
+    assert box_ops.ciou(torch.zeros(0, 4), torch.zeros(0, 4), aligned=True).shape == (0,)
+
+
+@pytest.mark.parametrize("loss", [L.giou_loss, L.diou_loss, L.ciou_loss], ids=["giou", "diou", "ciou"])
+def test_iou_losses_name_pred_and_target(loss):
+    nan = GOOD.clone()
+    nan[0, 1] = math.nan
+    with pytest.raises(OracleInputError, match=r"^pred: expected finite values"):
+        loss(nan, GOOD)
+    with pytest.raises(OracleInputError, match=r"^target: expected x2 >= x1 and y2 >= y1 \(xyxy\)"):
+        loss(GOOD, GOOD[:, [2, 3, 0, 1]])
+    with pytest.raises(OracleInputError, match=r"^target: expected as many boxes as pred \(2\) with aligned=True"):
+        loss(GOOD, GOOD[:1])
+    with pytest.raises(OracleInputError, match=r"^pred: expected rank 2"):
+        loss(GOOD[None], GOOD)
+    point = torch.tensor([[0.5, 0.5, 0.5, 0.5]], dtype=torch.float64)
+    with pytest.raises(OracleInputError, match=r"^pred/target: the union area is 0 for the pair at \(0,\)"):
+        loss(point, point)
+
+
+def test_prepare_for_cdn_refuses_nan_draws():
+    from oracle.criteria import CdnDraws, prepare_for_cdn
+    targets = [{"labels": torch.tensor([0]), "boxes": torch.tensor([[0.5, 0.5, 0.2, 0.2]])}]
+    part = torch.full((4, 4), 0.5, dtype=torch.float64)  # dn_number 1: 2 groups x 2 parts x 1 target
+    part[2, 1] = math.nan
+    draws = CdnDraws(label_p=torch.ones(4), relabel=torch.zeros(0, dtype=torch.int64),
+                     box_sign=torch.zeros(4, 4, dtype=torch.int64), box_part=part)
+    with pytest.raises(OracleInputError, match=r"^draws.box_part: expected values in \[0.0, 1.0\], got nan at index "
+                                               r"\(2, 1\)"):
+        prepare_for_cdn(targets, dn_number=1, label_noise_ratio=0.5, box_noise_scale=1.0, num_classes=3,
+                        num_queries=2, draws=draws)
+
+
+def test_reduce_loss_checks_loss():
+    non_finite = r"^loss: expected finite values, got 1 non-finite value\(s\), first "
+    with pytest.raises(OracleInputError, match=non_finite + "nan"):
+        L.reduce_loss(torch.tensor([1.0, math.nan]))
+    with pytest.raises(OracleInputError, match=non_finite + "inf"):
+        L.reduce_loss(torch.tensor([1.0, math.inf]), reduction="sum")
+    with pytest.raises(OracleInputError, match=r"^loss: expected a real-valued tensor, array or list, got str"):
+        L.reduce_loss("loss")
+    assert L.reduce_loss([1.0, 3.0]).item() == 2.0
+
+
+def test_coordinates_that_would_overflow_are_refused_by_name():
+    huge = torch.tensor([[0.0, 0.0, 1e160, 1e160]], dtype=torch.float64)
+    msg = r"coordinates up to 1e\+160 overflow float64 in box areas and squared distances \(\|coordinate\| must be " \
+          r"at most 1e\+150\)"
+    for fn in (box_ops.iou, box_ops.giou, box_ops.diou, box_ops.ciou):
+        with pytest.raises(OracleInputError, match="^boxes1: " + msg):
+            fn(huge, GOOD)
+        with pytest.raises(OracleInputError, match="^boxes2: " + msg):
+            fn(GOOD, huge)
+    with pytest.raises(OracleInputError, match="^boxes: " + msg):
+        box_ops.area(huge)
+    with pytest.raises(OracleInputError, match="^target: " + msg):
+        L.giou_loss(GOOD[:1], huge)
+    # At the bound the squares still fit: finite values, not inf/NaN.
+    edge = torch.tensor([[-1e150, -1e150, 1e150, 1e150]], dtype=torch.float64)
+    far = torch.tensor([[1e150, -1e150, 1e150, 1e150]], dtype=torch.float64)
+    for fn in (box_ops.giou, box_ops.diou, box_ops.ciou):
+        assert torch.isfinite(fn(edge, torch.cat([edge, far]))).all()
+
+
+def test_matcher_cost_of_huge_boxes_is_refused_not_nan():
+    logits = torch.zeros(1, 3, 4, dtype=torch.float64)
+    boxes = torch.full((1, 3, 4), 1e155, dtype=torch.float64)
+    with pytest.raises(OracleInputError, match=r"^image 0: pred_boxes: coordinates up to 1e\+155 overflow float64"):
+        hungarian_match(logits, boxes, _targets(1))
+    with pytest.raises(OracleInputError, match=r"^pred_logits: values up to 1e\+200 overflow float64 in the focal"):
+        matching_cost_matrix(torch.full((3, 4), 1e200), torch.full((3, 4), 0.3), _targets(1)[0])
+
+
+def test_shape_mismatches_raise_by_name():
+    from oracle import transformer as T
+    from oracle.anchors import images_to_levels
+    from oracle.coders import bbox2dist, dist2bbox
+    from oracle.params import encoder_layer_weights
+    src = torch.zeros(2, 3, 4, dtype=torch.float64)
+    w = encoder_layer_weights(4, 8, 0)
+    with pytest.raises(OracleInputError, match=r"^pos: expected a shape that broadcasts to that of src \(2, 3, 4\), "
+                                               r"got shape \(0, 3, 4\)"):
+        T.encoder_layer(src, w, 2, pos=src[:0])
+    with pytest.raises(OracleInputError, match=r"^query_pos: expected a shape that broadcasts to that of tgt"):
+        T.decoder_layer(src, src, {}, 2, query_pos=src[:, :2])
+    with pytest.raises(OracleInputError, match=r"^points: expected leading dimensions that broadcast with those of "
+                                               r"distances \(3, 4\), got shape \(0, 2\)"):
+        dist2bbox(torch.zeros(3, 4), torch.zeros(0, 2))
+    with pytest.raises(OracleInputError, match=r"^boxes: expected leading dimensions that broadcast"):
+        bbox2dist(torch.zeros(3, 2), torch.zeros(2, 4))
+    with pytest.raises(OracleInputError, match=r"^per_image\[1\]: expected the shape of per_image\[0\] \(5, 4\)"):
+        images_to_levels([torch.zeros(5, 4), torch.zeros(0, 4)], [3, 2])
+    with pytest.raises(OracleInputError, match=r"^pos_weight: expected a shape that broadcasts to \(3, 2\), got "
+                                               r"shape \(0, 2\)"):
+        L.sigmoid_binary_cross_entropy(torch.zeros(3, 2), torch.zeros(3, 2), pos_weight=torch.ones(0, 2))
