@@ -12,6 +12,7 @@ import torch
 
 from components import contract
 from golden import cli
+from golden import compare as golden_compare
 from golden.catalogue import catalogue
 from golden.compare import DRIFT_PATH, EPS64, budget, compare_outputs, measure
 from golden.store import GOLDEN_DIR
@@ -75,7 +76,7 @@ def test_every_budget_has_a_reason_and_matches_a_component():
 
 def _scaled_output(monkeypatch, case_name: str, output: str, delta: float) -> None:
     """Every run of ``case_name``'s component returns ``output`` multiplied by ``1 + delta``."""
-    original = cli.reference_outputs
+    original = golden_compare.reference_outputs
     component = next(c.component for c in catalogue() if c.name == case_name)
 
     def planted(name, inputs, config, profile):
@@ -87,7 +88,7 @@ def _scaled_output(monkeypatch, case_name: str, output: str, delta: float) -> No
                 node = node[int(key)] if isinstance(node, list) else node[key]
             node[leaf] = node[leaf] * (1 + delta)
         return outputs
-    monkeypatch.setattr(cli, "reference_outputs", planted)
+    monkeypatch.setattr(golden_compare, "reference_outputs", planted)  # what golden check runs on the stored inputs
 
 
 @pytest.mark.parametrize("case_name, output", [
