@@ -47,6 +47,10 @@ class Component:
     - ``profile_dependent``: whether the result depends on the case's profile (its conventions); an
       adapter's declared profiles only restrict the components for which it does.
     - ``doc``: inputs, config and outputs in words.
+    - ``tie_dependent``: globs of output paths (``losses.class_error``) whose value depends on how an exact tie of
+      the largest logits is broken, and which the call computes under ``config["metric_ties"]`` (``first``,
+      ``favourable``, ``unfavourable``: oracle.criteria.set_criterion.METRIC_TIES); a candidate may give any
+      value between the favourable and unfavourable ones.
     """
 
     name: str
@@ -57,6 +61,7 @@ class Component:
     doc: str = ""
     profile_dependent: bool = True
     optional_outputs: tuple[str, ...] = ()
+    tie_dependent: tuple[str, ...] = ()
 
 
 def profile_convention(profile: str, which: str) -> conv.IoUConvention:
@@ -134,7 +139,8 @@ def call_set_criterion(inputs, config, profile):
     (``{layer: [{"pred", "gt"} per image]}``, the matching to use). outputs: ``losses`` (unweighted, except
     under a convention with ``keys="ultralytics"``: DETRLoss's own weighted keys),
     ``total`` (weighted), ``indices`` (the matching used, per layer)."""
-    crit = SetCriterion(SetCriterionConfig.from_profile(profile, num_classes=config["num_classes"]))
+    crit = SetCriterion(SetCriterionConfig.from_profile(profile, num_classes=config["num_classes"],
+                                                        metric_ties=config.get("metric_ties", "first")))
     outputs = dict(inputs["outputs"])
     if "dn_meta" in outputs:
         outputs["dn_meta"] = {k: int(v) for k, v in outputs["dn_meta"].items()}
@@ -250,7 +256,7 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
     Component("assign.hungarian", call_hungarian, matching="indices", optional_outputs=("cost", "total_cost"),
               doc="pred_logits [B,Q,K], pred_boxes [B,Q,4], targets -> indices, cost, total_cost"),
     Component("criteria.set_criterion", call_set_criterion, ("outputs",), lambda o: o["total"], matching="indices",
-              optional_outputs=("indices",),
+              optional_outputs=("indices",), tie_dependent=("losses.class_error*", "losses.cardinality_error*"),
               doc="outputs, targets -> losses (unweighted; weighted under ultralytics keys), total, indices"),
     Component("criteria.cdn", call_cdn, doc="targets, draws -> labels, boxes, boxes_unact, valid, attn_mask, dn_meta"),
     Component("criteria.mmdet_detr_head", call_mmdet_head, MMDET_SCORE_INPUTS, lambda o: o["total"],

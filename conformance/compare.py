@@ -138,9 +138,9 @@ def reduction_terms(inputs: Mapping[str, Any], output: torch.Tensor) -> int:
 
 def compare_trees(component: str, actual: Mapping[str, Any], expected: Mapping[str, Any], inputs: Mapping[str, Any],
                   dtype: torch.dtype, figures: Figures, *, skip: tuple[str, ...] = (),
-                  optional: tuple[str, ...] = ()) -> list[Mismatch]:
+                  optional: tuple[str, ...] = (), autocast: bool = False) -> list[Mismatch]:
     """Every mismatch between two output trees (paths like ``losses.loss_ce``, ``grad.outputs.pred_boxes``),
-    with the tolerances of ``dtype``."""
+    with the tolerances of ``dtype`` (with ``autocast``: of a float32 run inside ``torch.autocast(dtype)``)."""
     flat_a = {k[4:]: v for k, v in flatten(dict(actual), "out").items()}
     flat_e = {k[4:]: v for k, v in flatten(dict(expected), "out").items()}
     out = []
@@ -159,8 +159,9 @@ def compare_trees(component: str, actual: Mapping[str, Any], expected: Mapping[s
         if path.startswith(skip):
             continue
         n = 1 if path.startswith("grad.") else reduction_terms(inputs, flat_e[path])
-        mismatch = compare_values(path, flat_a[path], flat_e[path], tolerance(component, path, dtype, n), dtype,
-                                  figures, scale=grad_scale if path.startswith("grad.") else None)
+        tol = tolerance(component, path, dtype, n, autocast=autocast)
+        mismatch = compare_values(path, flat_a[path], flat_e[path], tol, dtype, figures,
+                                  scale=grad_scale if path.startswith("grad.") else None)
         if mismatch is not None:
             out.append(mismatch)
     return out

@@ -13,6 +13,7 @@ the failure is classed *precision* (it agrees then) or *semantic* (it still disa
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
@@ -152,9 +153,36 @@ def _criterion_problems(inputs64: Mapping[str, Any], config: Mapping[str, Any], 
     return problems
 
 
+def _tie_aware(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[str, Any],
+               config: Mapping[str, Any], profile: str, figures: Figures) -> Mapping:
+    """``expected`` with each tie-dependent output (components.contract.Component.tie_dependent) that the candidate
+    gives differently replaced by the admissible value nearest the candidate's: the reference's values when every
+    exact tie of the largest logits is broken in the metric's favour and against it bound what a correct ``argmax``
+    or ``topk`` may give (ties are broken in an unspecified order), as tie-aware matchings are judged."""
+    patterns = COMPONENTS[component].tie_dependent
+    flat_a, flat_e = flatten(dict(actual), "out"), flatten(dict(expected), "out")
+    paths = [k for k in flat_e if k in flat_a and any(fnmatch.fnmatchcase(k[4:], p) for p in patterns)]
+    if all(torch.equal(flat_a[k].to(torch.float64), flat_e[k]) for k in paths):
+        return expected
+    inputs = {**inputs64, "indices": expected[COMPONENTS[component].matching]} if "indices" in expected else inputs64
+    bounds = [flatten(reference_outputs(component, inputs, {**config, "metric_ties": ties}, profile,
+                                        with_grads=False), "out") for ties in ("favourable", "unfavourable")]
+    widened = []
+    for k in paths:
+        low, high = torch.minimum(bounds[0][k], bounds[1][k]), torch.maximum(bounds[0][k], bounds[1][k])
+        if bool((low < high).any()):
+            flat_e[k] = torch.minimum(torch.maximum(flat_a[k].to(torch.float64), low), high)
+            widened.append(k[4:])
+    if not widened:
+        return expected
+    figures.notes.append(f"tie-dependent {', '.join(widened)}: compared with the nearest value a tie order gives")
+    return unflatten(flat_e, "out")
+
+
 def judge(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[str, Any], config: Mapping[str, Any],
-          profile: str, dtype: torch.dtype, figures: Figures) -> list[str]:
-    """Every problem of a candidate's outputs against the expected ones (messages), by the standard of ``dtype``."""
+          profile: str, dtype: torch.dtype, figures: Figures, *, autocast: bool = False) -> list[str]:
+    """Every problem of a candidate's outputs against the expected ones (messages), by the standard of ``dtype``
+    (with ``autocast``: of a float32 run inside ``torch.autocast(dtype)``)."""
     comp = COMPONENTS[component]
     problems: list[str] = []
     skip: tuple[str, ...] = ()
@@ -175,8 +203,10 @@ def judge(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[
             problems += _criterion_problems(inputs64, config, profile, actual["indices"], dtype)
             expected = reference_outputs(component, {**inputs64, "indices": actual["indices"]}, config, profile)
             figures.notes.append("compared under the candidate's own (co-optimal) matching")
+    if comp.tie_dependent:
+        expected = _tie_aware(component, actual, expected, inputs64, config, profile, figures)
     problems += [m.message for m in compare_trees(component, actual, expected, inputs64, dtype, figures, skip=skip,
-                                                  optional=comp.optional_outputs)]
+                                                  optional=comp.optional_outputs, autocast=autocast)]
     return problems
 
 
@@ -189,7 +219,7 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
 
     With ``autocast`` (float32 inputs, the call inside ``torch.autocast``) the candidate also runs once without
     it: where autocast left every output and gradient bit-identical the check is judged as a float32 run,
-    otherwise by the policy of the autocast dtype (docs/conformance.md, "Mixed precision")."""
+    otherwise by the autocast policy of its dtype (tolerances.toml; docs/conformance.md, "Mixed precision")."""
     support = adapter.supports(component, device, dtype, profile, config)
     info = {"component": component, "case": label, "profile": profile}
     if autocast is not None:
@@ -200,10 +230,11 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
     try:
         actual, seen64 = run_candidate(adapter, component, inputs64, config, profile, dtype, device, timeout,
                                        autocast)
-        judged = dtype
+        judged, mixed = dtype, False
         if autocast is not None:
             plain, _ = run_candidate(adapter, component, inputs64, config, profile, dtype, device, timeout)
-            judged = dtype if _bit_identical(actual, plain) else autocast
+            mixed = not _bit_identical(actual, plain)
+            judged = autocast if mixed else dtype
     except ConformanceFailure as err:
         record({**info, "class": err.kind})
         raise
@@ -221,9 +252,9 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
         figures.notes.append("gradients not compared: the implementation is not differentiable")
     if autocast is not None:
         figures.notes.append(f"autocast {str(autocast).removeprefix('torch.')}: " + (
-            "every output bit-identical to the float32 run, judged as float32" if judged == dtype else
-            f"outputs changed, judged by the {str(autocast).removeprefix('torch.')} policy"))
-    problems = judge(component, actual, expected, seen64, config, profile, judged, figures)
+            f"outputs changed, judged by the autocast-{str(autocast).removeprefix('torch.')} policy" if mixed else
+            "every output bit-identical to the float32 run, judged as float32"))
+    problems = judge(component, actual, expected, seen64, config, profile, judged, figures, autocast=mixed)
     info.update(max_abs=figures.max_abs, max_rel=figures.max_rel, ulps=figures.ulps, norm_ulps=figures.norm_ulps,
                 worst=figures.worst, notes=figures.notes)
     if not problems:
@@ -235,7 +266,8 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
         kind = "non-finite"
         problems.insert(0, f"non-finite where the reference is finite: {', '.join(non_finite[:8])}")
     else:
-        kind = classify(adapter, component, inputs64, config, profile, device, judged, fixture, timeout)
+        kind = classify(adapter, component, inputs64, config, profile, device, judged, fixture, timeout,
+                        autocast=mixed)
     info["class"] = kind
     record(info)
     header = (f"{component} disagrees with the reference [{kind}]: impl {adapter.name} {adapter.version}, "
@@ -267,9 +299,10 @@ def non_finite_outputs(actual: Mapping, expected: Mapping) -> list[str]:
 
 
 def classify(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any], profile: str,
-             device: str, dtype: torch.dtype, fixture: Mapping | None, timeout: float | None = DEFAULT_TIMEOUT) -> str:
-    """precision: run in float64, the candidate meets the standard of the failing run's dtype; semantic: it does
-    not; unclassified: it cannot run in float64. (PyTorch's reference tests arbitrate the same way: rerun in a
+             device: str, dtype: torch.dtype, fixture: Mapping | None, timeout: float | None = DEFAULT_TIMEOUT, *,
+             autocast: bool = False) -> str:
+    """precision: run in float64, the candidate meets the standard of the failing run's dtype (or autocast policy);
+    semantic: it does not; unclassified: it cannot run in float64. (PyTorch's reference tests arbitrate the same way: rerun in a
     precise dtype and ask whether the disagreement goes away.)"""
     if dtype == torch.float64:
         return "semantic"
@@ -284,7 +317,7 @@ def classify(adapter: Adapter, component: str, inputs64: Mapping[str, Any], conf
     expected = fixture if fixture is not None else reference_outputs(component, seen64, config, profile)
     if not adapter.differentiable:
         expected = {k: v for k, v in expected.items() if k != "grad"}
-    problems = judge(component, actual, expected, seen64, config, profile, dtype, Figures())
+    problems = judge(component, actual, expected, seen64, config, profile, dtype, Figures(), autocast=autocast)
     return "semantic" if problems else "precision"
 
 

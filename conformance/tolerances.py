@@ -36,28 +36,40 @@ def _table(path: Path = TOLERANCES_PATH) -> dict:
     return table
 
 
-def tolerance(component: str, output: str, dtype: torch.dtype, reduction_terms: int = 1) -> Tolerance:
-    """The tolerance of one output path of a component for a run in ``dtype``."""
+def policy_name(dtype: torch.dtype, autocast: bool = False) -> str:
+    """The name of a comparison policy in tolerances.toml: the dtype's (``"bfloat16"``), or under
+    ``--autocast`` the mixed-precision one (``"autocast-bfloat16"``)."""
+    return f"autocast-{DTYPE_NAMES[dtype]}" if autocast else DTYPE_NAMES[dtype]
+
+
+def tolerance(component: str, output: str, dtype: torch.dtype, reduction_terms: int = 1, *,
+              autocast: bool = False) -> Tolerance:
+    """The tolerance of one output path of a component for a run in ``dtype`` (with ``autocast``: a float32 run
+    inside ``torch.autocast(dtype)``, whose policy extends that of ``dtype``; tolerances.toml, "Mixed precision")."""
     name = DTYPE_NAMES[dtype]
+    # An autocast policy looks up its own entries first, then those of its half dtype.
+    names = (policy_name(dtype, True), name) if autocast else (name,)
     table = _table()
-    norm_ulps = float(table.get("normwise", {}).get(name, 0.0))
+    normwise = table.get("normwise", {})
+    norm_ulps = float(next((normwise[n] for n in names if n in normwise), 0.0))
     if dtype == torch.float64:
         # Against a fixture written on another machine, the reference itself moves by up to its drift budget
         # (golden/drift.toml): the float64 comparison allows at least that, as `python -m golden check` does.
         norm_ulps = max(norm_ulps, drift_budget(component).normwise_ulps)
-    tol = Tolerance(**table["default"][name], norm_ulps=norm_ulps)
+    default = next(table["default"][n] for n in names if n in table["default"])
+    tol = Tolerance(**default, norm_ulps=norm_ulps)
     if dtype == torch.float64:
         tol = replace(tol, reason=f"{tol.reason}, + {norm_ulps:g} float64 ULPs of the tensor's largest value "
                                   f"(the golden drift budget of {component})")
     elif norm_ulps:
         tol = replace(tol, reason=f"{tol.reason}, + {norm_ulps:g} {name} ULPs of the tensor's largest value "
-                                  f"(half-precision normwise term)")
-    for override in table.get("override", []):
-        if (fnmatch.fnmatchcase(component, override["component"]) and fnmatch.fnmatchcase(output, override["output"])
-                and fnmatch.fnmatchcase(name, override["dtype"])):
-            tol = Tolerance(override["rtol"], override["atol"], override["reason"],
-                            float(override.get("norm_ulps", norm_ulps)))
-            break
+                                  f"({names[0]} normwise term)")
+    overrides = table.get("override", [])
+    match = next((o for n in names for o in overrides
+                  if fnmatch.fnmatchcase(component, o["component"]) and fnmatch.fnmatchcase(output, o["output"])
+                  and fnmatch.fnmatchcase(n, o["dtype"])), None)
+    if match is not None:
+        tol = Tolerance(match["rtol"], match["atol"], match["reason"], float(match.get("norm_ulps", norm_ulps)))
     factor = 1.0 + math.log2(reduction_terms) if reduction_terms > 1 else 1.0
     reason = tol.reason + (f"; x{factor:.3g} for a sum of {reduction_terms} terms" if factor > 1 else "")
     return Tolerance(tol.rtol * factor, tol.atol * factor, reason, tol.norm_ulps * factor)

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from .. import boxes as box_ops
 from .. import losses as L
-from .._checks import check_scalar, fail
+from .._checks import check_choice, check_scalar, fail
 from ..assign.hungarian import hungarian_match
 from ..conventions import MatcherConvention, SetCriterionConvention, get_profile
 from ..masks import resize_bilinear_formula
@@ -49,6 +49,12 @@ from .denoising import _dn_meta, _dn_positive_indices
 _WEIGHTED_TERMS = ("loss_ce", "loss_bbox", "loss_giou", "loss_mask", "loss_dice")
 _SUFFIX = re.compile(r"^(loss_ce|loss_bbox|loss_giou|loss_mask|loss_dice|loss_xy|loss_hw|class_error|"
                      r"cardinality_error)(.*)$")
+#: How the logged metrics (``class_error``, ``cardinality_error``) break an exact tie of the largest logits:
+#: ``first`` takes the first maximum (torch's ``argmax``); ``favourable`` and ``unfavourable`` take, per query,
+#: the maximum that makes the metric smallest or largest. Upstream uses ``topk(1)`` (DETR util/misc.py
+#: ``accuracy``) or ``argmax``, whose choice among tied maxima is unspecified: a candidate may give any value
+#: between the ``favourable`` and ``unfavourable`` ones (the suite compares these metrics tie-aware).
+METRIC_TIES = ("first", "favourable", "unfavourable")
 #: Per-layer term -> ultralytics DETRLoss's name (models/utils/loss.py:100, 138-139).
 _ULTRALYTICS_NAMES = {"loss_ce": "loss_class", "loss_bbox": "loss_bbox", "loss_giou": "loss_giou"}
 _ULTRALYTICS_KEY = re.compile(r"^(loss_class|loss_bbox|loss_giou)(_aux)?(_dn)?$")
@@ -61,8 +67,11 @@ class SetCriterionConfig:
     num_classes: int
     criterion: SetCriterionConvention
     matcher: MatcherConvention
+    #: How ``class_error`` and ``cardinality_error`` break exact ties of the largest logits (:data:`METRIC_TIES`).
+    metric_ties: str = "first"
 
     def __post_init__(self) -> None:
+        check_choice("metric_ties", self.metric_ties, METRIC_TIES)
         if not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or self.num_classes < 1:
             raise fail("num_classes", "a positive int", repr(self.num_classes))
         if not isinstance(self.criterion, SetCriterionConvention):
@@ -76,13 +85,13 @@ class SetCriterionConfig:
                        "logits", repr(self.matcher.class_cost))
 
     @classmethod
-    def from_profile(cls, profile: str, num_classes: int) -> SetCriterionConfig:
+    def from_profile(cls, profile: str, num_classes: int, metric_ties: str = "first") -> SetCriterionConfig:
         """The criterion and matcher of a named profile (``detr``, ``hf_detr``, ``deformable_detr``,
         ``hf_deformable_detr``, ``dino``, ``ultralytics``)."""
         p = get_profile(profile)
         if p.criterion is None or p.matcher is None:
             raise fail("profile", "a profile with a DETR-family set criterion", repr(profile))
-        return cls(num_classes=num_classes, criterion=p.criterion, matcher=p.matcher)
+        return cls(num_classes=num_classes, criterion=p.criterion, matcher=p.matcher, metric_ties=metric_ties)
 
     @property
     def num_logits(self) -> int:
@@ -147,7 +156,8 @@ class SetCriterion:
                                            avg_factor=num_boxes)
         out = {"loss_ce": loss_ce}
         if log and self.conv.class_error:
-            out["class_error"] = self.class_error(layer.logits[batch_idx, query_idx], labels_o)
+            out["class_error"] = self.class_error(layer.logits[batch_idx, query_idx], labels_o,
+                                                  ties=self.config.metric_ties)
         return out
 
     def varifocal(self, layer: Layer, targets: Sequence[Target], indices: Indices, target_classes: torch.Tensor,
@@ -171,26 +181,49 @@ class SetCriterion:
                                 gamma=self.conv.focal_gamma, avg_factor=num_boxes)
 
     @staticmethod
-    def class_error(matched_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """``100 - top-1 accuracy (%)`` over matched queries; 100 when nothing is matched (DETR util/misc.py
-        ``accuracy`` returns 0 for an empty target)."""
+    def class_error(matched_logits: torch.Tensor, labels: torch.Tensor, ties: str = "first") -> torch.Tensor:
+        """``100 - top-1 accuracy (%)`` over matched queries ``[M, K]`` with labels ``[M]``; 100 when nothing is
+        matched (DETR util/misc.py ``accuracy`` returns 0 for an empty target). ``ties``: :data:`METRIC_TIES`
+        (``favourable``: a label among tied maxima counts as predicted; ``unfavourable``: it does not)."""
+        check_choice("ties", ties, METRIC_TIES)
         with torch.no_grad():
             if labels.numel() == 0:
                 return torch.tensor(100.0, dtype=torch.float64)
-            correct = (matched_logits.argmax(-1) == labels).to(torch.float64).mean()
-            return 100.0 - 100.0 * correct
+            if ties == "first":
+                correct = matched_logits.argmax(-1) == labels
+            else:
+                tied = matched_logits == matched_logits.amax(-1, keepdim=True)
+                label_is_a_max = tied.gather(1, labels[:, None]).squeeze(1)
+                correct = label_is_a_max if ties == "favourable" else label_is_a_max & (tied.sum(-1) == 1)
+            return 100.0 - 100.0 * correct.to(torch.float64).mean()
 
     def loss_cardinality(self, layer: Layer, targets: Sequence[Target], indices: Indices,
                          num_boxes: float) -> dict[str, torch.Tensor]:
         """``cardinality_error``: mean over images of |predicted object count - target count| (no gradient)."""
         with torch.no_grad():
             logits = layer.logits.detach()
-            if self.conv.cardinality == "argmax_not_last":
-                count = (logits.argmax(-1) != logits.shape[-1] - 1).sum(1)
-            else:  # sigmoid(max logit) > 0.5, i.e. max logit > 0
-                count = (torch.sigmoid(logits).amax(-1) > 0.5).sum(1)
             lengths = torch.tensor([len(t.labels) for t in targets], dtype=torch.float64)
-            return {"cardinality_error": L.l1_loss(count.to(torch.float64), lengths)}
+            if self.conv.cardinality == "argmax_not_last":
+                count = self._object_count(logits, lengths).to(torch.float64)
+            else:  # sigmoid(max logit) > 0.5, i.e. max logit > 0: a threshold, no tie to break
+                count = (torch.sigmoid(logits).amax(-1) > 0.5).sum(1).to(torch.float64)
+            return {"cardinality_error": L.l1_loss(count, lengths)}
+
+    def _object_count(self, logits: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Per image ``[B]``: the queries of ``logits`` ``[B, Q, K]`` whose argmax is not the no-object class (the
+        last); a query whose largest logits tie between it and another class counts either way under
+        ``metric_ties`` ``favourable`` (the count nearest the image's target count ``lengths`` ``[B]``) and
+        ``unfavourable`` (the farthest)."""
+        ties = self.config.metric_ties
+        if ties == "first":
+            return (logits.argmax(-1) != logits.shape[-1] - 1).sum(1)
+        tied = logits == logits.amax(-1, keepdim=True)
+        surely = (~tied[..., -1]).sum(1)
+        either = (tied[..., -1] & (tied.sum(-1) > 1)).sum(1)
+        low, high = surely.to(torch.float64), (surely + either).to(torch.float64)
+        if ties == "favourable":
+            return torch.minimum(torch.maximum(lengths, low), high)
+        return torch.where((lengths - low).abs() >= (high - lengths).abs(), low, high)
 
     def loss_boxes(self, layer: Layer, targets: Sequence[Target], indices: Indices,
                    num_boxes: float) -> dict[str, torch.Tensor]:

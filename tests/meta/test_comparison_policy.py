@@ -47,3 +47,29 @@ def test_float64_allows_the_golden_drift_budget_of_the_component():
     allowed = 1e-7 + 1e-7 * 1e-3 + 16 * eps64 * scale
     assert _values([scale, 1e-3], [scale, 1e-3 + 0.99 * allowed], torch.float64) is None
     assert _values([scale, 1e-3], [scale, 1e-3 + 1.01 * allowed], torch.float64) is not None
+
+
+def test_tie_dependent_metrics_are_compared_tie_aware():
+    # Query 0 (matched to class 1) ties classes 1 and 2 at 2.0, query 1 (matched to class 0) is a sure hit:
+    # class_error is 0 under torch's argmax (first maximum) and 50 when the tie goes the other way (topk may).
+    from components.contract import reference_outputs
+    from conformance.runner import judge
+    inputs = {"outputs": {"pred_logits": torch.tensor([[[0.5, 2.0, 2.0], [3.0, 0.0, -1.0]]], dtype=torch.float64),
+                          "pred_boxes": torch.tensor([[[0.5, 0.5, 0.2, 0.4], [0.3, 0.7, 0.1, 0.1]]],
+                                                     dtype=torch.float64)},
+              "targets": [{"labels": torch.tensor([1, 0]),
+                           "boxes": torch.tensor([[0.55, 0.45, 0.3, 0.4], [0.3, 0.6, 0.1, 0.2]], dtype=torch.float64)}],
+              "indices": {"last": [{"pred": torch.tensor([0, 1]), "gt": torch.tensor([0, 1])}]}}
+    config = {"num_classes": 2}
+    expected = reference_outputs("criteria.set_criterion", inputs, config, "detr")
+    other_order = reference_outputs("criteria.set_criterion", inputs, {**config, "metric_ties": "unfavourable"},
+                                    "detr")
+    assert (expected["losses"]["class_error"].item(), other_order["losses"]["class_error"].item()) == (0.0, 50.0)
+    figures = Figures()
+    assert judge("criteria.set_criterion", other_order, expected, inputs, config, "detr", torch.float64, figures) == []
+    assert any("tie-dependent losses.class_error" in n for n in figures.notes)
+    # A value no tie order gives still fails.
+    wrong = {**other_order, "losses": {**other_order["losses"], "class_error": torch.tensor(100.0,
+                                                                                           dtype=torch.float64)}}
+    problems = judge("criteria.set_criterion", wrong, expected, inputs, config, "detr", torch.float64, Figures())
+    assert len(problems) == 1 and problems[0].startswith("losses.class_error")

@@ -95,6 +95,27 @@ def test_cardinality_conventions_differ_as_upstream():
     assert "class_error" not in out
 
 
+def test_tie_dependent_metrics_by_hand():
+    # Query 0 (matched to class 1) ties classes 1 and 2 (no-object) at 2.0; query 1 ties classes 0 and 2 at 3.0.
+    # class_error: first max (argmax) -> class 1, right (0); favourable 0; unfavourable: a tie is not a hit (100).
+    # cardinality_error, one target: query 0 is an object or not, query 1 too -> the count is 0, 1 or 2; argmax
+    # (first maximum) counts both (error 1), favourable counts one (0), unfavourable none or two (1).
+    logits = [[0.5, 2.0, 2.0], [3.0, 0.0, 3.0]]
+    got = {}
+    for ties in ("first", "favourable", "unfavourable"):
+        crit = SetCriterion(SetCriterionConfig.from_profile("detr", num_classes=2, metric_ties=ties))
+        out = crit(_outputs(logits), _targets(), indices=INDICES)
+        got[ties] = (out["class_error"].item(), out["cardinality_error"].item())
+    assert got == {"first": (0.0, 1.0), "favourable": (0.0, 0.0), "unfavourable": (100.0, 1.0)}
+    # Without a tie the three agree.
+    for ties in ("favourable", "unfavourable"):
+        crit = SetCriterion(SetCriterionConfig.from_profile("detr", num_classes=2, metric_ties=ties))
+        out = crit(_outputs(LOGITS_SOFTMAX), _targets(), indices=INDICES)
+        assert (out["class_error"].item(), out["cardinality_error"].item()) == (0.0, 0.0)
+    with pytest.raises(OracleInputError, match="metric_ties"):
+        SetCriterionConfig.from_profile("detr", num_classes=2, metric_ties="last")
+
+
 def test_dino_box_diagnostics_and_giou_eps():
     crit = SetCriterion(SetCriterionConfig.from_profile("dino", num_classes=2))
     out = crit(_outputs(LOGITS_FOCAL), _targets(), indices=INDICES)
