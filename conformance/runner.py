@@ -267,7 +267,7 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
         problems.insert(0, f"non-finite where the reference is finite: {', '.join(non_finite[:8])}")
     else:
         kind = classify(adapter, component, inputs64, config, profile, device, judged, fixture, timeout,
-                        autocast=mixed)
+                        autocast=mixed, actual=actual, expected=expected, seen64=seen64)
     info["class"] = kind
     record(info)
     header = (f"{component} disagrees with the reference [{kind}]: impl {adapter.name} {adapter.version}, "
@@ -300,11 +300,17 @@ def non_finite_outputs(actual: Mapping, expected: Mapping) -> list[str]:
 
 def classify(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any], profile: str,
              device: str, dtype: torch.dtype, fixture: Mapping | None, timeout: float | None = DEFAULT_TIMEOUT, *,
-             autocast: bool = False) -> str:
+             autocast: bool = False, actual: Mapping | None = None, expected: Mapping | None = None,
+             seen64: Mapping | None = None) -> str:
     """precision: run in float64, the candidate meets the standard of the failing run's dtype (or autocast policy);
-    semantic: it does not; unclassified: it cannot run in float64. (PyTorch's reference tests arbitrate the same way: rerun in a
-    precise dtype and ask whether the disagreement goes away.)"""
+    semantic: it does not; unclassified: it cannot run in float64. (PyTorch's reference tests arbitrate the same way:
+    rerun in a precise dtype and ask whether the disagreement goes away.) A failing float64 run (``actual`` against
+    ``expected`` on inputs ``seen64``) is internal-precision where it meets the float32 standard: the candidate
+    computes in float32 whatever its inputs' dtype (a lower-precision implementation, not another formula)."""
     if dtype == torch.float64:
+        if actual is not None and not judge(component, actual, expected, seen64, config, profile, torch.float32,
+                                            Figures()):
+            return "internal-precision"
         return "semantic"
     if not adapter.supports(component, device, torch.float64, profile, config):
         return "unclassified"

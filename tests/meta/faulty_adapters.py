@@ -182,6 +182,22 @@ def pe_wrong_offset() -> Adapter:
     return _with("pe-wrong-offset", **{"position.sine": position})
 
 
+def pe_in_float32() -> Adapter:
+    """The right sine positional encoding, computed in float32 whatever the run's dtype (as mmdet's and the
+    official DETR code's are): a lower-precision implementation, not another formula."""
+    import dataclasses
+
+    from oracle.position import sine_encoding_formula
+
+    def position(inputs, config, profile):
+        convention = dataclasses.replace(get_profile(profile).position,
+                                         num_feats=config.get("num_feats", get_profile(profile).position.num_feats))
+        mask = inputs.get("mask")
+        valid = (~mask.cpu()).to(torch.float32) if mask is not None else torch.ones(tuple(config["shape"]))
+        return {"pos": sine_encoding_formula(valid, convention)}
+    return _with("pe-in-float32", **{"position.sine": position})
+
+
 def area_without_half_kernel() -> Adapter:
     """boxes.area that declines degenerate boxes (the adapter's own NotProvided) and whose "library" has no
     float16 kernel (torch's own NotImplementedError): the first is not provided, the second must fail."""

@@ -247,6 +247,17 @@ def test_positional_encoding_with_the_wrong_offset(pytester):
     assert got["test_golden[position.sine/random-deformable_detr]"] == ("passed", None)  # -0.5 is its convention
 
 
+def test_an_implementation_computing_in_float32_is_internal_precision_at_float64(pytester):
+    # The float64 run of a float32-internal encoding misses the float64 budget but meets float32's: its class says
+    # so; a wrong formula at float64 (the offset above) stays semantic.
+    _, report = run_suite(pytester, faulty("pe_in_float32"), "--dtype=float64", "-k", "position")
+    got = outcomes(report)
+    for profile in ("detr", "dino", "mmdet"):
+        assert got[f"test_golden[position.sine/random-{profile}]"] == ("failed", "internal-precision"), profile
+    _, report = run_suite(pytester, faulty("pe_wrong_offset"), "--dtype=float64", "-k", "golden and position")
+    assert outcomes(report)["test_golden[position.sine/random-detr]"] == ("failed", "semantic")
+
+
 def test_reports_say_what_differed_why_a_difference_is_expected_and_what_was_checked(pytester):
     md = pytester.path / "report.md"
     result, report = run_suite(pytester, faulty("wrong_giou_eps_known"), "--dtype=float64", "-k",
