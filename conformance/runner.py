@@ -33,7 +33,7 @@ from oracle import conventions as conv
 from oracle.assign.hungarian import matching_cost_matrix
 
 from .adapters.base import Adapter, NotProvided, Support
-from .compare import Figures, check_matching, compare_trees, same_matching
+from .compare import Figures, check_matching, compare_trees, dtype_mismatches, same_matching
 
 Tree = Any
 
@@ -156,7 +156,8 @@ def judge(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[
           profile: str, dtype: torch.dtype, figures: Figures) -> list[str]:
     """Every problem of a candidate's outputs against the expected ones (messages), by the standard of ``dtype``."""
     comp = COMPONENTS[component]
-    problems: list[str] = []
+    # Before any comparison: a matching in int32 indices compares equal by value, but breaks indexing downstream.
+    problems: list[str] = [m.message for m in dtype_mismatches(component, actual)]
     skip: tuple[str, ...] = ()
     if comp.matching and comp.matching in actual:
         skip = (comp.matching,)

@@ -298,3 +298,12 @@ def decode_declines_every_input() -> Adapter:
         raise NotProvided("this port takes its feature maps from a model it builds itself")
     return Adapter(name="decode-declines-every-input", version="0-faulty",
                    components={"heads.yolov8_decode": decode})
+
+
+def hungarian_int32_indices() -> Adapter:
+    """The reference's optimal matching, returned as int32 indices (right values, the dtype facebookresearch/detr's
+    matcher returned before it fixed it: int32 indices fail its criterion's indexing on other platforms)."""
+    def matcher(inputs, config, profile):
+        out = COMPONENTS["assign.hungarian"].call(inputs, config, profile)
+        return {**out, "indices": [{k: v.to(torch.int32) for k, v in pair.items()} for pair in out["indices"]]}
+    return _with("hungarian-int32-indices", **{"assign.hungarian": matcher})

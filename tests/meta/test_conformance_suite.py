@@ -219,6 +219,35 @@ def test_a_generated_test_whose_every_draw_is_declined_is_not_provided(pytester)
     assert report["generated_draws"] == {"never_supported": [], "partially_supported": []}
 
 
+def test_integer_outputs_of_another_dtype_fail(pytester):
+    # int32 matching indices with the right values: every matching test fails as semantic, naming the dtype.
+    args = ("-k", "test_golden and assign.hungarian and (random or edge-empty)", "--dtype=float64")
+    result, report = run_suite(pytester, faulty("hungarian_int32_indices"), *args)
+    got = outcomes(report)
+    assert got and set(got.values()) == {("failed", "semantic")}, got
+    assert "indices.0.pred: dtype int32, the contract's is int64" in result.stdout.str()
+    _, report = run_suite(pytester, faulty("hungarian_int32_indices"), "-k",
+                          "test_hungarian_generated and detr-tie-free")
+    got = outcomes(report)
+    assert "test_hungarian_generated[detr-tie-free]" in got and set(got.values()) == {("failed", "semantic")}, got
+    result, report = run_suite(pytester, "oracle", *args)
+    assert set(outcomes(report).values()) == {("passed", None)}
+
+
+def test_the_contract_states_the_dtype_of_every_integer_output_the_reference_produces():
+    from golden.store import flatten
+    from components.contract import reference_outputs
+    for case in golden.cases():
+        inputs, _ = case.load(verify=False)
+        outputs = reference_outputs(case.component, inputs, case.config, case.profile)
+        for path, tensor in flatten(dict(outputs), "out").items():
+            declared = COMPONENTS[case.component].exact_dtype(path[4:])
+            if tensor.dtype.is_floating_point:
+                assert declared is None, (case.name, path)
+            else:
+                assert declared == tensor.dtype, (case.name, path, tensor.dtype, declared)
+
+
 def test_known_differences_apply_to_their_devices_only(tmp_path):
     from conformance.known import applies, load_known_differences
     path = tmp_path / "k.toml"
