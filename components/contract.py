@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -51,6 +51,9 @@ class Component:
       the largest logits is broken, and which the call computes under ``config["metric_ties"]`` (``first``,
       ``favourable``, ``unfavourable``: oracle.criteria.set_criterion.METRIC_TIES); a candidate may give any
       value between the favourable and unfavourable ones.
+    - ``exact_dtypes``: the dtype of each integer or boolean output. Indices and labels are int64 (what
+      PyTorch indexes with everywhere; facebookresearch/detr's matcher once returned int32 or float indices,
+      which its criterion's indexing rejects on other platforms), masks and flags bool.
     """
 
     name: str
@@ -62,6 +65,18 @@ class Component:
     profile_dependent: bool = True
     optional_outputs: tuple[str, ...] = ()
     tie_dependent: tuple[str, ...] = ()
+    #: ``{output path prefix: dtype}`` of its integer and boolean outputs, as the reference produces them: a
+    #: candidate's such output must have exactly this dtype (a prefix covers every tensor under it).
+    exact_dtypes: Mapping[str, torch.dtype] = field(default_factory=dict)
+
+    def exact_dtype(self, path: str) -> torch.dtype | None:
+        """The contract's dtype of the output at ``path`` (``indices.0.pred``), if it is an integer or boolean
+        output: the one of the longest prefix of ``path`` in :attr:`exact_dtypes`."""
+        best = None
+        for prefix, dtype in self.exact_dtypes.items():
+            if (path == prefix or path.startswith(prefix + ".")) and (best is None or len(prefix) > len(best[0])):
+                best = (prefix, dtype)
+        return None if best is None else best[1]
 
 
 def profile_convention(profile: str, which: str) -> conv.IoUConvention:
@@ -254,17 +269,23 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
                 profile_dependent=name.endswith("iou_loss"))  # only the IoU losses take a profile's convention
       for name, pos in LOSS_POSITIONAL.items()],
     Component("assign.hungarian", call_hungarian, matching="indices", optional_outputs=("cost", "total_cost"),
-              doc="pred_logits [B,Q,K], pred_boxes [B,Q,4], targets -> indices, cost, total_cost"),
+              doc="pred_logits [B,Q,K], pred_boxes [B,Q,4], targets -> indices, cost, total_cost",
+              exact_dtypes={"indices": torch.int64}),
     Component("criteria.set_criterion", call_set_criterion, ("outputs",), lambda o: o["total"], matching="indices",
               optional_outputs=("indices",), tie_dependent=("losses.class_error*", "losses.cardinality_error*"),
-              doc="outputs, targets -> losses (unweighted; weighted under ultralytics keys), total, indices"),
-    Component("criteria.cdn", call_cdn, doc="targets, draws -> labels, boxes, boxes_unact, valid, attn_mask, dn_meta"),
+              doc="outputs, targets -> losses (unweighted; weighted under ultralytics keys), total, indices",
+              exact_dtypes={"indices": torch.int64}),
+    Component("criteria.cdn", call_cdn, doc="targets, draws -> labels, boxes, boxes_unact, valid, attn_mask, dn_meta",
+              exact_dtypes={"labels": torch.int64, "dn_meta": torch.int64, "valid": torch.bool,
+                            "attn_mask": torch.bool}),
     Component("criteria.mmdet_detr_head", call_mmdet_head, MMDET_SCORE_INPUTS, lambda o: o["total"],
               doc="all_cls_scores, all_bbox_preds, targets (+ enc, dn) -> losses (mmdet keys), total"),
     Component("masks.padding", call_padding, doc="image_sizes [B, 2] -> mask [B, H, W] (True = padding)",
-              profile_dependent=False),
+              profile_dependent=False,
+              exact_dtypes={"mask": torch.bool}),
     Component("masks.resize", call_resize, doc="mask [B, H, W] bool -> mask [B, h, w] (PyTorch nearest)",
-              profile_dependent=False),
+              profile_dependent=False,
+              exact_dtypes={"mask": torch.bool}),
     Component("masks.crop", call_crop, doc="masks [N, h, w], boxes [N, 4] xyxy pixels -> masks",
               profile_dependent=False),
     Component("masks.downsample", call_downsample, doc="masks [N, H, W] -> masks [N, h, w] (nearest)",
@@ -279,7 +300,8 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
     Component("heads.detr", call_detr_head, ("hidden",), lambda o: o["logits"].sum() + o["boxes"].sum(),
               doc="hidden [..., Q, E], weights -> logits [..., Q, K], boxes [..., Q, 4]", profile_dependent=False),
     Component("anchors.grid", D.call_anchor_grid, profile_dependent=False,
-              doc="config: AnchorGenerator fields, featmap_sizes, pad_shape -> anchors, valid_flags (per level)"),
+              doc="config: AnchorGenerator fields, featmap_sizes, pad_shape -> anchors, valid_flags (per level)",
+              exact_dtypes={"valid_flags": torch.bool}),
     Component("anchors.points", D.call_anchor_points, profile_dependent=False,
               doc="config: featmap_sizes, strides, offset -> points [A, 2] (grid units), strides [A, 1]"),
     Component("coders.delta_xywh_encode", D.call_delta_encode, ("gt",), lambda o: o["deltas"].sum(),
@@ -298,21 +320,26 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
                                            "(cxcywh), offset (0.5) -> boxes [B, A, 4] pixels"),
     Component("assign.max_iou", D.call_max_iou, profile_dependent=False,
               doc="priors [N, 4], gt_boxes [K, 4], gt_labels [K] (+ gt_boxes_ignore); config convention (a preset "
-                  "name) -> gt_inds, max_overlaps, labels"),
+                  "name) -> gt_inds, max_overlaps, labels",
+              exact_dtypes={"gt_inds": torch.int64, "labels": torch.int64}),
     Component("assign.task_aligned", D.call_task_aligned, profile_dependent=False,
               doc="pd_scores, pd_bboxes, anchor_points, gt_labels, gt_bboxes, mask_gt; config convention, stride_val "
-                  "-> target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx"),
+                  "-> target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx",
+              exact_dtypes={"target_labels": torch.int64, "target_gt_idx": torch.int64, "fg_mask": torch.bool}),
     Component("criteria.yolov8_detection", D.call_yolov8_detection, ("pred_distri", "pred_logits"),
               lambda o: o["total"], optional_outputs=("fg_mask",), profile_dependent=False,
-              doc="pred_distri, pred_logits, batch; config featmap_sizes, strides -> loss [3], total, fg_mask"),
+              doc="pred_distri, pred_logits, batch; config featmap_sizes, strides -> loss [3], total, fg_mask",
+              exact_dtypes={"fg_mask": torch.bool}),
     Component("criteria.yolov8_segmentation", D.call_yolov8_segmentation,
               ("pred_distri", "pred_logits", "mask_coefficients", "proto"), lambda o: o["total"],
               optional_outputs=("fg_mask",), profile_dependent=False,
-              doc="+ mask_coefficients, proto, batch.masks; config overlap_mask -> loss [4], total, fg_mask"),
+              doc="+ mask_coefficients, proto, batch.masks; config overlap_mask -> loss [4], total, fg_mask",
+              exact_dtypes={"fg_mask": torch.bool}),
     Component("criteria.anchor_head", D.call_anchor_head, ("cls_scores", "bbox_preds"), lambda o: o["total"],
               optional_outputs=("labels", "label_weights"), profile_dependent=False,
               doc="cls_scores, bbox_preds per level, targets; config head, num_classes, img_metas -> loss_cls, "
-                  "loss_bbox (per level), avg_factor, total, labels, label_weights"),
+                  "loss_bbox (per level), avg_factor, total, labels, label_weights",
+              exact_dtypes={"labels": torch.int64}),
 ]}
 
 

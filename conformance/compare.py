@@ -1,7 +1,8 @@
 """Comparing a candidate's outputs with the reference (DESIGN §6).
 
 - Values: asymmetric ``|a - e| <= atol + rtol |e|`` per element (conformance/tolerances.py), after
-  upcasting the candidate to float64; names, shapes and integer outputs must match exactly.
+  upcasting the candidate to float64; names, shapes and integer outputs must match exactly, and integer
+  and boolean outputs must have the contract's dtype (int64 indices and labels, bool masks).
 - Messages diagnose: the output path, shape, how many elements mismatch, the greatest absolute and
   relative error with their index, and the error in ULPs of the candidate's dtype.
 - Matchings, tie-aware: (1) valid, (2) total cost optimal under the reference cost matrix, (3) every
@@ -164,6 +165,22 @@ def compare_trees(component: str, actual: Mapping[str, Any], expected: Mapping[s
                                   scale=grad_scale if path.startswith("grad.") else None)
         if mismatch is not None:
             out.append(mismatch)
+    return out
+
+
+def dtype_mismatches(component: str, actual: Mapping[str, Any]) -> list[Mismatch]:
+    """Every integer or boolean output of the candidate whose dtype is not the contract's
+    (components/contract.py ``exact_dtypes``: indices and labels int64, masks bool). Values are compared
+    separately; floating outputs are compared by value at the run's dtype, whatever their dtype."""
+    from components.contract import COMPONENTS
+    comp = COMPONENTS[component]
+    out = []
+    for path, tensor in sorted((k[4:], v) for k, v in flatten(dict(actual), "out").items()):
+        want = comp.exact_dtype(path)
+        if want is not None and tensor.dtype != want:
+            got, expected = (str(d).removeprefix("torch.") for d in (tensor.dtype, want))
+            out.append(Mismatch(path, f"{path}: dtype {got}, the contract's is {expected} (components/contract.py "
+                                      f"exact_dtypes; values are compared separately)"))
     return out
 
 

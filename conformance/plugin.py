@@ -32,7 +32,7 @@ import torch
 from .adapters import AdapterError, resolve
 from .adapters.base import Adapter
 from .hypothesis_profiles import PROFILE_NAMES, default_profile_name, register_profiles
-from .report import build_report, component_summary, write_reports
+from .report import build_report, component_summary, draw_coverage, write_reports
 from .runner import DEFAULT_TIMEOUT
 from .tolerances import DTYPE_NAMES
 
@@ -42,6 +42,8 @@ STATE = pytest.StashKey["State"]()
 ACTIVE = pytest.StashKey[bool]()
 #: Registered (as a plugin name) in a session where the suite's options exist.
 SUITE_OPTIONS = "detconf-suite-options"
+#: How many distinct reasons for declined draws a generated test's record keeps.
+MAX_DECLINED_REASONS = 5
 
 
 @dataclass
@@ -425,20 +427,40 @@ class Session:
         return self.state.world_size > 1 and rank_dependent(component)
 
     @staticmethod
-    def recorder(request: pytest.FixtureRequest):
-        """Record a check's figures on the test item; over many generated examples keep the worst."""
+    def recorder(request: pytest.FixtureRequest, generated: bool = False):
+        """Record a check's figures on the test item; over many generated examples keep the worst.
+
+        With ``generated``, also count the test's draws: ``draws`` (examples run), ``supported_draws`` (those
+        checked) and ``declined_reasons`` (why the others were declined; a record with ``declined`` is a draw
+        the adapter declined). The counts stop at the test's first failure: hypothesis' shrinking re-runs
+        variants of the failing example, which are no new draws."""
         def record(info: dict) -> None:
             props = request.node.user_properties
-            previous = next((v for k, v in props if k == "detconf"), None)
-            if previous is None:
-                props.append(("detconf", dict(info)))
+            entry = next((v for k, v in props if k == "detconf"), None)
+            if entry is None:
+                entry = {k: v for k, v in info.items() if k != "declined"}
+                entry.pop("class", None)  # merged below, after the draw is counted
+                if generated:
+                    entry.update(draws=0, supported_draws=0, declined_reasons=[])
+                props.append(("detconf", entry))
+            if generated and "draws" in entry and not entry.get("class") and info.get("outcome") != "not provided":
+                entry["draws"] += 1
+                if "declined" in info:
+                    reasons = entry["declined_reasons"]
+                    if info["declined"] not in reasons and len(reasons) < MAX_DECLINED_REASONS:
+                        reasons.append(info["declined"])
+                else:
+                    entry["supported_draws"] += 1
+            if "declined" in info:
                 return
             for key in ("max_abs", "max_rel", "ulps", "norm_ulps"):
-                if info.get(key, 0.0) > previous.get(key, 0.0):
-                    previous[key] = info[key]
+                if info.get(key, 0.0) > entry.get(key, 0.0):
+                    entry[key] = info[key]
             for key in ("outcome", "reason", "class"):
                 if key in info:
-                    previous[key] = info[key]
+                    entry[key] = info[key]
+            for key, value in info.items():
+                entry.setdefault(key, value)
         return record
 
     def check_case(self, case, request: pytest.FixtureRequest) -> None:
@@ -491,15 +513,15 @@ class Session:
                 reject()  # a data-parallel rank always has an image: this draw is not a world-size batch
             try:
                 check_ranked(self.adapter, component, inputs, config, profile, pool=self.pool(), device=self.device,
-                             dtype=self.dtype, label=request.node.name, record=self.recorder(request),
-                             timeout=self.state.timeout)
+                             dtype=self.dtype, label=request.node.name, record=self.recorder(request, generated=True),
+                             timeout=self.state.timeout, per_draw=True)
             except ConformanceFailure as err:
                 raise with_replay(err, request.node.name, component, inputs, config, profile, impl=self.impl,
                                   dtype=self.dtype, device=self.device,
                                   replay_options=self.state.replay_options) from None
             return
         check_generated(self.adapter, component, inputs, config, profile, device=self.device, dtype=self.dtype,
-                        test_name=request.node.name, impl=self.impl, record=self.recorder(request),
+                        test_name=request.node.name, impl=self.impl, record=self.recorder(request, generated=True),
                         timeout=self.state.timeout, replay_options=self.state.replay_options,
                         autocast=self.state.autocast)
 
@@ -556,6 +578,21 @@ class Reporter:
             info["message"] = text.removeprefix("conformance.runner.ConformanceFailure: ")[:4000]
         self.state.records.append(info)
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function):
+        """A generated test whose every draw the adapter declined ends as *not provided* (skipped with the reasons
+        seen), not as hypothesis' error that no example satisfied its assumptions."""
+        from hypothesis.errors import Unsatisfiable
+        try:
+            return (yield)
+        except Unsatisfiable:
+            entry = next((v for k, v in pyfuncitem.user_properties if k == "detconf"), None)
+            if entry is None or not entry.get("draws") or entry.get("supported_draws"):
+                raise
+            reason = "; ".join(entry["declined_reasons"]) or "every draw declined"
+            entry.update(outcome="not provided", reason=reason)
+            pytest.skip(f"not provided: {reason} (the adapter declined all {entry['draws']} draws)")
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:
         """pytest-xdist: a worker's known differences that matched no collected test (every worker collects all)."""
@@ -580,6 +617,16 @@ class Reporter:
                           f"{' (' + classes + ')' if classes else ''} {row['not provided']:3d} not provided "
                           f"{row['xfailed']:3d} xfailed; worst rel {row['worst_rel']:.2g} "
                           f"({row['worst_ulps']:.3g} ULPs)")
+        coverage = draw_coverage(self.state.records)
+        if coverage["never_supported"]:
+            tr.write_line("generated tests that never got a supported draw (every draw declined):")
+            for t in coverage["never_supported"]:
+                tr.write_line(f"  {t['test']}: 0 / {t['draws']} draws ({'; '.join(t['reasons'])})")
+        if coverage["partially_supported"]:
+            tr.write_line("generated tests with only some supported draws (supported / draws):")
+            for t in coverage["partially_supported"]:
+                tr.write_line(f"  {t['test']}: {t['supported_draws']} / {t['draws']} draws "
+                              f"(declined: {'; '.join(t['reasons'])})")
         for path in self.state.reports:
             tr.write_line(f"report written to {Path(path).resolve()}")
 

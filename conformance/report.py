@@ -36,6 +36,22 @@ def component_summary(records: list[dict]) -> dict[str, dict]:
     return {k: {**v, "classes": dict(v["classes"])} for k, v in sorted(table.items())}
 
 
+def draw_coverage(records: list[dict]) -> dict[str, list[dict]]:
+    """The generated tests whose adapter declined some of their draws (conformance/runner.py ``per_draw``):
+    ``never_supported`` (every draw declined: reported as not provided) and ``partially_supported`` (checked on
+    the supported draws only), each ``{"test", "draws", "supported_draws", "reasons"}``. A test not provided
+    for its component, profile, dtype or device as a whole draws nothing and is in neither list."""
+    out: dict[str, list[dict]] = {"never_supported": [], "partially_supported": []}
+    for r in records:
+        draws, supported = r.get("draws", 0), r.get("supported_draws", 0)
+        if not draws or supported >= draws:
+            continue
+        entry = {"test": r.get("test", r.get("case", "")), "draws": draws, "supported_draws": supported,
+                 "reasons": list(r.get("declined_reasons", []))}
+        out["never_supported" if supported == 0 else "partially_supported"].append(entry)
+    return {k: sorted(v, key=lambda e: e["test"]) for k, v in out.items()}
+
+
 def build_report(adapter: object, *, impl: str, device: str, dtype: torch.dtype, allow_tf32: bool,
                  records: list[dict], unmatched_known_differences: Any, world_size: int = 1,
                  autocast: torch.dtype | None = None) -> dict[str, Any]:
@@ -55,6 +71,7 @@ def build_report(adapter: object, *, impl: str, device: str, dtype: torch.dtype,
         "components": component_summary(records),
         "outcomes": dict(sorted(Counter(r["outcome"] for r in records).items())),
         "tests": records,
+        "generated_draws": draw_coverage(records),
         "unmatched_known_differences": unmatched_known_differences,
     }
 
@@ -117,6 +134,12 @@ def markdown_report(report: dict[str, Any]) -> str:
     if expected:
         lines += ["", "## Expected failures (known differences)", ""]
         lines += [f"- `{t['test']}` ({t['outcome']}): {t.get('reason', '')}" for t in expected]
+    coverage = report.get("generated_draws") or {}
+    if coverage.get("never_supported") or coverage.get("partially_supported"):
+        lines += ["", "## Generated tests with declined draws", "",
+                  "| test | supported draws / draws | declined because |", "|---|---|---|"]
+        for t in coverage.get("never_supported", []) + coverage.get("partially_supported", []):
+            lines.append(f"| `{t['test']}` | {t['supported_draws']} / {t['draws']} | {'; '.join(t['reasons'])} |")
     not_provided = sorted({t.get("reason", "") for t in report["tests"] if t["outcome"] == "not provided"})
     if not_provided:
         lines += ["", "## Not provided", ""] + [f"- {r}" for r in not_provided]

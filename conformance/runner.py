@@ -23,7 +23,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import torch
@@ -34,7 +34,7 @@ from oracle import conventions as conv
 from oracle.assign.hungarian import matching_cost_matrix
 
 from .adapters.base import Adapter, NotProvided, Support
-from .compare import Figures, check_matching, compare_trees, same_matching
+from .compare import Figures, check_matching, compare_trees, dtype_mismatches, same_matching
 
 Tree = Any
 
@@ -184,7 +184,8 @@ def judge(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[
     """Every problem of a candidate's outputs against the expected ones (messages), by the standard of ``dtype``
     (with ``autocast``: of a float32 run inside ``torch.autocast(dtype)``)."""
     comp = COMPONENTS[component]
-    problems: list[str] = []
+    # Before any comparison: a matching in int32 indices compares equal by value, but breaks indexing downstream.
+    problems: list[str] = [m.message for m in dtype_mismatches(component, actual)]
     skip: tuple[str, ...] = ()
     if comp.matching and comp.matching in actual:
         skip = (comp.matching,)
@@ -210,23 +211,44 @@ def judge(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[
     return problems
 
 
+def not_provided(record: Callable[[dict], None], info: Mapping[str, Any], reason: str, per_draw: bool) -> NoReturn:
+    """End a check the adapter does not provide. A golden case (or a whole generated test) is skipped as *not
+    provided*; with ``per_draw`` (a generated example whose variant or input the adapter declines) only this
+    draw is rejected (``hypothesis.reject()``), so that hypothesis goes on drawing: the record gets the reason
+    as ``declined`` and the plugin counts the test's declined and supported draws."""
+    if per_draw:
+        from hypothesis import reject
+        record({**info, "declined": reason})
+        reject()
+    record({**info, "outcome": "not provided", "reason": reason})
+    pytest.skip(f"not provided: {reason}")
+
+
 def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any], profile: str, *,
           device: str, dtype: torch.dtype, fixture: Mapping | None = None, label: str = "",
           record: Callable[[dict], None] = lambda info: None, timeout: float | None = DEFAULT_TIMEOUT,
-          autocast: torch.dtype | None = None) -> None:
+          autocast: torch.dtype | None = None, per_draw: bool = False) -> None:
     """Run the candidate on one input and raise :class:`ConformanceFailure` if it disagrees (or its call takes
     longer than ``timeout`` seconds: class *timeout*).
 
     With ``autocast`` (float32 inputs, the call inside ``torch.autocast``) the candidate also runs once without
     it: where autocast left every output and gradient bit-identical the check is judged as a float32 run,
-    otherwise by the autocast policy of its dtype (tolerances.toml; docs/conformance.md, "Mixed precision")."""
-    support = adapter.supports(component, device, dtype, profile, config)
+    otherwise by the autocast policy of its dtype (tolerances.toml; docs/conformance.md, "Mixed precision").
+
+    With ``per_draw`` (a hypothesis example): a component, profile, device or dtype the adapter does not provide
+    at all skips the whole test as not provided; a variant (``config``) or an input it declines rejects this
+    draw only (:func:`not_provided`)."""
     info = {"component": component, "case": label, "profile": profile}
     if autocast is not None:
         info["autocast"] = str(autocast).removeprefix("torch.")
+    if per_draw:
+        # Without the config: whether the adapter provides this component at all, whatever is drawn.
+        support = adapter.supports(component, device, dtype, profile)
+        if not support:
+            not_provided(record, info, support.reason, per_draw=False)
+    support = adapter.supports(component, device, dtype, profile, config)
     if not support:
-        record({**info, "outcome": "not provided", "reason": support.reason})
-        pytest.skip(f"not provided: {support.reason}")
+        not_provided(record, info, support.reason, per_draw)
     try:
         actual, seen64 = run_candidate(adapter, component, inputs64, config, profile, dtype, device, timeout,
                                        autocast)
@@ -239,8 +261,7 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
         record({**info, "class": err.kind})
         raise
     except NotProvided as err:  # the adapter declines this particular input (e.g. an unsupported rank)
-        record({**info, "outcome": "not provided", "reason": str(err)})
-        pytest.skip(f"not provided: {err}")
+        not_provided(record, info, str(err), per_draw)
     except Exception:  # the library raised where the reference computes: a failure, reported as such
         record({**info, "class": "raised"})
         raise
@@ -331,8 +352,10 @@ def classify(adapter: Adapter, component: str, inputs64: Mapping[str, Any], conf
 
 def check_ranked(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any],
                  profile: str, *, pool, device: str, dtype: torch.dtype, label: str = "",
-                 record: Callable[[dict], None] = lambda info: None, timeout: float | None = DEFAULT_TIMEOUT) -> None:
-    """:func:`check` across the ranks of a process group (``pool``: conformance.distributed.RankPool).
+                 record: Callable[[dict], None] = lambda info: None, timeout: float | None = DEFAULT_TIMEOUT,
+                 per_draw: bool = False) -> None:
+    """:func:`check` across the ranks of a process group (``pool``: conformance.distributed.RankPool); ``per_draw``
+    as for :func:`check`.
 
     The batch is split into one shard per rank (components/ranks.py); every rank runs the candidate on its
     shard, and each rank's outputs and gradients must agree with the reference on that shard given every
@@ -345,16 +368,16 @@ def check_ranked(adapter: Adapter, component: str, inputs64: Mapping[str, Any], 
                                  f"{adapter.single_process[component]}")
     info = {"component": component, "case": label, "profile": profile, "world_size": world}
     if not support:
-        record({**info, "outcome": "not provided", "reason": support.reason})
-        pytest.skip(f"not provided: {support.reason}")
+        # Declined for the component, profile, dtype or device (never for a drawn config): the whole test.
+        whole = not adapter.supports(component, device, dtype, profile) or component in adapter.single_process
+        not_provided(record, info, support.reason, per_draw and not whole)
     header = (f"{component} across {world} ranks ({pool.backend}), impl {adapter.name} {adapter.version}, profile "
               f"{profile}, {str(dtype).removeprefix('torch.')} on {device}" + (f", case {label}" if label else ""))
     shards = ranks.split(component, inputs64, world)
     results = pool.run(component, shards, config, profile, dtype, timeout)
     declined = [r.not_provided for r in results if r.not_provided]
     if declined:
-        record({**info, "outcome": "not provided", "reason": declined[0]})
-        pytest.skip(f"not provided: {declined[0]}")
+        not_provided(record, info, declined[0], per_draw)
     failed = [r for r in results if r.error]
     if failed:
         kind = "timeout" if any(r.kind == "timeout" for r in failed) else "raised"
@@ -445,11 +468,12 @@ def check_generated(adapter: Adapter, component: str, inputs64: Mapping[str, Any
                     profile: str, *, device: str, dtype: torch.dtype, test_name: str, impl: str,
                     record: Callable[[dict], None] = lambda info: None, timeout: float | None = DEFAULT_TIMEOUT,
                     replay_options: tuple[str, ...] = (), autocast: torch.dtype | None = None) -> None:
-    """:func:`check` for a generated example; a failure is saved with a one-line replay command (the run's
-    ``--impl``, ``--dtype``, ``--device`` and ``replay_options``: every other option that changes a call)."""
+    """:func:`check` for a generated example (``per_draw``: an example the adapter declines is rejected, and
+    hypothesis draws another); a failure is saved with a one-line replay command (the run's ``--impl``,
+    ``--dtype``, ``--device`` and ``replay_options``: every other option that changes a call)."""
     try:
         check(adapter, component, inputs64, config, profile, device=device, dtype=dtype, label=test_name, record=record,
-              timeout=timeout, autocast=autocast)
+              timeout=timeout, autocast=autocast, per_draw=True)
     except ConformanceFailure as err:
         raise with_replay(err, test_name, component, inputs64, config, profile, impl=impl, dtype=dtype, device=device,
                           replay_options=replay_options) from None

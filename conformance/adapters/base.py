@@ -14,9 +14,10 @@ device (for a call whose inputs carry no floating tensor, such as a bool mask). 
 compared after upcasting to float64. If ``differentiable`` (the
 default), gradients are taken with torch autograd through the call. A call may raise
 ``NotProvided(reason)`` for an input it cannot take (a rank, an optional tensor): that check is
-reported as not provided. Any other exception, a library's own ``NotImplementedError`` included (such
-as torch's "not implemented for 'Half'"), fails the check: the library raised where the reference
-computes. The adapter calls its library; it never re-implements the math.
+reported as not provided (in a generated test, that draw is rejected and hypothesis draws another).
+Any other exception, a library's own ``NotImplementedError`` included (such as torch's "not
+implemented for 'Half'"), fails the check: the library raised where the reference computes. The
+adapter calls its library; it never re-implements the math.
 """
 
 from __future__ import annotations

@@ -38,7 +38,10 @@ Component mapping (the library computes; the adapter converts layouts and builds
   (``stride[1]``, or ``stride[0]`` for a single level), so the case's ``stride_val`` is passed as a one-level list.
   ``gt_labels`` and ``mask_gt`` gain the trailing unit axis it expects. Its early return for ``n = 0`` GT rows gives
   ``target_labels`` and ``target_gt_idx`` as *floating* tensors (``full_like(pd_scores[..., 0], num_classes)``,
-  ``zeros_like``); they are integer-valued and returned as int64, the type of every other return path.
+  ``zeros_like``); they are integer-valued and returned as int64, the type of every other return path and the
+  contract's (``exact_dtypes``). A canonicalising conversion, not a hidden difference: ultralytics' own consumer
+  is indifferent to it (``v8DetectionLoss`` discards ``target_labels``, and every loss reads ``target_gt_idx`` only
+  under ``if fg_mask.sum():``, which an assignment without GT never passes; utils/loss.py).
 - ``criteria.yolov8_detection`` / ``criteria.yolov8_segmentation``: ``utils.loss.v8DetectionLoss`` /
   ``v8SegmentationLoss`` constructed standalone on :class:`_DetectModel`, the smallest stand-in for what the
   constructor reads (``next(model.parameters())`` for the device; ``model.args.box/cls/dfl`` = 7.5/0.5/1.5, the

@@ -274,3 +274,52 @@ def focal_cost_in_autocast_dtype() -> Adapter:
         images = iter(range(len(inputs["targets"])))
         return _per_image(inputs, profile, lambda cost: solve(next(images), torch.as_tensor(cost)))
     return _with("focal-cost-in-autocast-dtype", **{"assign.hungarian": matcher})
+
+
+class _ThreeLevelDecode(Adapter):
+    """Provides heads.yolov8_decode for models of three feature levels only (a port of one model's head)."""
+
+    def supports(self, component, device, dtype, profile, config=None):
+        base = super().supports(component, device, dtype, profile, config)
+        if base and component == "heads.yolov8_decode" and config is not None and len(config["strides"]) != 3:
+            from conformance.adapters import Support
+            return Support(False, f"{self.name} decodes 3-level models only, not {len(config['strides'])} levels")
+        return base
+
+
+def _three_level_decode(name: str, decode) -> Adapter:
+    return _ThreeLevelDecode(name=name, version="0-faulty", components={"heads.yolov8_decode": decode})
+
+
+def decode_three_levels() -> Adapter:
+    """The reference's YOLOv8 box decode, provided for 3-level models only (every other draw is declined)."""
+    return _three_level_decode("decode-three-levels", COMPONENTS["heads.yolov8_decode"].call)
+
+
+def decode_three_levels_swapped_strides() -> Adapter:
+    """decode_three_levels with the strides of the last two levels swapped (8, 32, 16): wrong on every draw
+    it accepts."""
+    def decode(inputs, config, profile):
+        strides = list(config["strides"])
+        strides[1], strides[2] = strides[2], strides[1]
+        return COMPONENTS["heads.yolov8_decode"].call(inputs, {**config, "strides": strides}, profile)
+    return _three_level_decode("decode-three-levels-swapped-strides", decode)
+
+
+def decode_declines_every_input() -> Adapter:
+    """Provides heads.yolov8_decode, but its call declines every input it is given (NotProvided)."""
+    from conformance.adapters import NotProvided
+
+    def decode(inputs, config, profile):
+        raise NotProvided("this port takes its feature maps from a model it builds itself")
+    return Adapter(name="decode-declines-every-input", version="0-faulty",
+                   components={"heads.yolov8_decode": decode})
+
+
+def hungarian_int32_indices() -> Adapter:
+    """The reference's optimal matching, returned as int32 indices (right values, the dtype facebookresearch/detr's
+    matcher returned before it fixed it: int32 indices fail its criterion's indexing on other platforms)."""
+    def matcher(inputs, config, profile):
+        out = COMPONENTS["assign.hungarian"].call(inputs, config, profile)
+        return {**out, "indices": [{k: v.to(torch.int32) for k, v in pair.items()} for pair in out["indices"]]}
+    return _with("hungarian-int32-indices", **{"assign.hungarian": matcher})

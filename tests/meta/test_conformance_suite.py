@@ -182,6 +182,72 @@ def test_an_adapter_declines_with_not_provided_but_a_library_not_implemented_err
     assert "not implemented for 'Half'" in result.stdout.str()
 
 
+def test_a_declined_draw_is_rejected_and_the_supported_draws_are_checked(pytester):
+    # The adapter provides the decode for 3-level models only: each draw of another depth is rejected, and the
+    # test goes on drawing (before, its first declined draw skipped the whole test).
+    args = ("-k", "test_yolov8_decode_generated")
+    result, report = run_suite(pytester, faulty("decode_three_levels"), *args)
+    (record,) = report["tests"]
+    assert record["outcome"] == "passed", record
+    assert 1 < record["supported_draws"] < record["draws"], record
+    assert record["declined_reasons"] == [r for r in record["declined_reasons"] if "decodes 3-level models only" in r]
+    (partial,) = report["generated_draws"]["partially_supported"]
+    assert partial["supported_draws"] == record["supported_draws"] and partial["draws"] == record["draws"]
+    assert report["generated_draws"]["never_supported"] == []
+    assert "generated tests with only some supported draws" in result.stdout.str()
+    assert f"{record['supported_draws']} / {record['draws']} draws" in result.stdout.str()
+    # The same port with a bug on 3-level models (two strides swapped) is caught.
+    result, report = run_suite(pytester, faulty("decode_three_levels_swapped_strides"), *args)
+    assert outcomes(report) == {"test_yolov8_decode_generated": ("failed", "semantic")}
+    assert "heads.yolov8_decode disagrees with the reference [semantic]" in result.stdout.str()
+
+
+def test_a_generated_test_whose_every_draw_is_declined_is_not_provided(pytester):
+    result, report = run_suite(pytester, faulty("decode_declines_every_input"), "-k", "test_yolov8_decode_generated")
+    (record,) = report["tests"]
+    assert record["outcome"] == "not provided" and "class" not in record, record
+    assert "takes its feature maps from a model it builds itself" in record["reason"]
+    assert record["supported_draws"] == 0 and record["draws"] > 1
+    assert [t["test"] for t in report["generated_draws"]["never_supported"]] == [record["test"]]
+    assert result.ret == 0
+    result.assert_outcomes(skipped=1, deselected=None)
+    assert "generated tests that never got a supported draw" in result.stdout.str()
+    # A component the adapter does not provide at all skips its generated test at once, as before (no draws).
+    _, report = run_suite(pytester, faulty("decode_three_levels"), "-k", "test_dist2bbox_generated")
+    (record,) = report["tests"]
+    assert record["outcome"] == "not provided" and record["draws"] == 0, record
+    assert report["generated_draws"] == {"never_supported": [], "partially_supported": []}
+
+
+def test_integer_outputs_of_another_dtype_fail(pytester):
+    # int32 matching indices with the right values: every matching test fails as semantic, naming the dtype.
+    args = ("-k", "test_golden and assign.hungarian and (random or edge-empty)", "--dtype=float64")
+    result, report = run_suite(pytester, faulty("hungarian_int32_indices"), *args)
+    got = outcomes(report)
+    assert got and set(got.values()) == {("failed", "semantic")}, got
+    assert "indices.0.pred: dtype int32, the contract's is int64" in result.stdout.str()
+    _, report = run_suite(pytester, faulty("hungarian_int32_indices"), "-k",
+                          "test_hungarian_generated and detr-tie-free")
+    got = outcomes(report)
+    assert "test_hungarian_generated[detr-tie-free]" in got and set(got.values()) == {("failed", "semantic")}, got
+    result, report = run_suite(pytester, "oracle", *args)
+    assert set(outcomes(report).values()) == {("passed", None)}
+
+
+def test_the_contract_states_the_dtype_of_every_integer_output_the_reference_produces():
+    from golden.store import flatten
+    from components.contract import reference_outputs
+    for case in golden.cases():
+        inputs, _ = case.load(verify=False)
+        outputs = reference_outputs(case.component, inputs, case.config, case.profile)
+        for path, tensor in flatten(dict(outputs), "out").items():
+            declared = COMPONENTS[case.component].exact_dtype(path[4:])
+            if tensor.dtype.is_floating_point:
+                assert declared is None, (case.name, path)
+            else:
+                assert declared == tensor.dtype, (case.name, path, tensor.dtype, declared)
+
+
 def test_known_differences_apply_to_their_devices_only(tmp_path):
     from conformance.known import applies, load_known_differences
     path = tmp_path / "k.toml"
