@@ -51,7 +51,8 @@ def tolerance(component: str, output: str, dtype: torch.dtype, reduction_terms: 
     names = (policy_name(dtype, True), name) if autocast else (name,)
     table = _table()
     normwise = table.get("normwise", {})
-    norm_ulps = float(next((normwise[n] for n in names if n in normwise), 0.0))
+    normwise_name = next((n for n in names if n in normwise), name)
+    norm_ulps = float(normwise.get(normwise_name, 0.0))
     if dtype == torch.float64:
         # Against a fixture written on another machine, the reference itself moves by up to its drift budget
         # (golden/drift.toml): the float64 comparison allows at least that, as `python -m golden check` does.
@@ -63,7 +64,7 @@ def tolerance(component: str, output: str, dtype: torch.dtype, reduction_terms: 
                                   f"(the golden drift budget of {component})")
     elif norm_ulps:
         tol = replace(tol, reason=f"{tol.reason}, + {norm_ulps:g} {name} ULPs of the tensor's largest value "
-                                  f"({names[0]} normwise term)")
+                                  f"({normwise_name} normwise term)")
     overrides = table.get("override", [])
     match = next((o for n in names for o in overrides
                   if fnmatch.fnmatchcase(component, o["component"]) and fnmatch.fnmatchcase(output, o["output"])

@@ -73,3 +73,35 @@ def test_tie_dependent_metrics_are_compared_tie_aware():
                                                                                            dtype=torch.float64)}}
     problems = judge("criteria.set_criterion", wrong, expected, inputs, config, "detr", torch.float64, Figures())
     assert len(problems) == 1 and problems[0].startswith("losses.class_error")
+
+
+def test_an_autocast_run_has_a_policy_of_its_own_over_its_half_dtypes():
+    # tolerances.toml, "Mixed precision": autocast-bfloat16 entries first, then bfloat16's. A DETR decoder
+    # gradient under autocast is allowed 128 bfloat16 ULPs of its largest value; pure bfloat16 64; a value 8.
+    decoder_grad = tolerance("transformer.decoder", "grad.tgt", torch.bfloat16, autocast=True)
+    assert decoder_grad.norm_ulps == 128 and "autocast" in decoder_grad.reason
+    assert tolerance("transformer.decoder", "grad.tgt", torch.bfloat16).norm_ulps == 64
+    # where autocast-bfloat16 has no entry (a value), bfloat16's applies, and the reason says whose it is
+    value = tolerance("transformer.decoder", "output", torch.bfloat16, autocast=True)
+    assert value == tolerance("transformer.decoder", "output", torch.bfloat16)
+    assert value.norm_ulps == 8 and "(bfloat16 normwise term)" in value.reason
+    # float16 autocast has an entry of its own for the stacks' gradients, and none for a box's area
+    assert tolerance("transformer.decoder", "grad.tgt", torch.float16, autocast=True).norm_ulps == 512
+    assert tolerance("boxes.area", "area", torch.float16, autocast=True) == tolerance("boxes.area", "area", torch.float16)
+
+
+def test_a_decoder_gradient_100_ulps_off_passes_autocast_bfloat16_and_fails_pure_bfloat16():
+    eps = torch.finfo(torch.bfloat16).eps  # 2**-7
+    expected = {"output": torch.tensor([0.5], dtype=torch.float64),
+                "grad": {"tgt": torch.tensor([1.0, 0.001], dtype=torch.float64)}}
+    actual = {"output": torch.tensor([0.5], dtype=torch.float64),
+              "grad": {"tgt": torch.tensor([1.0, 0.001 + 100 * eps], dtype=torch.float64)}}
+
+    def failing(**kwargs):
+        return [m.path for m in compare_trees("transformer.decoder", actual, expected, {}, torch.bfloat16,
+                                              Figures(), **kwargs)]
+    assert failing(autocast=True) == []
+    assert failing() == ["grad.tgt"]
+    # 130 ULPs is beyond the autocast budget too
+    actual["grad"]["tgt"][1] = 0.001 + 130 * eps
+    assert failing(autocast=True) == ["grad.tgt"]
