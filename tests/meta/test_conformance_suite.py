@@ -325,6 +325,12 @@ def test_a_strict_comparison_at_the_positive_threshold_fails_the_generated_max_i
     assert "gt_inds: " in result.stdout.str() and "integer values differ" in result.stdout.str()
     _, report = run_suite(pytester, "oracle", *args)
     assert set(outcomes(report).values()) == {("passed", None)}
+    # The golden cases at the thresholds fail too (the zero-overlap GT cases' priors are positive either way).
+    _, report = run_suite(pytester, faulty("max_iou_strict_positive"), "-k", "test_golden and max_iou")
+    failed = {k for k, v in outcomes(report).items() if v == ("failed", "semantic")}
+    assert failed == {f"test_golden[assign.max_iou/{name}]" for name in (
+        "edge-at-pos-and-neg-thresholds-mmdet", "edge-at-pos-and-neg-thresholds-torchvision",
+        "edge-at-thresholds-rpn-range-mmdet")}
 
 
 def test_an_implementation_computing_in_float32_is_internal_precision_at_float64(pytester):
