@@ -7,12 +7,15 @@ Strategies return float64 torch tensors.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import torch
 from hypothesis import strategies as st  # also used as S.st by the conformance modules
 from hypothesis.extra import numpy as hnp
 
 from oracle.boxes import xyxy_to_cxcywh_formula
+from oracle.conventions import MaxIoUConvention
 
 _unit = st.floats(0.0, 1.0, allow_nan=False, allow_infinity=False, width=64)
 
@@ -146,3 +149,119 @@ def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bo
     if pixel:
         targets = [{**t, "image_size": torch.tensor([480.0, 640.0], dtype=torch.float64)} for t in targets]
     return {"pred_logits": logits_, "pred_boxes": boxes_, "targets": targets}
+
+
+# --------------------------------------------------------------------------- max-IoU thresholds
+
+def threshold_fraction(t: float) -> Fraction:
+    """The rational a threshold literal denotes (``0.4`` -> 2/5): an IoU "exactly at" the threshold.
+
+    IoU is ``inter / union``, one correctly rounded division of exact areas, so an IoU equal to 2/5 rounds,
+    in any binary dtype, to the number the literal 0.4 rounds to: ``iou >= thr`` then holds in the
+    candidate's dtype and in the reference's float64 alike (a decision no rounding can flip).
+    """
+    return Fraction(repr(float(t)))
+
+
+def max_iou_thresholds(convention: MaxIoUConvention) -> tuple[tuple[str, float], ...]:
+    """``(name, value)`` of every threshold of a max-IoU convention: ``pos_iou_thr``, the negative range's
+    upper end (and its lower end when ``neg_iou_thr`` is a ``(lo, hi)`` range) and, with low-quality
+    matching, ``min_pos_iou``."""
+    lo, hi = convention.negative_range
+    out = [("pos_iou_thr", convention.pos_iou_thr)]
+    if isinstance(convention.neg_iou_thr, tuple):
+        out.append(("neg_iou_thr[lo]", lo))
+    out.append(("neg_iou_thr", hi))
+    if convention.match_low_quality:
+        out.append(("min_pos_iou", convention.min_pos_iou))
+    return tuple(out)
+
+
+def _transpose(box: list[int]) -> list[int]:
+    """xyxy -> the same box with x and y swapped (a construction along y becomes one along x)."""
+    return [box[1], box[0], box[3], box[2]]
+
+
+@st.composite
+def iou_exactly(draw, t: float) -> tuple[list[int], list[int]]:
+    """``(gt, prior)``: two xyxy boxes of integer corners (grid units, the GT's corner at the origin) whose
+    IoU is exactly the rational ``t`` denotes (:func:`threshold_fraction`).
+
+    With ``t = p / q`` (lowest terms), both ``w`` wide, along y:
+
+    - ``slide``: same height ``(p + q) k``, the prior shifted by ``(q - p) k``: IoU ``2pk / 2qk``
+      (``t = 0``: the boxes touch along an edge);
+    - ``gt-inside`` / ``prior-inside``: heights ``p k`` and ``q k``, the smaller anywhere inside the larger.
+
+    Areas stay small integers (below 256 for thresholds of denominator <= 10), so that they, their sums
+    and the coordinates are exact in float16 and bfloat16 too.
+    """
+    f = threshold_fraction(t)
+    p, q = f.numerator, f.denominator
+    w = draw(st.integers(1, 3))
+    k = draw(st.integers(1, 2))
+    shapes = ("slide", "gt-inside", "prior-inside") if p > 0 else ("slide",)
+    shape = draw(st.sampled_from(shapes))
+    if shape == "slide":
+        h, s = (p + q) * k, (q - p) * k
+        gt, prior = [0, 0, w, h], [0, s, w, s + h]
+    else:
+        o = draw(st.integers(0, (q - p) * k))
+        small, large = [0, o, w, o + p * k], [0, 0, w, q * k]
+        gt, prior = (small, large) if shape == "gt-inside" else (large, small)
+    if draw(st.booleans()):
+        gt, prior = _transpose(gt), _transpose(prior)
+    return gt, prior
+
+
+@st.composite
+def threshold_group(draw, convention: MaxIoUConvention, *, origin: float) -> tuple[str, list, list]:
+    """``(threshold name, gt [[4]], priors [[4], ...])``: one GT and the priors of a threshold decision of
+    ``convention``, xyxy pixels, at or beyond ``origin`` along one axis (the caller keeps its other boxes
+    below ``origin``, so that these overlap nothing else).
+
+    The prior at the threshold (:func:`iou_exactly`); for ``pos_iou_thr`` and the negative range a rival
+    prior (a copy of the GT, IoU 1) is the GT's best prior, so that the low-quality step does not make the
+    prior at the threshold positive whatever the comparison; for ``min_pos_iou`` the prior at the threshold
+    is the GT's only overlapping prior (its best: the decision is the low-quality step's).
+    """
+    name, t = draw(st.sampled_from(max_iou_thresholds(convention)))
+    gt, prior = draw(iou_exactly(t))
+    priors = [prior] if name == "min_pos_iou" else [prior, list(gt)]
+    priors = draw(st.permutations(priors))
+    unit = draw(st.sampled_from((1, 2)))  # a power of two: exact scaling
+    along = draw(st.integers(0, 16)) * 4  # the offset along the other axis
+    shift = [origin, along, origin, along] if draw(st.booleans()) else [along, origin, along, origin]
+
+    def place(box):
+        return [c * unit + d for c, d in zip(box, shift)]
+    return name, [place(gt)], [place(b) for b in priors]
+
+
+@st.composite
+def max_iou_inputs(draw, convention: MaxIoUConvention, *, max_coord: float = 64.0) -> dict:
+    """``assign.max_iou`` inputs: priors ``[N, 4]`` and gt_boxes ``[K, 4]`` (xyxy pixels, sides >= 1 px),
+    gt_labels ``[K]`` int64, with at least one GT and one prior.
+
+    Random boxes (:func:`boxes_xyxy`, corners below ``1.5 * max_coord``) and, in about half the draws, a
+    :func:`threshold_group`: priors at exactly one of the convention's thresholds, beyond the random boxes
+    (the random part's IoU values practically never land on a threshold). With a group the random part may
+    have no GT or no prior, and each random GT has a copy of itself among the priors: a GT that overlaps no
+    prior (a zero-overlap GT) would, under ``min_pos_iou = 0``, claim every prior of IoU 0 with it, the
+    group's too, and hide the group's decision (zero-overlap GTs are drawn without a group).
+    """
+    origin = float(np.ceil(1.5 * max_coord)) + 4.0
+    group = draw(st.one_of(st.none(), threshold_group(convention, origin=origin)))
+    least = 0 if group is not None else 1
+    priors = draw(boxes_xyxy(st.integers(least, 8), min_size=1.0, max_coord=max_coord))
+    gt = draw(boxes_xyxy(st.integers(least, 4), min_size=1.0, max_coord=max_coord))
+    if group is not None:
+        _, group_gt, group_priors = group
+        priors = torch.cat([priors, gt])
+        extra_gt, extra_priors = torch.tensor(group_gt, dtype=torch.float64), torch.tensor(group_priors,
+                                                                                          dtype=torch.float64)
+        # GT order matters to mmdet's low-quality step (a later GT overwrites an earlier one's claims).
+        gt = torch.cat([extra_gt, gt]) if draw(st.booleans()) else torch.cat([gt, extra_gt])
+        priors = torch.cat([extra_priors, priors]) if draw(st.booleans()) else torch.cat([priors, extra_priors])
+    labels = draw(st.lists(st.integers(0, 3), min_size=len(gt), max_size=len(gt)))
+    return {"priors": priors, "gt_boxes": gt, "gt_labels": torch.tensor(labels, dtype=torch.int64)}

@@ -19,11 +19,25 @@ def _max_iou_cases() -> list[Case]:
             out["gt_boxes_ignore"] = pixel_boxes(rng, 2, 128.0)
         return out
 
-    # Dyadic boxes, exact in every dtype: prior 0 has IoU 16/32 = 0.5 with GT 0 (positive, >=), prior 1
-    # 16/40 = 0.4 (not negative, < 0.4 fails: ignored), prior 2 16/64 = 0.25 (negative); GT 1 overlaps
-    # nothing, and with min_pos_iou = 0 it claims every prior of IoU 0 with it, overwriting GT 0's.
+    # Dyadic boxes, exact in every dtype: prior 0 has IoU 16/32 = 0.5 with GT 0, prior 1 16/40 = 0.4, prior 2
+    # 16/64 = 0.25. GT 1 overlaps nothing: its best overlap is exactly min_pos_iou = 0, so the low-quality step
+    # (>=) makes every prior of IoU 0 with it (all four) positive, for GT 1 (mmdet overwrites in GT order) or
+    # for the prior's own best GT (torchvision), whatever the other thresholds decide: a case of the
+    # min_pos_iou threshold and the zero-overlap GT. The pos/neg thresholds have cases of their own (below).
     exact = {"priors": f64([[0, 0, 4, 8], [0, 0, 4, 10], [0, 0, 8, 8], [50, 50, 54, 54]]),
              "gt_boxes": f64([[0, 0, 4, 4], [100, 100, 101, 101]]), "gt_labels": i64([1, 3])}
+    # Each threshold decided by its comparison alone. GT 0 has a copy of itself among the priors (IoU 1, its best
+    # prior), so the low-quality step makes no prior at a threshold positive: prior 1 at IoU 16/32 = 0.5 is
+    # positive (>= pos_iou_thr), prior 2 at 16/40 = 0.4 ignored (not < neg_iou_thr), prior 3 at 16/64 negative,
+    # prior 4 (IoU 0) negative (>= the range's floor 0).
+    at_thresholds = {"priors": f64([[0, 0, 4, 4], [0, 0, 4, 8], [0, 0, 4, 10], [0, 0, 8, 8], [50, 50, 54, 54]]),
+                     "gt_boxes": f64([[0, 0, 4, 4]]), "gt_labels": i64([2])}
+    # RPN thresholds (0.7, negative range [0.1, 0.3), min_pos_iou 0.3) on GT 0 of area 40, with its copy as its
+    # best prior: IoU 28/40 = 0.7 positive, 12/40 = 0.3 ignored, 4/40 = 0.1 negative, 2/40 below the range
+    # ignored. GT 1's only prior has IoU 12/40 = 0.3 = min_pos_iou: the low-quality step makes it positive.
+    rpn_at_thresholds = {"priors": f64([[0, 0, 4, 10], [0, 0, 4, 7], [0, 0, 4, 3], [0, 0, 4, 1], [0, 0, 4, 0.5],
+                                        [20, 0, 24, 3]]),
+                         "gt_boxes": f64([[0, 0, 4, 10], [20, 0, 24, 10]]), "gt_labels": i64([1, 3])}
     return [
         Case("assign.max_iou/random-retinanet-mmdet", "assign.max_iou", "mmdet",
              {"convention": "MAX_IOU_RETINANET_MMDET"}, 1200, ("random",), random_problem),
@@ -39,6 +53,14 @@ def _max_iou_cases() -> list[Case]:
         Case("assign.max_iou/edge-exact-thresholds-zero-overlap-gt-torchvision", "assign.max_iou", "torchvision",
              {"convention": "MAX_IOU_RETINANET_TORCHVISION"}, 0, ("edge:iou-at-threshold", "edge:zero-overlap-gt"),
              lambda rng: exact),
+        Case("assign.max_iou/edge-at-pos-and-neg-thresholds-mmdet", "assign.max_iou", "mmdet",
+             {"convention": "MAX_IOU_RETINANET_MMDET"}, 0, ("edge:iou-at-threshold",), lambda rng: at_thresholds),
+        Case("assign.max_iou/edge-at-pos-and-neg-thresholds-torchvision", "assign.max_iou", "torchvision",
+             {"convention": "MAX_IOU_RETINANET_TORCHVISION"}, 0, ("edge:iou-at-threshold",),
+             lambda rng: at_thresholds),
+        Case("assign.max_iou/edge-at-thresholds-rpn-range-mmdet", "assign.max_iou", "mmdet",
+             {"convention": "MAX_IOU_RPN_MMDET", "convention_overrides": {"neg_iou_thr": [0.1, 0.3]}}, 0,
+             ("edge:iou-at-threshold",), lambda rng: rpn_at_thresholds),
         *[Case(f"assign.max_iou/edge-no-targets{suffix}", "assign.max_iou", profile, {"convention": convention},
                1203, ("edge:empty-targets",),
                lambda rng: {"priors": pixel_boxes(rng, 6, 64.0), "gt_boxes": f64(np.zeros((0, 4))),

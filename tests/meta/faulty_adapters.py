@@ -6,6 +6,9 @@ that the suite catches the bug and classes it correctly; none of them is an impl
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
@@ -14,7 +17,8 @@ from conformance.adapters import Adapter
 from components.contract import COMPONENTS, call_overlap, call_set_criterion
 from oracle import boxes as box_ops
 from oracle.assign.hungarian import matching_cost_matrix
-from oracle.conventions import IOU_DINO, get_profile
+from oracle.assign.max_iou import max_iou_assign
+from oracle.conventions import IOU_DINO, MaxIoUConvention, get_profile
 
 
 def _with(name: str, **replaced) -> Adapter:
@@ -323,3 +327,37 @@ def hungarian_int32_indices() -> Adapter:
         out = COMPONENTS["assign.hungarian"].call(inputs, config, profile)
         return {**out, "indices": [{k: v.to(torch.int32) for k, v in pair.items()} for pair in out["indices"]]}
     return _with("hungarian-int32-indices", **{"assign.hungarian": matcher})
+
+
+def strict_comparison(convention: MaxIoUConvention, threshold: str) -> MaxIoUConvention:
+    """``convention`` with the comparison at one threshold (a name of conformance.strategies.max_iou_thresholds)
+    wrong about equality: ``>`` for ``>=`` at ``pos_iou_thr``, ``min_pos_iou`` and the negative range's lower
+    end (``neg_iou_thr[lo]``), ``<=`` for ``<`` at its upper end (``neg_iou_thr``).
+
+    The threshold moves up by one float64 ULP: on the reference's float64 overlaps ``x >= nextafter(t, inf)`` is
+    ``x > t`` and ``x < nextafter(t, inf)`` is ``x <= t``, so only an overlap exactly at ``t`` decides otherwise."""
+    def up(t: float) -> float:
+        return math.nextafter(t, math.inf)
+    lo, hi = convention.negative_range
+    if threshold == "neg_iou_thr":
+        neg = (lo, up(hi)) if isinstance(convention.neg_iou_thr, tuple) else up(hi)
+        return dataclasses.replace(convention, neg_iou_thr=neg)
+    if threshold == "neg_iou_thr[lo]":
+        return dataclasses.replace(convention, neg_iou_thr=(up(lo), hi))
+    if threshold in ("pos_iou_thr", "min_pos_iou"):
+        return dataclasses.replace(convention, **{threshold: up(getattr(convention, threshold))})
+    raise ValueError(f"no threshold {threshold!r} in a MaxIoUConvention")
+
+
+def max_iou_strict_positive() -> Adapter:
+    """The reference's max-IoU assigner with ``best > pos_iou_thr`` for a positive (mmdet's MaxIoUAssigner and
+    torchvision's Matcher: ``>=``): a prior exactly at the threshold stays ignored, unless the low-quality step
+    makes it positive (as its GT's best prior)."""
+    from components.dense_calls import max_iou_convention
+
+    def assign(inputs, config, profile):
+        convention = strict_comparison(max_iou_convention(config, profile), "pos_iou_thr")
+        result = max_iou_assign(inputs["priors"], inputs["gt_boxes"], inputs["gt_labels"], convention=convention,
+                                gt_boxes_ignore=inputs.get("gt_boxes_ignore"))
+        return {"gt_inds": result.gt_inds, "max_overlaps": result.max_overlaps, "labels": result.labels}
+    return _with("max-iou-strict-positive", **{"assign.max_iou": assign})

@@ -1,0 +1,68 @@
+"""conformance/strategies.py: the max-IoU draws at a threshold are exactly at it in every dtype, and their
+decision is the threshold comparison's (a comparison wrong about equality changes the reference's output)."""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance import strategies as S
+from oracle.assign.max_iou import max_iou_assign
+from oracle.conventions import MAX_IOU_RPN_MMDET, MaxIoUConvention, named, presets_of
+
+from .faulty_adapters import strict_comparison
+
+#: The presets of the generated test, and a negative range with a lower end (the golden RPN cases' override).
+CONVENTIONS = [named(n, MaxIoUConvention) for n in presets_of(MaxIoUConvention)] + [
+    dataclasses.replace(MAX_IOU_RPN_MMDET, neg_iou_thr=(0.1, 0.3))]
+
+
+def _plain_iou(gt: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
+    """IoU ``[K, N]`` of xyxy boxes in their own dtype, as mmdet's bbox_overlaps and torchvision's box_iou
+    compute it: areas, ``union = area1 + area2 - inter``, one division."""
+    area_g = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
+    area_p = (priors[:, 2] - priors[:, 0]) * (priors[:, 3] - priors[:, 1])
+    lt = torch.max(gt[:, None, :2], priors[None, :, :2])
+    rb = torch.min(gt[:, None, 2:], priors[None, :, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    return inter / (area_g[:, None] + area_p[None, :] - inter)
+
+
+def test_threshold_fractions():
+    assert [S.threshold_fraction(t) for t in (0.5, 0.4, 0.3, 0.7, 0.0)] == [
+        Fraction(1, 2), Fraction(2, 5), Fraction(3, 10), Fraction(7, 10), 0]
+    assert S.max_iou_thresholds(CONVENTIONS[-1]) == (("pos_iou_thr", 0.7), ("neg_iou_thr[lo]", 0.1),
+                                                     ("neg_iou_thr", 0.3), ("min_pos_iou", 0.3))
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS, ids=lambda c: f"{c.pos_iou_thr}-{c.neg_iou_thr}-{c.min_pos_iou}")
+@given(data=st.data())
+def test_the_prior_at_a_threshold_is_exactly_at_it_in_every_dtype(convention, data):
+    name, gt, priors = data.draw(S.threshold_group(convention, origin=100.0))
+    t = dict(S.max_iou_thresholds(convention))[name]
+    gt64, priors64 = torch.tensor(gt, dtype=torch.float64), torch.tensor(priors, dtype=torch.float64)
+    best = max_iou_assign(priors64, gt64, [0], convention=convention).max_overlaps
+    assert bool((best == t).any()), (name, gt, priors, best)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        g, p = gt64.to(dtype), priors64.to(dtype)
+        assert torch.equal(g.double(), gt64) and torch.equal(p.double(), priors64), dtype  # exact inputs
+        # The candidate's comparison: its IoU, in its dtype, against the threshold rounded to its dtype.
+        assert bool((_plain_iou(g, p) == torch.tensor(t, dtype=dtype)).any()), (dtype, name, gt, priors)
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS, ids=lambda c: f"{c.pos_iou_thr}-{c.neg_iou_thr}-{c.min_pos_iou}")
+@given(data=st.data())
+def test_a_comparison_wrong_about_equality_at_the_threshold_changes_the_decision(convention, data):
+    # Not masked: the prior at pos_iou_thr or the negative range is not its GT's best prior (the low-quality step
+    # would make it positive either way); at min_pos_iou it is, and the low-quality step is the decision.
+    name, gt, priors = data.draw(S.threshold_group(convention, origin=100.0))
+    args = (torch.tensor(priors, dtype=torch.float64), torch.tensor(gt, dtype=torch.float64), [2])
+    right = max_iou_assign(*args, convention=convention).gt_inds
+    wrong = max_iou_assign(*args, convention=strict_comparison(convention, name)).gt_inds
+    assert not torch.equal(right, wrong), (name, gt, priors, right)
