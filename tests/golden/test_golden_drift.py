@@ -154,7 +154,10 @@ def test_one_flipped_matching_decision_is_reported(monkeypatch):
 def test_a_platform_whose_sqrt_rounds_one_ulp_low_passes(monkeypatch):
     # MKL's float64 sqrt on an Intel Xeon returns sqrt(2) one bit low; anchors (ratios' square roots) and
     # everything computed from them shift by that. The gate must not fail such a machine: measured here,
-    # the anchor cases move by at most 2.2 ULPs of their scale (12 of the element) and no assignment flips.
+    # the anchor cases move by 2.2 ULPs of their scale on one machine and 16.9 on another (an AVX-512 Xeon,
+    # criteria.anchor_head/random-plain-anchor-head grad.bbox_preds: how far one low bit travels through the
+    # box-delta gradient depends on the kernels' summation order), within the drift budget (32), and no
+    # assignment flips.
     exact_sqrt = torch.sqrt
 
     def low(x, *args, **kwargs):
@@ -166,4 +169,5 @@ def test_a_platform_whose_sqrt_rounds_one_ulp_low_passes(monkeypatch):
     problems, _, _ = cli.find_differences(GOLDEN_DIR, pattern="*anchor*", figures=figures)
     assert problems == []
     moved = max(f.norm_ulps for outputs in figures.values() for f in outputs.values())
-    assert 0 < moved <= 4, "the planted sqrt must reach the anchors (else this test shows nothing)"
+    assert moved > 0, "the planted sqrt must reach the anchors (else this test shows nothing)"
+    assert moved <= 32

@@ -46,7 +46,14 @@ def test_wrong_giou_eps_is_a_semantic_failure(pytester):
                                "test_golden and boxes.overlap and giou")
     got = outcomes(report)
     visible = [k for k in got if not any(s in k for s in ("dino", "identical", "pixels"))]
-    assert len(visible) >= 5 and all(got[k] == ("failed", "semantic") for k in visible), got
+    # Where the eps moves the GIoU by less than float32's budget (identical boxes: 1 - 1e-6 for 1; boxes of unit
+    # scale), a float64 run cannot tell it from a float32 computation: class internal-precision (docs/conformance.md);
+    # the float32 run above classes the cases it checks semantic. Where the eps moves more, semantic.
+    classes = {k: got[k] for k in visible}
+    assert len(visible) >= 5 and all(v[0] == "failed" for v in classes.values()), classes
+    assert all(v[1] in ("semantic", "internal-precision") for v in classes.values()), classes
+    assert sum(v[1] == "semantic" for v in classes.values()) >= 3, classes
+    assert got["test_golden[boxes.overlap/edge-identical-giou]"] == ("failed", "internal-precision")
     assert got["test_golden[boxes.overlap/giou-dino-pairwise]"] == ("passed", None)
 
 
