@@ -51,6 +51,28 @@ def boxes_realistic(n: int | st.SearchStrategy[int] = st.integers(1, 5)) -> st.S
     return boxes_xyxy(n, min_size=1e-2)
 
 
+def boxes_small(n: int | st.SearchStrategy[int] = st.integers(1, 5)) -> st.SearchStrategy[torch.Tensor]:
+    """Small normalised xyxy boxes: corners in ``[0, 1/16]`` on a grid of 2**-14, sides in ``[2**-10, 0.0375]``
+    (areas down to about 1e-6, a box of under 1 px at 640 px). Near such areas the denominators' eps of the IoU
+    family (1e-7 additive, 1e-6 clamped) move the result by percents, so a wrong eps shows at float32
+    (:func:`small_boxes_fit`)."""
+    return boxes_xyxy(n, min_size=2.0 ** -10, max_coord=1 / 16)
+
+
+def small_boxes_fit(dtype: torch.dtype) -> bool:
+    """Whether a run in ``dtype`` takes :func:`boxes_small`: float32 and float64. A half-precision run cannot see
+    the eps they exist for (1e-7 is below its resolution of an area), and float16 areas would be subnormal."""
+    return dtype in (torch.float32, torch.float64)
+
+
+def box_pair(n1: int | st.SearchStrategy[int], n2: int | st.SearchStrategy[int], *,
+             small: bool) -> st.SearchStrategy[tuple[torch.Tensor, torch.Tensor]]:
+    """Two sets of xyxy boxes ``([n1, 4], [n2, 4])`` at one scale (both realistic or, when ``small``, possibly both
+    small), so that they overlap as often at either scale."""
+    scales = [boxes_realistic] + ([boxes_small] if small else [])
+    return st.sampled_from(scales).flatmap(lambda boxes: st.tuples(boxes(n1), boxes(n2)))
+
+
 def logits(shape: tuple[int, ...], *, bound: float = 20.0) -> st.SearchStrategy[torch.Tensor]:
     """Float64 logits of the given shape in ``[-bound, bound]``, on a grid of 1/64 (exact in float16 up
     to 32), so that a threshold decision (``sigmoid > 0.5``, an argmax) cannot flip between a candidate's

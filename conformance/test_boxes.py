@@ -22,7 +22,8 @@ def test_golden(case, detconf, request):
 @pytest.mark.parametrize("op", ["iou", "giou", "diou", "ciou"])
 @pytest.mark.parametrize("profile", PROFILES)
 @generated
-@given(boxes1=S.boxes_realistic(st.integers(1, 5)), boxes2=S.boxes_realistic(st.integers(1, 5)))
-def test_overlap_generated(detconf, request, profile, op, boxes1, boxes2):
+@given(data=st.data())
+def test_overlap_generated(detconf, request, profile, op, data):
+    boxes1, boxes2 = data.draw(S.box_pair(st.integers(1, 5), st.integers(1, 5), small=S.small_boxes_fit(detconf.dtype)))
     detconf.check_generated("boxes.overlap", {"boxes1": boxes1, "boxes2": boxes2},
                             {"op": op, "aligned": False, "fmt": "xyxy", "convention": "box_iou"}, profile, request)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from conformance import strategies as S
 from conformance._cases import generated, golden_params
+from oracle.conventions import profiles_with
 
 
 @pytest.mark.parametrize("case", golden_params("losses."))
@@ -32,11 +33,17 @@ def test_softmax_cross_entropy_generated(detconf, request, logits, labels):
                             {"reduction": "mean"}, "detr", request)
 
 
-@pytest.mark.parametrize("name, profile", [("giou_loss", "torchvision"), ("diou_loss", "torchvision"),
-                                           ("ciou_loss", "torchvision"), ("ciou_loss", "ultralytics"),
-                                           ("giou_loss", "mmdet")])
+#: (loss, profile, convention): GIoU under every profile's iou_loss convention, and the DIoU/CIoU losses of the
+#: libraries that have them (mmdet's CIoULoss has a convention of its own).
+BOX_LOSSES = ([("giou_loss", p, "iou_loss") for p in profiles_with("iou_loss")]
+              + [("diou_loss", "torchvision", "iou_loss"), ("ciou_loss", "torchvision", "iou_loss"),
+                 ("ciou_loss", "ultralytics", "iou_loss"), ("ciou_loss", "mmdet", "IOU_MMDET_CIOU_LOSS")])
+
+
+@pytest.mark.parametrize("name, profile, convention", BOX_LOSSES)
 @generated
-@given(pred=S.boxes_realistic(st.just(4)), target=S.boxes_realistic(st.just(4)))
-def test_box_losses_generated(detconf, request, name, profile, pred, target):
+@given(data=st.data())
+def test_box_losses_generated(detconf, request, name, profile, convention, data):
+    pred, target = data.draw(S.box_pair(st.just(4), st.just(4), small=S.small_boxes_fit(detconf.dtype)))
     detconf.check_generated(f"losses.{name}", {"pred": pred, "target": target},
-                            {"convention": "iou_loss", "reduction": "sum"}, profile, request)
+                            {"convention": convention, "reduction": "sum"}, profile, request)

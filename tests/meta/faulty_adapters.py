@@ -361,3 +361,24 @@ def max_iou_strict_positive() -> Adapter:
                                 gt_boxes_ignore=inputs.get("gt_boxes_ignore"))
         return {"gt_inds": result.gt_inds, "max_overlaps": result.max_overlaps, "labels": result.labels}
     return _with("max-iou-strict-positive", **{"assign.max_iou": assign})
+
+
+def giou_loss_additive_eps(eps: float = 1e-7) -> Adapter:
+    """A GIoU loss that adds ``eps`` to its union and enclosing area where the profile's convention adds nothing
+    (DETR's ``loss_giou``): torchvision's 1e-7 under a DETR profile. Other profiles are computed right."""
+    from components.contract import COMPONENTS, profile_convention
+    from oracle import losses
+
+    def loss(inputs, config, profile):
+        convention = profile_convention(profile, config["convention"])
+        if convention.eps_mode != "none":
+            return COMPONENTS["losses.giou_loss"].call(inputs, config, profile)
+        kwargs = {k: v for k, v in config.items() if k != "convention"}
+        return {"loss": losses.giou_loss(inputs["pred"], inputs["target"], **kwargs,
+                                         convention=dataclasses.replace(convention, eps_mode="add", eps=eps))}
+    return _with(f"giou-loss-additive-eps-{eps:g}", **{"losses.giou_loss": loss})
+
+
+def giou_loss_additive_eps_1e9() -> Adapter:
+    """:func:`giou_loss_additive_eps` with an eps of 1e-9."""
+    return giou_loss_additive_eps(1e-9)

@@ -340,6 +340,20 @@ def test_a_strict_comparison_at_the_positive_threshold_fails_the_generated_max_i
         "edge-at-thresholds-rpn-range-mmdet")}
 
 
+@pytest.mark.parametrize("fault", ["giou_loss_additive_eps", "giou_loss_additive_eps_1e9"])
+def test_an_additive_eps_in_the_giou_loss_of_a_profile_without_one_fails_its_generated_test(pytester, fault):
+    # The GIoU loss is generated under every profile, on realistic and small normalised boxes (areas down to
+    # about 1e-6, where an eps of 1e-9 in the union is a 1e-3 relative change): an eps where the DETR profiles
+    # have none fails there at float32; the profiles that add 1e-6 or 1e-7 themselves are computed right.
+    args = ("--hypothesis-profile=ci", "-k", "test_box_losses_generated and giou")
+    _, report = run_suite(pytester, faulty(fault), *args)
+    from oracle.conventions import PROFILES
+    no_eps = {name for name, p in PROFILES.items() if p.iou_loss.eps_mode == "none"}
+    assert no_eps >= {"detr", "deformable_detr"}
+    assert outcomes(report) == {f"test_box_losses_generated[giou_loss-{name}-iou_loss]":
+                                ("failed", "semantic") if name in no_eps else ("passed", None) for name in PROFILES}
+
+
 def test_an_implementation_computing_in_float32_is_internal_precision_at_float64(pytester):
     # The float64 run of a float32-internal encoding misses the float64 budget but meets float32's: its class says
     # so; a wrong formula at float64 (the offset above) stays semantic.
