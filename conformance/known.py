@@ -4,7 +4,7 @@ A TOML file per adapter lists expected failures::
 
     [[expected_failure]]
     test = "test_losses.py::test_golden[losses.sigmoid_focal_loss/edge-saturated-logits]"   # a test id prefix
-    category = "upstream-bug"          # upstream-bug | convention-not-modelled | precision
+    category = "upstream-bug"          # upstream-bug | convention-not-modelled | precision | no-input-check
     reason = "the mmcv CUDA op saturates log(1 - p) at log(FLT_MIN)"
     link = "https://github.com/..."     # an issue, or the upstream file and line
     dtypes = ["float16"]               # optional: only runs in these dtypes, or "autocast-bfloat16" (default: every)
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-CATEGORIES = ("upstream-bug", "convention-not-modelled", "precision")
+CATEGORIES = ("upstream-bug", "convention-not-modelled", "precision", "no-input-check")
 #: An --autocast run is named autocast-<dtype> (its inputs are float32).
 DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16", "autocast-float16", "autocast-bfloat16")
 DEVICE_NAMES = ("cpu", "cuda")

@@ -498,6 +498,13 @@ class Session:
             check(self.adapter, component, inputs, config, profile, device=self.device, dtype=self.dtype, label=label,
                   record=record, timeout=self.state.timeout, autocast=self.state.autocast)
 
+    def check_invalid(self, case, request: pytest.FixtureRequest) -> None:
+        """Run an invalid input (conformance/invalid_inputs.py) through the adapter: it must raise."""
+        from .runner import check_invalid
+        check_invalid(self.adapter, case.component, case.inputs(), case.config, case.profile, why=case.why,
+                      error=case.error, device=self.device, dtype=self.dtype, label=case.id,
+                      record=self.recorder(request), timeout=self.state.timeout)
+
     def check_generated(self, component: str, inputs: dict, config: dict, profile: str,
                         request: pytest.FixtureRequest) -> None:
         """Run a generated example through the adapter and compare with the reference, live."""

@@ -32,6 +32,7 @@ from components.contract import COMPONENTS, criterion_layers, gradients, referen
 from golden.store import encode, flatten, unflatten
 from oracle import conventions as conv
 from oracle.assign.hungarian import matching_cost_matrix
+from oracle.errors import OracleInputError
 
 from .adapters.base import Adapter, NotProvided, Support
 from .compare import Figures, check_matching, compare_trees, dtype_mismatches, same_matching
@@ -490,3 +491,45 @@ def with_replay(err: ConformanceFailure, test_name: str, component: str, inputs6
                          f"--dtype={str(dtype).removeprefix('torch.')}", f"--device={device}", *replay_options,
                          f"--conformance-replay={path}"])
     return ConformanceFailure(f"{err}\nfailing example saved to {path}; replay: {replay}", err.kind)
+
+
+def check_invalid(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any],
+                  profile: str, *, why: str, error: str, device: str, dtype: torch.dtype, label: str = "",
+                  record: Callable[[dict], None] = lambda info: None, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+    """An input the contract rejects (conformance/invalid_inputs.py): the reference raises
+    :class:`~oracle.errors.OracleInputError` matching the regular expression ``error`` on it (verified first: otherwise
+    the case itself is wrong), and the candidate must raise too (any exception). Returning outputs fails as
+    *accepted-invalid-input*."""
+    info = {"component": component, "case": label, "profile": profile}
+    try:
+        reference_outputs(component, inputs64, config, profile, with_grads=False)
+    except OracleInputError as err:
+        expected_error = f"{type(err).__name__}: {err}"
+        if not re.search(error, str(err)):
+            raise AssertionError(f"{label}: the reference rejects this input for another reason than {why} "
+                                 f"({expected_error}); the invalid case is wrong") from err
+    else:
+        raise AssertionError(f"{label}: the reference accepts this input ({why}); the invalid case is wrong")
+    support = adapter.supports(component, device, dtype, profile, config)
+    if not support:
+        not_provided(record, info, support.reason, per_draw=False)
+    try:
+        with time_limit(timeout, f"{adapter.name}'s {component} call"):
+            with adapter.calling(dtype, device):
+                outputs = adapter.run(component, cast(inputs64, dtype, device), config, profile)
+    except NotProvided as err:
+        not_provided(record, info, str(err), per_draw=False)
+    except CallTimeout:
+        record({**info, "class": "timeout"})
+        raise
+    except Exception as err:  # noqa: BLE001 -- any exception is the candidate refusing the input
+        first_line = str(err).splitlines()[0][:200] if str(err) else ""
+        record({**info, "notes": [f"raised {type(err).__name__}: {first_line}"]})
+        return
+    shown = ", ".join(sorted(outputs)) if isinstance(outputs, Mapping) else type(outputs).__name__
+    record({**info, "class": "accepted-invalid-input"})
+    raise ConformanceFailure(
+        f"{component} accepted an invalid input [accepted-invalid-input]: impl {adapter.name} {adapter.version}, "
+        f"profile {profile}, {str(dtype).removeprefix('torch.')} on {device}, case {label}\n"
+        f"the input has {why}; the reference raises {expected_error}\n"
+        f"the candidate returned outputs ({shown}) instead of raising", "accepted-invalid-input")

@@ -382,3 +382,14 @@ def giou_loss_additive_eps(eps: float = 1e-7) -> Adapter:
 def giou_loss_additive_eps_1e9() -> Adapter:
     """:func:`giou_loss_additive_eps` with an eps of 1e-9."""
     return giou_loss_additive_eps(1e-9)
+
+
+def hungarian_without_label_check() -> Adapter:
+    """A matcher that does not check its labels: a label beyond the classes takes the last logit column's cost
+    (under a softmax cost, the no-object class's), as transformers' HungarianMatcher does for label num_labels."""
+    def matcher(inputs, config, profile):
+        columns = inputs["pred_logits"].shape[-1]
+        num_classes = columns - (get_profile(profile).matcher.class_cost == "softmax")
+        targets = [{**t, "labels": t["labels"].clamp(max=num_classes - 1)} for t in inputs["targets"]]
+        return COMPONENTS["assign.hungarian"].call({**inputs, "targets": targets}, config, profile)
+    return _with("hungarian-without-label-check", **{"assign.hungarian": matcher})

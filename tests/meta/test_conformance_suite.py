@@ -354,6 +354,21 @@ def test_an_additive_eps_in_the_giou_loss_of_a_profile_without_one_fails_its_gen
                                 ("failed", "semantic") if name in no_eps else ("passed", None) for name in PROFILES}
 
 
+def test_a_candidate_that_returns_outputs_for_an_invalid_input_fails(pytester):
+    # Every invalid input of the contract: the reference raises on each (the oracle run checks that first), a
+    # candidate that raises too passes, and one that matches an out-of-range label silently fails by its class.
+    _, report = run_suite(pytester, "oracle", "-k", "test_errors")
+    from conformance.invalid_inputs import INVALID_INPUTS
+    assert len(INVALID_INPUTS) >= 20 and outcomes(report) == {
+        f"test_invalid_input_raises[{c.id}]": ("passed", None) for c in INVALID_INPUTS}
+    result, report = run_suite(pytester, faulty("hungarian_without_label_check"), "-k", "test_errors and hungarian")
+    got = outcomes(report)
+    silent = {k for k, v in got.items() if v == ("failed", "accepted-invalid-input")}
+    assert silent and all("label" in k for k in silent), got
+    assert all(v == ("passed", None) for k, v in got.items() if "more-targets-than-images" in k), got
+    assert "instead of raising" in result.stdout.str()
+
+
 def test_an_implementation_computing_in_float32_is_internal_precision_at_float64(pytester):
     # The float64 run of a float32-internal encoding misses the float64 budget but meets float32's: its class says
     # so; a wrong formula at float64 (the offset above) stays semantic.
