@@ -398,3 +398,14 @@ def dino_nonzero_dn_keys() -> Adapter:
             return torch.zeros_like(out["total"])
         return out["losses"].get("loss_ce", out["total"])
     return _with_dn_keys("dino-nonzero-dn-keys", value)
+
+
+def criterion_drops_encoder_terms() -> Adapter:
+    """The reference's set criterion under transformers' Deformable-DETR profile, but blind to the two-stage encoder
+    proposals: it computes the loss without ``enc_outputs`` (no ``_enc`` terms, no gradient to the proposals), as
+    transformers' DeformableDetrForObjectDetection(two_stage=True) trains."""
+    def criterion(inputs, config, profile):
+        outputs = {k: v for k, v in inputs["outputs"].items() if k != "enc_outputs"}
+        return call_set_criterion({**inputs, "outputs": outputs}, config, profile)
+    return Adapter(name="criterion-drops-encoder-terms", version="0-faulty",
+                   components={"criteria.set_criterion": criterion}, profiles=frozenset({"hf_deformable_detr"}))

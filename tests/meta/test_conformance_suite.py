@@ -100,6 +100,17 @@ def test_non_zero_denoising_keys_fail_under_dino(pytester):
     assert got["test_golden[criteria.set_criterion/random-dino-interm-dn]"] == ("passed", None)
 
 
+def test_a_criterion_that_drops_the_encoder_proposals_fails_the_two_stage_test(pytester):
+    # Following transformers' Deformable-DETR profile, whose golden and one-stage generated checks have no
+    # enc_outputs: only the two-stage generated test shows the missing _enc terms.
+    result, report = run_suite(pytester, faulty("criterion_drops_encoder_terms"), "-k", "set_criterion")
+    got = outcomes(report)
+    assert got["test_set_criterion_two_stage_generated[hf_deformable_detr]"] == ("failed", "semantic"), got
+    assert got["test_golden[criteria.set_criterion/random-hf_deformable_detr]"] == ("passed", None)
+    assert got["test_set_criterion_generated[hf_deformable_detr]"] == ("passed", None)
+    assert "losses.loss_ce_enc: missing from the candidate's outputs" in result.stdout.str()
+
+
 def test_greedy_matcher_is_not_optimal(pytester):
     result, report = run_suite(pytester, faulty("greedy_matcher"), "-k", "test_hungarian_generated and tie-free")
     got = outcomes(report)
