@@ -11,6 +11,7 @@ Upstream of every formula: see the oracle modules each call uses.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,48 @@ Tree = Any
 Call = Callable[[Mapping[str, Any], Mapping[str, Any], str], dict]
 
 
+def _all_zero(value: torch.Tensor) -> str | None:
+    """None when every value is exactly 0 (a NaN is not), else how many are not."""
+    if not isinstance(value, torch.Tensor):
+        return f"not a tensor: {type(value).__name__}"
+    bad = value.detach().cpu() != 0
+    if not bool(bad.any()):
+        return None
+    worst = value.detach().cpu().to(torch.float64)[bad].abs().max().item()
+    return f"{int(bad.sum())} of {value.numel()} values not 0, the largest |value| {worst:.6g}"
+
+
+#: Named predicates on the values of an extra output: ``tensor -> None`` when it meets the rule, else why not.
+EXTRA_OUTPUT_RULES: dict[str, Callable[[torch.Tensor], str | None]] = {"zero": _all_zero}
+
+
+@dataclass(frozen=True)
+class ExtraOutputs:
+    """Output names a library gives beyond the reference's, under the ``profiles`` that follow it.
+
+    ``glob`` matches an output path (``losses.*_dn``, fnmatch); ``rule`` names the predicate of
+    :data:`EXTRA_OUTPUT_RULES` its values must meet (``"zero"``: every value exactly 0); ``source`` is the
+    upstream behaviour it models. Names the reference gives are compared as usual whatever the rules say."""
+
+    glob: str
+    rule: str
+    profiles: frozenset[str]
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.rule not in EXTRA_OUTPUT_RULES:
+            raise ValueError(f"extra-output rule {self.rule!r} is not one of {', '.join(EXTRA_OUTPUT_RULES)}")
+
+
+#: DINO's criterion without a denoising part (``dn_meta`` None: evaluation, ``dn_number`` 0) still returns
+#: ``loss_bbox_dn``, ``loss_giou_dn``, ``loss_ce_dn``, ``loss_xy_dn``, ``loss_hw_dn``, ``cardinality_error_dn``,
+#: and each with ``_{i}`` for aux layer i, as constant zeros; the reference returns the ``_dn`` terms only for an
+#: input with ``dn_meta`` (zeros where ``pad_size`` is 0), so these are extra names a DINO candidate may give.
+_DINO_ZERO_DENOISING = "IDEA-Research/DINO models/dino/dino.py SetCriterion.forward (faa8520f, lines 533-541, 577-586)"
+DINO_ZERO_DN_OUTPUTS = (ExtraOutputs("losses.*_dn", "zero", frozenset({"dino"}), _DINO_ZERO_DENOISING),
+                        ExtraOutputs("losses.*_dn_[0-9]*", "zero", frozenset({"dino"}), _DINO_ZERO_DENOISING))
+
+
 @dataclass(frozen=True)
 class Component:
     """One component of the contract.
@@ -54,6 +97,9 @@ class Component:
     - ``exact_dtypes``: the dtype of each integer or boolean output. Indices and labels are int64 (what
       PyTorch indexes with everywhere; facebookresearch/detr's matcher once returned int32 or float indices,
       which its criterion's indexing rejects on other platforms), masks and flags bool.
+    - ``extra_outputs``: the output names a candidate may give beyond the reference's (:class:`ExtraOutputs`):
+      under the rule's profiles, an extra name its glob matches is accepted when its values meet the rule; any
+      other extra name fails the check as an unexpected name.
     """
 
     name: str
@@ -68,6 +114,27 @@ class Component:
     #: ``{output path prefix: dtype}`` of its integer and boolean outputs, as the reference produces them: a
     #: candidate's such output must have exactly this dtype (a prefix covers every tensor under it).
     exact_dtypes: Mapping[str, torch.dtype] = field(default_factory=dict)
+    extra_outputs: tuple[ExtraOutputs, ...] = ()
+
+    def extra_output_problem(self, path: str, value: torch.Tensor, profile: str) -> str | None:
+        """None when a candidate's output at ``path``, a name the reference does not give, is accepted under
+        ``profile`` by a rule of :attr:`extra_outputs`; otherwise why not, naming the rule that would have
+        applied."""
+        rules = [r for r in self.extra_outputs if fnmatch.fnmatchcase(path, r.glob)]
+        if not rules:
+            return "unexpected name"
+        applicable = [r for r in rules if profile in r.profiles]
+        if not applicable:
+            return "; ".join(f"unexpected name: the rule {r.rule!r} for {r.glob} applies under profile(s) "
+                             f"{', '.join(sorted(r.profiles))} only, not {profile!r}" for r in rules)
+        problems = []
+        for r in applicable:
+            why = EXTRA_OUTPUT_RULES[r.rule](value)
+            if why is None:
+                return None
+            problems.append(f"unexpected name: the rule {r.rule!r} for {r.glob} under profile {profile!r} "
+                            f"rejects it ({why})")
+        return "; ".join(problems)
 
     def exact_dtype(self, path: str) -> torch.dtype | None:
         """The contract's dtype of the output at ``path`` (``indices.0.pred``), if it is an integer or boolean
@@ -273,6 +340,7 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
               exact_dtypes={"indices": torch.int64}),
     Component("criteria.set_criterion", call_set_criterion, ("outputs",), lambda o: o["total"], matching="indices",
               optional_outputs=("indices",), tie_dependent=("losses.class_error*", "losses.cardinality_error*"),
+              extra_outputs=DINO_ZERO_DN_OUTPUTS,
               doc="outputs, targets -> losses (unweighted; weighted under ultralytics keys), total, indices",
               exact_dtypes={"indices": torch.int64}),
     Component("criteria.cdn", call_cdn, doc="targets, draws -> labels, boxes, boxes_unact, valid, attn_mask, dn_meta",

@@ -139,18 +139,28 @@ def reduction_terms(inputs: Mapping[str, Any], output: torch.Tensor) -> int:
 
 def compare_trees(component: str, actual: Mapping[str, Any], expected: Mapping[str, Any], inputs: Mapping[str, Any],
                   dtype: torch.dtype, figures: Figures, *, skip: tuple[str, ...] = (),
-                  optional: tuple[str, ...] = (), autocast: bool = False) -> list[Mismatch]:
+                  optional: tuple[str, ...] = (), autocast: bool = False, profile: str | None = None) -> list[Mismatch]:
     """Every mismatch between two output trees (paths like ``losses.loss_ce``, ``grad.outputs.pred_boxes``),
-    with the tolerances of ``dtype`` (with ``autocast``: of a float32 run inside ``torch.autocast(dtype)``)."""
+    with the tolerances of ``dtype`` (with ``autocast``: of a float32 run inside ``torch.autocast(dtype)``).
+    A name the reference does not give is a mismatch unless a rule of the component's ``extra_outputs`` for
+    ``profile`` accepts it (components/contract.py); accepted names are listed in ``figures.notes``."""
     flat_a = {k[4:]: v for k, v in flatten(dict(actual), "out").items()}
     flat_e = {k[4:]: v for k, v in flatten(dict(expected), "out").items()}
     out = []
     for path in sorted(set(flat_e) - set(flat_a)):
         if not path.startswith(skip) and not (optional and path.startswith(optional)):
             out.append(Mismatch(path, f"{path}: missing from the candidate's outputs"))
+    accepted = []
     for path in sorted(set(flat_a) - set(flat_e)):
         if not path.startswith(skip):
-            out.append(Mismatch(path, f"{path}: not an output of {component} (unexpected name)"))
+            problem = _extra_output_problem(component, path, flat_a[path], profile)
+            if problem is None:
+                accepted.append(path)
+            else:
+                out.append(Mismatch(path, f"{path}: not an output of {component} ({problem})"))
+    if accepted:
+        figures.notes.append(f"{len(accepted)} extra output(s) accepted by the contract's rules for profile "
+                             f"{profile!r}: {', '.join(accepted)}")
     # The gradient of the objective with respect to all inputs is one vector: its normwise error is measured
     # against its largest component, whichever input that belongs to (a small gradient block, such as that of
     # positional encodings, is a cancellation of terms of the size of the others).
@@ -166,6 +176,17 @@ def compare_trees(component: str, actual: Mapping[str, Any], expected: Mapping[s
         if mismatch is not None:
             out.append(mismatch)
     return out
+
+
+def _extra_output_problem(component: str, path: str, value: Any, profile: str | None) -> str | None:
+    """Why the extra output ``path`` is not accepted (None: a rule of the component's contract accepts it)."""
+    from components.contract import COMPONENTS
+    comp = COMPONENTS.get(component)
+    if comp is None:
+        return "unexpected name"
+    if profile is None:
+        return "unexpected name" + ("" if not comp.extra_outputs else ": no profile given to judge it by")
+    return comp.extra_output_problem(path, value, profile)
 
 
 def dtype_mismatches(component: str, actual: Mapping[str, Any]) -> list[Mismatch]:

@@ -208,7 +208,8 @@ def judge(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[
     if comp.tie_dependent:
         expected = _tie_aware(component, actual, expected, inputs64, config, profile, figures)
     problems += [m.message for m in compare_trees(component, actual, expected, inputs64, dtype, figures, skip=skip,
-                                                  optional=comp.optional_outputs, autocast=autocast)]
+                                                  optional=comp.optional_outputs, autocast=autocast,
+                                                  profile=profile)]
     return problems
 
 

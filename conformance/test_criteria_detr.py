@@ -30,3 +30,23 @@ def test_set_criterion_generated(detconf, request, profile, data):
                "aux_outputs": [{"pred_logits": logits[0], "pred_boxes": boxes[0]}]}
     detconf.check_generated("criteria.set_criterion", {"outputs": outputs, "targets": targets}, {"num_classes": 3},
                             profile, request)
+
+
+#: The profiles whose models give Deformable-DETR's two-stage encoder proposals (``enc_outputs``, matched to
+#: class-agnostic targets): fundamentalvision/Deformable-DETR ``two_stage``, transformers
+#: ``DeformableDetrForObjectDetection(two_stage=True)`` (``enc_outputs_class``, ``enc_outputs_coord_logits``).
+#: DINO's encoder output, matched to the real labels, is ``interm_outputs``.
+TWO_STAGE_PROFILES = ("deformable_detr", "hf_deformable_detr")
+
+
+@pytest.mark.parametrize("profile", TWO_STAGE_PROFILES)
+@generated
+@given(data=S.st.data())
+def test_set_criterion_two_stage_generated(detconf, request, profile, data):
+    logits, boxes, targets = data.draw(S.criterion_batch(num_classes=3, softmax=False, layers=3, max_images=2,
+                                                         max_queries=4, max_targets=4))
+    outputs = {"pred_logits": logits[-1], "pred_boxes": boxes[-1],
+               "aux_outputs": [{"pred_logits": logits[1], "pred_boxes": boxes[1]}],
+               "enc_outputs": {"pred_logits": logits[0], "pred_boxes": boxes[0]}}
+    detconf.check_generated("criteria.set_criterion", {"outputs": outputs, "targets": targets}, {"num_classes": 3},
+                            profile, request)

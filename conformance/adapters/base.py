@@ -18,6 +18,11 @@ reported as not provided (in a generated test, that draw is rejected and hypothe
 Any other exception, a library's own ``NotImplementedError`` included (such as torch's "not
 implemented for 'Half'"), fails the check: the library raised where the reference computes. The
 adapter calls its library; it never re-implements the math.
+
+``NotProvided`` is for inputs the library has no way to take. When the library's own model produces an
+input the component uses (two-stage encoder proposals, say) and its loss ignores it, the adapter runs
+the library anyway, as that model calls it, and the comparison shows the terms it drops: a failure, or
+a strict known difference with the reason. Declining would hide the gap as *not provided*.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ Call = Callable[[Mapping[str, Any], Mapping[str, Any], str], dict]
 class NotProvided(NotImplementedError):
     """Raised by an adapter's call for an input its implementation has no way to express (reported as not
     provided, with the message as the reason). A ``NotImplementedError`` raised by the library itself is a
-    failure, not this."""
+    failure, not this; nor is an input the library's own model produces and its loss drops (run the library:
+    the comparison shows what it drops)."""
 
 
 @dataclass(frozen=True)

@@ -141,8 +141,14 @@ class TransformersAdapter(Adapter):
         def criterion(inputs, config, profile):
             import transformers
             outputs, targets = inputs["outputs"], inputs["targets"]
+            # enc_outputs under hf_deformable_detr: DeformableDetrForObjectDetection(two_stage=True) computes
+            # enc_outputs_class and enc_outputs_coord_logits, but passes neither to its loss_function, and
+            # DeformableDetrForObjectDetectionLoss has no encoder term. The library's own model gives this input and
+            # its loss drops it: run the loss as the model calls it, so that the missing _enc terms show.
+            dropped = ("enc_outputs",) if profile == "hf_deformable_detr" else ()
             unsupported = [k for k in ("enc_outputs", "interm_outputs", "dn_outputs", "dn_meta", "pred_masks")
-                           if outputs.get(k) is not None] + [k for k in ("world_num_boxes", "indices") if k in inputs]
+                           if outputs.get(k) is not None and k not in dropped] + \
+                [k for k in ("world_num_boxes", "indices") if k in inputs]
             if unsupported:
                 raise NotProvided(f"transformers' detection losses take no {', '.join(unsupported)}")
             layers = list(outputs.get("aux_outputs") or []) + [outputs]

@@ -110,7 +110,9 @@ PROFILES: dict[str, Profile] = {
             criterion=SetCriterionConvention(classification="focal", cardinality="sigmoid_max_gt_half",
                                              class_error=False, weight_ce=1.0),
             position=PE_DEFORMABLE_DETR,
-            notes=("DeformableDetrForObjectDetectionLoss has no two-stage (enc) term",),
+            notes=("DeformableDetrForObjectDetectionLoss has no two-stage (enc) term though the two_stage model gives "
+                   "the encoder proposals: an upstream bug, not a convention (the reference keeps the _enc terms; "
+                   "conformance/adapters/known_differences/transformers.toml)",),
         ),
         Profile(
             name="dino",

@@ -393,3 +393,50 @@ def hungarian_without_label_check() -> Adapter:
         targets = [{**t, "labels": t["labels"].clamp(max=num_classes - 1)} for t in inputs["targets"]]
         return COMPONENTS["assign.hungarian"].call({**inputs, "targets": targets}, config, profile)
     return _with("hungarian-without-label-check", **{"assign.hungarian": matcher})
+
+#: IDEA-Research/DINO models/dino/dino.py (SetCriterion.forward, faa8520f lines 533-541 and 577-586): without a
+#: denoising part (``dn_meta`` None: eval, ``dn_number`` 0) these terms are returned as constants 0 with suffix
+#: ``_dn``, and ``_dn_{i}`` for each aux layer i.
+_DINO_ZERO_DN_TERMS = ("loss_bbox", "loss_giou", "loss_ce", "loss_xy", "loss_hw", "cardinality_error")
+
+
+def _with_dn_keys(name: str, value) -> Adapter:
+    """The reference's set criterion plus DINO's ``_dn`` / ``_dn_{i}`` keys where it gives none (an input without
+    ``dn_meta``), each ``value(out, term) -> tensor``."""
+    def criterion(inputs, config, profile):
+        out = call_set_criterion(inputs, config, profile)
+        if any(k.endswith("_dn") for k in out["losses"]):
+            return out
+        layers = len(inputs["outputs"].get("aux_outputs") or [])
+        suffixes = ["_dn"] + [f"_dn_{i}" for i in range(layers)]
+        extra = {f"{term}{suffix}": value(out, term) for suffix in suffixes for term in _DINO_ZERO_DN_TERMS}
+        return {**out, "losses": {**out["losses"], **extra}}
+    return _with(name, **{"criteria.set_criterion": criterion})
+
+
+def dino_zero_dn_keys() -> Adapter:
+    """The reference's set criterion plus DINO's zero-valued denoising keys when the batch has no denoising part:
+    right under the ``dino`` profile (the contract accepts them there), unexpected names under any other."""
+    return _with_dn_keys("dino-zero-dn-keys", lambda out, term: torch.zeros_like(out["total"]))
+
+
+def dino_nonzero_dn_keys() -> Adapter:
+    """DINO's denoising keys without a denoising part, but ``loss_ce_dn`` (and ``loss_ce_dn_{i}``) the last layer's
+    ``loss_ce`` (the total under ultralytics keys) instead of 0: a port that computes the denoising class loss on the
+    matching queries."""
+    def value(out, term):
+        if term != "loss_ce":
+            return torch.zeros_like(out["total"])
+        return out["losses"].get("loss_ce", out["total"])
+    return _with_dn_keys("dino-nonzero-dn-keys", value)
+
+
+def criterion_drops_encoder_terms() -> Adapter:
+    """The reference's set criterion under transformers' Deformable-DETR profile, but blind to the two-stage encoder
+    proposals: it computes the loss without ``enc_outputs`` (no ``_enc`` terms, no gradient to the proposals), as
+    transformers' DeformableDetrForObjectDetection(two_stage=True) trains."""
+    def criterion(inputs, config, profile):
+        outputs = {k: v for k, v in inputs["outputs"].items() if k != "enc_outputs"}
+        return call_set_criterion({**inputs, "outputs": outputs}, config, profile)
+    return Adapter(name="criterion-drops-encoder-terms", version="0-faulty",
+                   components={"criteria.set_criterion": criterion}, profiles=frozenset({"hf_deformable_detr"}))

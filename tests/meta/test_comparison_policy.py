@@ -106,3 +106,26 @@ def test_a_decoder_gradient_100_ulps_off_passes_autocast_bfloat16_and_fails_pure
     # 130 ULPs is beyond the autocast budget too
     actual["grad"]["tgt"][1] = 0.001 + 130 * eps
     assert failing(autocast=True) == ["grad.tgt"]
+
+
+def test_an_extra_output_name_is_accepted_only_by_a_rule_of_its_component_and_profile():
+    # criteria.set_criterion declares DINO's zero-valued denoising keys ("zero", profile dino) as extra outputs.
+    zero, one = torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)
+    expected = {"losses": {"loss_ce": one}, "total": one}
+
+    def problems(extra, profile, component="criteria.set_criterion"):
+        figures = Figures()
+        actual = {"losses": {"loss_ce": one, **extra}, "total": one}
+        return [m.message for m in compare_trees(component, actual, expected, {}, torch.float64, figures,
+                                                 profile=profile)], figures.notes
+
+    found, notes = problems({"loss_ce_dn": zero, "loss_giou_dn_0": zero}, "dino")
+    assert found == [] and "losses.loss_ce_dn, losses.loss_giou_dn_0" in notes[0]
+    found, _ = problems({"loss_ce_dn": one}, "dino")
+    assert len(found) == 1 and "rule 'zero' for losses.*_dn under profile 'dino' rejects it" in found[0]
+    found, _ = problems({"loss_ce_dn": torch.tensor(float("nan"), dtype=torch.float64)}, "dino")
+    assert len(found) == 1 and "rejects it" in found[0]
+    found, _ = problems({"loss_ce_dn": zero}, "detr")
+    assert len(found) == 1 and "applies under profile(s) dino only, not 'detr'" in found[0]
+    found, _ = problems({"loss_ce_enc": zero}, "dino")  # no rule for this name
+    assert found == ["losses.loss_ce_enc: not an output of criteria.set_criterion (unexpected name)"]

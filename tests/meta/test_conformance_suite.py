@@ -68,6 +68,49 @@ def test_focal_normalised_by_the_wrong_count(pytester):
     assert "losses.loss_ce" in result.stdout.str()
 
 
+#: The set-criterion checks of the dino profile whose input has no denoising part (no ``dn_meta``).
+DINO_WITHOUT_DN = ("test_golden[criteria.set_criterion/edge-empty-targets-dino]",
+                   "test_golden[criteria.set_criterion/edge-more-targets-than-queries-dino]",
+                   "test_set_criterion_generated[dino]")
+
+
+def test_dino_zero_denoising_keys_pass_under_dino_only(pytester):
+    # DINO's criterion gives zero-valued _dn and _dn_{i} keys when the batch has no denoising part (dn_meta None):
+    # the contract's rule "zero" accepts them under the dino profile; under any other they are unexpected names.
+    args = ("-k", "set_criterion and (dino or random-detr or generated and detr)")
+    result, report = run_suite(pytester, faulty("dino_zero_dn_keys"), *args)
+    got = outcomes(report)
+    dino = {k: v for k, v in got.items() if "dino" in k}
+    others = {k: v for k, v in got.items() if "dino" not in k}
+    assert set(DINO_WITHOUT_DN) <= set(dino) and set(dino.values()) == {("passed", None)}, dino
+    assert len(others) >= 4 and set(others.values()) == {("failed", "semantic")}, others
+    out = result.stdout.str()
+    assert "losses.loss_ce_dn: not an output of criteria.set_criterion (unexpected name: the rule 'zero' for " \
+           "losses.*_dn applies under profile(s) dino only, not 'detr')" in out
+    assert "extra output(s) accepted" in json.dumps(report)
+
+
+def test_non_zero_denoising_keys_fail_under_dino(pytester):
+    result, report = run_suite(pytester, faulty("dino_nonzero_dn_keys"), "-k", "set_criterion and dino")
+    got = outcomes(report)
+    assert {k: got[k] for k in DINO_WITHOUT_DN} == {k: ("failed", "semantic") for k in DINO_WITHOUT_DN}, got
+    assert "losses.loss_ce_dn: not an output of criteria.set_criterion (unexpected name: the rule 'zero' for " \
+           "losses.*_dn under profile 'dino' rejects it (1 of 1 values not 0" in result.stdout.str()
+    # with a denoising part (dn_meta) the reference gives the _dn keys itself: nothing extra, the check passes
+    assert got["test_golden[criteria.set_criterion/random-dino-interm-dn]"] == ("passed", None)
+
+
+def test_a_criterion_that_drops_the_encoder_proposals_fails_the_two_stage_test(pytester):
+    # Following transformers' Deformable-DETR profile, whose golden and one-stage generated checks have no
+    # enc_outputs: only the two-stage generated test shows the missing _enc terms.
+    result, report = run_suite(pytester, faulty("criterion_drops_encoder_terms"), "-k", "set_criterion")
+    got = outcomes(report)
+    assert got["test_set_criterion_two_stage_generated[hf_deformable_detr]"] == ("failed", "semantic"), got
+    assert got["test_golden[criteria.set_criterion/random-hf_deformable_detr]"] == ("passed", None)
+    assert got["test_set_criterion_generated[hf_deformable_detr]"] == ("passed", None)
+    assert "losses.loss_ce_enc: missing from the candidate's outputs" in result.stdout.str()
+
+
 def test_greedy_matcher_is_not_optimal(pytester):
     result, report = run_suite(pytester, faulty("greedy_matcher"), "-k", "test_hungarian_generated and tie-free")
     got = outcomes(report)
