@@ -81,6 +81,14 @@ def logits(shape: tuple[int, ...], *, bound: float = 20.0) -> st.SearchStrategy[
         lambda a: torch.from_numpy(np.round(a * 64) / 64))
 
 
+def dfl_targets(shape: tuple[int, ...], reg_max: int) -> st.SearchStrategy[torch.Tensor]:
+    """Distribution-focal-loss targets (distances in bins) on a grid of 1/64 from 0 to ``reg_max``: integers (one
+    bin exactly), splits between two bins, and values beyond the clamp at ``reg_max - 1 - 0.01`` (the upper bound
+    of the regressable range, ultralytics' ``DFLoss``)."""
+    return hnp.arrays(np.float64, shape, elements=st.integers(0, 64 * reg_max).map(lambda i: i / 64)).map(
+        torch.from_numpy)
+
+
 def probabilities(shape: tuple[int, ...]) -> st.SearchStrategy[torch.Tensor]:
     return hnp.arrays(np.float64, shape, elements=_unit).map(torch.from_numpy)
 

@@ -47,3 +47,56 @@ def test_box_losses_generated(detconf, request, name, profile, convention, data)
     pred, target = data.draw(S.box_pair(st.just(4), st.just(4), small=S.small_boxes_fit(detconf.dtype)))
     detconf.check_generated(f"losses.{name}", {"pred": pred, "target": target},
                             {"convention": convention, "reduction": "sum"}, profile, request)
+
+
+#: beta of mmdet's configs (RetinaNet-style 1/9 and 1.0) and between; 0 is plain L1 (PyTorch; mmdet asserts beta > 0).
+SMOOTH_L1_BETAS = [1.0 / 9, 0.5, 1.0, 2.0]
+
+
+@generated
+@given(pred=S.logits((6, 4), bound=3.0), target=S.logits((6, 4), bound=3.0), beta=st.sampled_from(SMOOTH_L1_BETAS),
+       reduction=st.sampled_from(["none", "sum", "mean"]))
+def test_smooth_l1_generated(detconf, request, pred, target, beta, reduction):
+    # Differences on the 1/64 grid span both sides of beta (and hit 0.5, 1 and 2 exactly).
+    detconf.check_generated("losses.smooth_l1_loss", {"pred": pred, "target": target},
+                            {"beta": beta, "reduction": reduction}, "mmdet", request)
+
+
+@generated
+@given(pred=S.logits((5, 4), bound=2.0), target=S.logits((5, 4), bound=2.0),
+       reduction=st.sampled_from(["none", "sum", "mean"]), avg_factor=st.sampled_from([None, 3.0]))
+def test_l1_generated(detconf, request, pred, target, reduction, avg_factor):
+    config = {"reduction": reduction} if avg_factor is None or reduction != "mean" else \
+        {"reduction": reduction, "avg_factor": avg_factor}
+    detconf.check_generated("losses.l1_loss", {"pred": pred, "target": target}, config, "detr", request)
+
+
+@generated
+@given(logits=S.logits((4, 6), bound=8.0), targets=S.probabilities((4, 6)), binary=st.booleans(),
+       reduction=st.sampled_from(["none", "sum", "mean"]))
+def test_sigmoid_binary_cross_entropy_generated(detconf, request, logits, targets, binary, reduction):
+    targets = (targets > 0.5).to(targets.dtype) if binary else targets
+    detconf.check_generated("losses.sigmoid_binary_cross_entropy", {"logits": logits, "targets": targets},
+                            {"reduction": reduction}, "mmdet", request)
+
+
+@generated
+@given(logits=S.logits((3, 8), bound=8.0), targets=S.probabilities((3, 8)), binary=st.booleans(),
+       reduction=st.sampled_from(["none", "sum", "mean"]))
+def test_dice_generated(detconf, request, logits, targets, binary, reduction):
+    # DETR divides the summed dice loss by num_boxes: reduction "mean" with avg_factor.
+    targets = (targets > 0.5).to(targets.dtype) if binary else targets
+    config = {"reduction": reduction, **({"avg_factor": 2.0} if reduction == "mean" else {})}
+    detconf.check_generated("losses.dice_loss", {"logits": logits, "targets": targets}, config, "detr", request)
+
+
+#: ultralytics' reg_max (16 bins, 0 .. 15): targets are clamped to 15 - 0.01.
+REG_MAX = 16
+
+
+@generated
+@given(logits=S.logits((3, 4, REG_MAX), bound=8.0), targets=S.dfl_targets((3, 4), REG_MAX),
+       reduction=st.sampled_from(["none", "sum", "mean"]))
+def test_distribution_focal_generated(detconf, request, logits, targets, reduction):
+    detconf.check_generated("losses.distribution_focal_loss", {"logits": logits, "targets": targets},
+                            {"reduction": reduction}, "ultralytics", request)

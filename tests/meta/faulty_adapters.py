@@ -440,3 +440,29 @@ def criterion_drops_encoder_terms() -> Adapter:
         return call_set_criterion({**inputs, "outputs": outputs}, config, profile)
     return Adapter(name="criterion-drops-encoder-terms", version="0-faulty",
                    components={"criteria.set_criterion": criterion}, profiles=frozenset({"hf_deformable_detr"}))
+
+
+def smooth_l1_beta_inverted() -> Adapter:
+    """Smooth L1 with ``1 / beta`` for ``beta`` (the same at beta 1, mmdet's default)."""
+    def loss(inputs, config, profile):
+        beta = config.get("beta", 1.0)
+        return COMPONENTS["losses.smooth_l1_loss"].call(inputs, {**config, "beta": 1.0 / beta if beta else 0.0},
+                                                        profile)
+    return _with("smooth-l1-beta-inverted", **{"losses.smooth_l1_loss": loss})
+
+
+def dfl_without_clamp() -> Adapter:
+    """A distribution focal loss that does not clamp its targets to ``reg_max - 1 - 0.01`` (mmdet's per-side term):
+    a target at or beyond the last bin splits onto a bin that does not exist (here: its weight is dropped)."""
+    def loss(inputs, config, profile):
+        from oracle import losses
+        x, t = inputs["logits"], inputs["targets"]
+        last = x.shape[-1] - 1
+        left = t.floor().clamp(0, last)
+        w_left, w_right = left + 1 - t, t - left
+        logp = torch.log_softmax(x, -1)
+        take = lambda i: logp.gather(-1, i.long().clamp(max=last)[..., None])[..., 0]  # noqa: E731
+        right_ok = (left + 1 <= last).to(x.dtype)
+        per_side = -(w_left * take(left) + w_right * right_ok * take(left + 1))
+        return {"loss": losses.reduce_loss(per_side.mean(-1), reduction=config.get("reduction", "mean"))}
+    return _with("dfl-without-clamp", **{"losses.distribution_focal_loss": loss})

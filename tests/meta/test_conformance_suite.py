@@ -412,6 +412,15 @@ def test_a_candidate_that_returns_outputs_for_an_invalid_input_fails(pytester):
     assert "instead of raising" in result.stdout.str()
 
 
+@pytest.mark.parametrize("fault, test", [("smooth_l1_beta_inverted", "test_smooth_l1_generated"),
+                                         ("dfl_without_clamp", "test_distribution_focal_generated")])
+def test_a_loss_primitive_fault_fails_its_generated_test(pytester, fault, test):
+    # Each was caught by one golden case only (beta 1/9; targets at the clamp); the generated tests draw the
+    # convention field (beta) and the inputs beyond the clamp (reg_max - 1 - 0.01) too.
+    _, report = run_suite(pytester, faulty(fault), "--hypothesis-profile=ci", "-k", test)
+    assert outcomes(report) == {test: ("failed", "semantic")}
+
+
 def test_an_implementation_computing_in_float32_is_internal_precision_at_float64(pytester):
     # The float64 run of a float32-internal encoding misses the float64 budget but meets float32's: its class says
     # so; a wrong formula at float64 (the offset above) stays semantic.
