@@ -295,3 +295,37 @@ def max_iou_inputs(draw, convention: MaxIoUConvention, *, max_coord: float = 64.
         priors = torch.cat([extra_priors, priors]) if draw(st.booleans()) else torch.cat([priors, extra_priors])
     labels = draw(st.lists(st.integers(0, 3), min_size=len(gt), max_size=len(gt)))
     return {"priors": priors, "gt_boxes": gt, "gt_labels": torch.tensor(labels, dtype=torch.int64)}
+
+
+# --------------------------------------------------------------------------- anchors
+
+_featmap = st.tuples(st.integers(0, 4), st.integers(0, 4)).map(list)  # (H, W) of a level, empty levels included
+
+
+@st.composite
+def anchor_grid_config(draw) -> dict:
+    """``anchors.grid`` config: an mmdet ``AnchorGenerator``'s fields as real configs set them (strides 4-32, square
+    or ``[w, h]``; ratios from {0.5, 1, 2}; ``scales`` or RetinaNet's ``octave_base_scale`` with
+    ``scales_per_octave``; ``scale_major``; ``center_offset`` 0 or 0.5), 1-3 levels of 0-4 cells a side, and a
+    ``pad_shape`` that cuts into the last row or column of a level as often as not (``valid_flags``)."""
+    levels = draw(st.integers(1, 3))
+    strides = [draw(st.sampled_from([4, 8, 16, 32, [8, 4], [16, 8]])) for _ in range(levels)]
+    config = {"strides": strides, "ratios": draw(st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=1, max_size=3,
+                                                          unique=True)),
+              "scale_major": draw(st.booleans()), "center_offset": draw(st.sampled_from([0.0, 0.5])),
+              "featmap_sizes": [draw(_featmap) for _ in range(levels)]}
+    if draw(st.booleans()):
+        config["scales"] = draw(st.lists(st.sampled_from([1, 2, 3, 8]), min_size=1, max_size=3, unique=True))
+    else:
+        config.update(octave_base_scale=4, scales_per_octave=draw(st.integers(1, 3)))
+    coarsest = max(s if isinstance(s, int) else max(s) for s in strides) * 4
+    config["pad_shape"] = [draw(st.integers(1, coarsest)), draw(st.integers(1, coarsest))]
+    return config
+
+
+@st.composite
+def anchor_points_config(draw) -> dict:
+    """``anchors.points`` config: YOLOv8's three levels (strides 8, 16, 32) of 0-4 cells a side, offset 0 or 0.5."""
+    return {"featmap_sizes": [draw(_featmap) for _ in range(3)], "strides": [8, 16, 32],
+            "offset": draw(st.sampled_from([0.0, 0.5]))}
+

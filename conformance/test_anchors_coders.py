@@ -35,3 +35,15 @@ def test_dist2bbox_generated(detconf, request, distances, points, fmt):
 @given(logits=S.logits((3, 4, 16), bound=8.0))
 def test_dfl_expectation_generated(detconf, request, logits):
     detconf.check_generated("coders.dfl_expectation", {"logits": logits}, {}, "ultralytics", request)
+
+
+@generated
+@given(config=S.anchor_grid_config())
+def test_anchor_grid_generated(detconf, request, config):
+    detconf.check_generated("anchors.grid", {}, config, "mmdet", request)
+
+
+@generated
+@given(config=S.anchor_points_config())
+def test_anchor_points_generated(detconf, request, config):
+    detconf.check_generated("anchors.points", {}, config, "ultralytics", request)

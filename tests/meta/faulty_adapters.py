@@ -466,3 +466,14 @@ def dfl_without_clamp() -> Adapter:
         per_side = -(w_left * take(left) + w_right * right_ok * take(left + 1))
         return {"loss": losses.reduce_loss(per_side.mean(-1), reduction=config.get("reduction", "mean"))}
     return _with("dfl-without-clamp", **{"losses.distribution_focal_loss": loss})
+
+
+def anchor_offsets_hardcoded() -> Adapter:
+    """Grid anchors and anchor points with the cell-centre offset fixed at 0.5 whatever the config says (mmdet's
+    AnchorGenerator defaults to 0, YOLOv8's make_anchors to 0.5)."""
+    grid, points = COMPONENTS["anchors.grid"].call, COMPONENTS["anchors.points"].call
+    return _with("anchor-offsets-hardcoded",
+                 **{"anchors.grid": lambda inputs, config, profile: grid(inputs, {**config, "center_offset": 0.5},
+                                                                         profile),
+                    "anchors.points": lambda inputs, config, profile: points(inputs, {**config, "offset": 0.5},
+                                                                             profile)})
