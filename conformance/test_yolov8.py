@@ -1,8 +1,13 @@
-"""YOLOv8: the task-aligned assigner and the detection and segmentation losses (golden cases).
+"""YOLOv8: the task-aligned assigner and the detection and segmentation losses (golden cases and generated inputs).
 
-The golden inputs keep every anchor inside a GT at a positive alignment metric, so no GT's top-k
-reaches into tied zero metrics (which upstream's ``torch.topk`` orders arbitrarily); tie-aware
-checking of task-aligned assignments is not implemented yet, so there are no generated inputs here.
+Upstream's ``torch.topk`` orders tied alignment metrics arbitrarily and assignments are not judged tie-aware here,
+so every input is tie-free: the golden inputs keep every anchor inside a GT at a positive metric, and the generated
+ones (conformance/strategies.py, ``task_aligned_inputs``, ``yolov8_inputs``) are rejected unless each GT's k-th
+metric is above a floor and a dtype's gap (``tie_gap``) above its (k+1)-th, and each anchor in several GTs' top-k
+has a clear best overlap; GT corners lie on a grid of 1/128 of the image, so centre tests are exact in every dtype.
+The generated draws reach images and whole batches without targets, one target per image, masks larger than the
+prototypes, large prototypes, sides beyond the regressable range and a coarsest level of one cell. A YOLOv8 loss
+example costs a whole batch, so those tests take a tenth of the profile's examples (``costly``).
 """
 
 from __future__ import annotations
