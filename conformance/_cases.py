@@ -20,3 +20,10 @@ def golden_params(*prefixes: str) -> list:
 #: ``filter_too_much`` is suppressed and the plugin reports the counts (supported draws / draws) instead.
 generated = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                             HealthCheck.filter_too_much])
+
+
+def costly(divisor: int):
+    """:data:`generated` with the active profile's ``max_examples`` divided by ``divisor`` (at least 10), for a
+    test whose example costs a whole loss of a batch: ci's 200 examples become ``200 // divisor``, a thorough
+    run's 2000 ``2000 // divisor``. Read when the test module is imported, after the plugin loaded the profile."""
+    return settings(generated, max_examples=max(10, settings.default.max_examples // divisor))

@@ -329,3 +329,219 @@ def anchor_points_config(draw) -> dict:
     return {"featmap_sizes": [draw(_featmap) for _ in range(3)], "strides": [8, 16, 32],
             "offset": draw(st.sampled_from([0.0, 0.5]))}
 
+# --------------------------------------------------------------------------- task-aligned assigner and YOLOv8
+
+#: ``(featmap_sizes, strides)`` of the generated YOLOv8 inputs: a 32 px image whose coarsest level is one cell
+#: (A = 21), a 64 px one (A = 84), a 64 x 32 px one, and a 64 px one at strides 4, 8, 16 (A = 336), where a GT
+#: wider than (reg_max - 1) * 4 = 60 px has sides beyond the regressable range of its level-0 anchors.
+YOLO_LEVELS = {
+    "32px-one-cell-coarsest": ([[4, 4], [2, 2], [1, 1]], [8, 16, 32]),
+    "64px": ([[8, 8], [4, 4], [2, 2]], [8, 16, 32]),
+    "64x32px": ([[4, 8], [2, 4], [1, 2]], [8, 16, 32]),
+    "64px-beyond-reg-max": ([[16, 16], [8, 8], [4, 4]], [4, 8, 16]),
+}
+#: One cell per level (A = 3): below any top-k, only for a convention that clips it (mmdet's ``min(topk, A)``).
+ONE_CELL_PER_LEVEL = ([[1, 1], [1, 1], [1, 1]], [8, 16, 32])
+#: Steps of a GT's corner across the image (normalised corners are multiples of 1/128): corners, their sums,
+#: centres and half-sides are exact with 8 significant bits (bfloat16), and so is every anchor-to-side
+#: distance, so a centre test decides alike in every dtype (docs/conformance.md, "Kinks").
+GT_STEPS = 128
+
+
+def tie_gap(dtype: torch.dtype) -> float:
+    """The relative gap kept between the k-th and (k+1)-th alignment metric of a GT, and between an anchor's two
+    best overlaps: metric = score^alpha * overlap^6 multiplies an overlap's relative rounding error by 6, so the
+    gap is a few hundred ULPs of the run's dtype (float32's float64 runs included: a candidate may compute in it)."""
+    return {torch.float16: 0.08, torch.bfloat16: 0.5}.get(dtype, 0.01)
+
+
+#: The smallest k-th alignment metric of a tie-free draw: far above float16's subnormals (6.1e-5).
+METRIC_FLOOR = 1e-3
+
+
+def task_aligned_tie_free(assignment, mask_gt: torch.Tensor, topk: int, *, gap: float) -> bool:
+    """Whether a reference :class:`~oracle.assign.task_aligned.TaskAlignedAssignment` (``[B, n, A]`` metrics and
+    overlaps) has no decision a rounding could flip: every real GT row's k-th metric (``k = min(topk, A)``) is at
+    least :data:`METRIC_FLOOR` and exceeds the (k+1)-th by ``gap`` relatively (so no tied zero metrics reach its
+    top-k), and every anchor in several GTs' top-k has a best overlap ``gap`` above its second."""
+    metric, overlaps = assignment.align_metric, assignment.overlaps
+    b, n, a = metric.shape
+    if n == 0 or not bool(mask_gt.any()):
+        return True
+    k = min(topk, a)
+    if k < a:
+        ranked = metric.topk(k + 1, dim=-1).values
+        kth, following = ranked[..., k - 1], ranked[..., k]
+        fine = (kth >= METRIC_FLOOR) & (kth - following >= gap * kth)
+        if not bool(fine[mask_gt].all()):
+            return False
+        chosen = (metric >= kth[..., None]) & assignment.eligible & mask_gt[..., None]
+    else:
+        chosen = assignment.eligible & mask_gt[..., None]
+    several = chosen.sum(1) > 1  # [B, A]
+    if not bool(several.any()):
+        return True
+    images, anchors = torch.nonzero(several, as_tuple=True)
+    best2 = overlaps[images, :, anchors].topk(2, dim=-1).values
+    return bool((best2[:, 0] - best2[:, 1] >= gap * best2[:, 0]).all())
+
+
+@st.composite
+def yolo_targets(draw, featmap_sizes, strides, *, max_images: int = 2, max_targets: int = 3) -> list[np.ndarray]:
+    """Per image, ``[n_i, 4]`` xyxy GT boxes normalised to the image, corners multiples of 1/:data:`GT_STEPS`.
+    Sides are at least ``4 / W_0`` of the image (four level-0 cells: with the other levels' anchors, enough
+    centres inside for any top-k of 10-13), up to the whole image. Batches are: random (0 to ``max_targets`` per
+    image), without any target, or one target per image."""
+    b = draw(st.integers(1, max_images))
+    shape = draw(st.sampled_from(("random", "batch-without-targets", "one-per-image")))
+    counts = {"random": lambda: draw(st.lists(st.integers(0, max_targets), min_size=b, max_size=b)),
+              "batch-without-targets": lambda: [0] * b, "one-per-image": lambda: [1] * b}[shape]()
+    h0, w0 = featmap_sizes[0]
+    lo = [min(GT_STEPS, GT_STEPS * 4 // s) for s in (w0, h0)]
+    out = []
+    for count in counts:
+        boxes = []
+        for _ in range(count):
+            wh = [draw(st.integers(lo[i], GT_STEPS)) for i in range(2)]
+            xy = [draw(st.integers(0, GT_STEPS - wh[i])) for i in range(2)]
+            boxes.append([xy[0], xy[1], xy[0] + wh[0], xy[1] + wh[1]])
+        out.append(np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / GT_STEPS)
+    return out
+
+
+def _boxes_near_gts(rng: np.random.Generator, points: np.ndarray, gts: np.ndarray, scale: float) -> np.ndarray:
+    """``[A, 4]`` predicted xyxy boxes (pixels): for an anchor inside GTs, a copy of one of them with each side moved
+    by up to 15 % of its length; elsewhere a box of 1-3 ``scale`` about the anchor."""
+    a = len(points)
+    half = rng.uniform(0.5, 1.5, size=(a, 2)) * scale
+    out = np.concatenate([points - half, points + half], axis=1)
+    for i, p in enumerate(points):
+        inside = np.nonzero((gts[:, 0] < p[0]) & (p[0] < gts[:, 2]) & (gts[:, 1] < p[1]) & (p[1] < gts[:, 3]))[0]
+        if len(inside):
+            g = gts[rng.choice(inside)]
+            size = np.tile(g[2:] - g[:2], 2)
+            out[i] = g + rng.uniform(-0.15, 0.15, size=4) * size
+    return np.concatenate([np.minimum(out[:, :2], out[:, 2:]), np.maximum(out[:, :2], out[:, 2:])], axis=1)
+
+
+@st.composite
+def task_aligned_inputs(draw, name: str, *, gap: float, num_classes: int = 3) -> tuple[dict, dict]:
+    """``(inputs, config)``: tie-free ``assign.task_aligned`` inputs under the preset ``name``
+    (components/contract.py): pd_scores ``[B, A, C]`` in [0.05, 0.95],
+    pd_bboxes ``[B, A, 4]`` xyxy pixels (near a GT containing the anchor: positive overlaps), anchor_points
+    ``[A, 2]`` pixels (:data:`YOLO_LEVELS`; one cell per level when the convention clips its top-k), gt_labels
+    ``[B, n]``, gt_bboxes ``[B, n, 4]`` xyxy pixels (padded rows zero), mask_gt ``[B, n]``. Draws that are not
+    :func:`task_aligned_tie_free` at ``gap`` are rejected. config: ``convention`` (``name``) and ``stride_val``
+    (ultralytics' of the draw's strides)."""
+    from hypothesis import assume
+
+    from oracle import conventions
+    from oracle.anchors import anchor_points
+    from oracle.assign.task_aligned import task_aligned_assign, ultralytics_stride_val
+    convention = conventions.named(name, conventions.TaskAlignedConvention)
+    layouts = list(YOLO_LEVELS.values()) + ([ONE_CELL_PER_LEVEL] if convention.clip_topk else [])
+    featmap_sizes, strides = draw(st.sampled_from(layouts))
+    grid, stride = anchor_points(featmap_sizes, strides)
+    points = grid * stride
+    h, w = featmap_sizes[0][0] * strides[0], featmap_sizes[0][1] * strides[0]
+    per_image = [g * np.array([w, h, w, h]) for g in draw(yolo_targets(featmap_sizes, strides))]
+    b, n, a = len(per_image), max(len(g) for g in per_image), len(points)
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1), label="seed"))
+    gt, mask = np.zeros((b, n, 4)), np.zeros((b, n), dtype=bool)
+    pred = np.zeros((b, a, 4))
+    for i, g in enumerate(per_image):
+        gt[i, :len(g)], mask[i, :len(g)] = g, True
+        pred[i] = _boxes_near_gts(rng, points.numpy(), g, float(strides[0]))
+    inputs = {"pd_scores": torch.from_numpy(rng.uniform(0.05, 0.95, size=(b, a, num_classes))),
+              "pd_bboxes": torch.from_numpy(pred), "anchor_points": points,
+              "gt_labels": torch.from_numpy(rng.integers(0, num_classes, size=(b, n))),
+              "gt_bboxes": torch.from_numpy(gt), "mask_gt": torch.from_numpy(mask)}
+    config = {"convention": name, "stride_val": ultralytics_stride_val(strides)}
+    assignment = task_aligned_assign(*inputs.values(), convention=convention, stride_val=config["stride_val"])
+    assume(task_aligned_tie_free(assignment, inputs["mask_gt"], convention.topk, gap=gap))
+    return inputs, config
+
+
+def _dfl_logits(rng: np.random.Generator, points: np.ndarray, stride: np.ndarray, boxes: np.ndarray,
+                reg_max: int) -> np.ndarray:
+    """``[A, 4 * reg_max]`` side-major DFL logits whose expectation is near the ltrb distances (grid units, in
+    ``[0, reg_max - 1]``) from each anchor point to ``boxes`` ``[A, 4]`` (xyxy pixels): ``-c (bin - d)^2`` with
+    ``c`` in [0.3, 1.5] per side, plus noise."""
+    d = np.concatenate([points - boxes[:, :2], boxes[:, 2:] - points], axis=1) / stride
+    d = np.clip(d, 0.0, reg_max - 1)[..., None]
+    c = rng.uniform(0.3, 1.5, size=d.shape)
+    bins = np.arange(reg_max, dtype=np.float64)
+    return (-c * (bins - d) ** 2 + rng.normal(0.0, 0.1, size=d.shape[:2] + (reg_max,))).reshape(len(points), -1)
+
+
+def _masks(rng: np.random.Generator, per_image: list[np.ndarray], shape: tuple[int, int], overlap: bool) -> np.ndarray:
+    """Target masks filled (80 % of the pixels) inside each normalised xyxy box: ``[B, H, W]`` index maps (the
+    ``k``-th target of an image is ``k + 1``, later targets overwrite) or ``[N, H, W]`` per-target masks."""
+    h, w = shape
+    per_target = []
+    for boxes in per_image:
+        for box in boxes:
+            x1, y1 = np.floor(box[:2] * [w, h]).astype(int)
+            x2, y2 = np.ceil(box[2:] * [w, h]).astype(int)
+            m = np.zeros((h, w))
+            m[y1:y2, x1:x2] = rng.random((y2 - y1, x2 - x1)) < 0.8
+            per_target.append(m)
+    if not overlap:
+        return np.asarray(per_target).reshape(-1, h, w)
+    maps, t = np.zeros((len(per_image), h, w)), 0
+    for i, boxes in enumerate(per_image):
+        for k in range(len(boxes)):
+            maps[i][per_target[t] > 0] = k + 1
+            t += 1
+    return maps
+
+
+@st.composite
+def yolov8_inputs(draw, *, gap: float, segmentation: bool = False, overlap_mask: bool = True,
+                  num_classes: int = 3, reg_max: int = 16) -> tuple[dict, dict]:
+    """``(inputs, config)`` of ``criteria.yolov8_detection`` (or ``_segmentation``), tie-free for the task-aligned
+    assigner inside (:func:`task_aligned_tie_free` at ``gap``, on the reference's assignment).
+
+    inputs: pred_distri ``[B, A, 4 * reg_max]`` (DFL logits of boxes near a GT containing the anchor),
+    pred_logits ``[B, A, C]``, batch (batch_idx ``[N]``, cls ``[N]``, bboxes ``[N, 4]`` normalised cxcywh on the
+    1/:data:`GT_STEPS` grid: :func:`yolo_targets`); segmentation adds mask_coefficients ``[B, A, 4]``, proto
+    ``[B, 4, Hm, Wm]`` (standard normal, or in [16, 64]: large prototypes, whose float16 sum overflows) and
+    batch.masks (index maps or per-target masks, :func:`_masks`) of a quarter of the image, of the prototypes'
+    size or twice it. config: featmap_sizes, strides (:data:`YOLO_LEVELS`), overlap_mask for segmentation.
+    """
+    from hypothesis import assume
+
+    from oracle.anchors import anchor_points
+    from oracle.criteria import yolov8 as Y
+    featmap_sizes, strides = draw(st.sampled_from(list(YOLO_LEVELS.values())))
+    grid, stride = anchor_points(featmap_sizes, strides)
+    points, stride = (grid * stride).numpy(), stride.numpy()
+    h, w = featmap_sizes[0][0] * strides[0], featmap_sizes[0][1] * strides[0]
+    per_image = draw(yolo_targets(featmap_sizes, strides))
+    b, a = len(per_image), len(points)
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1), label="seed"))
+    distri = np.stack([_dfl_logits(rng, points, stride, _boxes_near_gts(rng, points, g * [w, h, w, h],
+                                                                         float(strides[0])), reg_max)
+                       for g in per_image])
+    xyxy = np.concatenate(per_image)
+    batch = {"batch_idx": torch.from_numpy(np.repeat(np.arange(b), [len(g) for g in per_image])),
+             "cls": torch.from_numpy(rng.integers(0, num_classes, size=len(xyxy))),
+             "bboxes": torch.from_numpy(np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]],
+                                                       axis=1))}
+    inputs = {"pred_distri": torch.from_numpy(distri),
+              "pred_logits": torch.from_numpy(rng.normal(0.0, 2.0, size=(b, a, num_classes))), "batch": batch}
+    config = {"featmap_sizes": featmap_sizes, "strides": strides}
+    if segmentation:
+        mask_shape = (h // 4, w // 4)
+        factor = draw(st.sampled_from((1, 2)), label="masks / prototypes")
+        proto_shape = (b, 4, mask_shape[0] // factor, mask_shape[1] // factor)
+        large = draw(st.booleans(), label="large prototypes")
+        proto = rng.uniform(16.0, 64.0, size=proto_shape) if large else rng.normal(size=proto_shape)
+        inputs.update(mask_coefficients=torch.from_numpy(rng.normal(size=(b, a, 4))), proto=torch.from_numpy(proto))
+        batch["masks"] = torch.from_numpy(_masks(rng, per_image, mask_shape, overlap_mask))
+        config["overlap_mask"] = overlap_mask
+    result = Y.yolov8_detection_loss(inputs["pred_distri"], inputs["pred_logits"], featmap_sizes, strides, batch)
+    n = max(len(g) for g in per_image)
+    mask_gt = torch.arange(n)[None, :] < torch.tensor([len(g) for g in per_image])[:, None]
+    assume(task_aligned_tie_free(result.assignment, mask_gt, Y.YOLOV8_ULTRALYTICS.assigner.topk, gap=gap))
+    return inputs, config

@@ -477,3 +477,56 @@ def anchor_offsets_hardcoded() -> Adapter:
                                                                          profile),
                     "anchors.points": lambda inputs, config, profile: points(inputs, {**config, "offset": 0.5},
                                                                              profile)})
+
+def task_aligned_topk_off_by_one() -> Adapter:
+    """The task-aligned assigner with a top-k one short of its convention's (each GT's k-th anchor dropped)."""
+    from oracle import conventions as conv
+    from oracle.assign.task_aligned import task_aligned_assign
+
+    def assign(inputs, config, profile):
+        tal = conv.named(config["convention"], conv.TaskAlignedConvention)
+        a = task_aligned_assign(*(inputs[k] for k in ("pd_scores", "pd_bboxes", "anchor_points", "gt_labels",
+                                                      "gt_bboxes", "mask_gt")),
+                                convention=dataclasses.replace(tal, topk=tal.topk - 1),
+                                stride_val=config.get("stride_val"))
+        return {"target_labels": a.target_labels, "target_bboxes": a.target_bboxes, "target_scores": a.target_scores,
+                "fg_mask": a.fg_mask, "target_gt_idx": a.target_gt_idx}
+    return _with("task-aligned-topk-off-by-one", **{"assign.task_aligned": assign})
+
+
+def _swapped_dfl(dfl):
+    """A distribution focal loss with the two bins' weights swapped: target ``t`` between bins ``l`` and ``l + 1``
+    weighs bin ``l`` by ``t - l`` (instead of ``l + 1 - t``), i.e. the correct loss at ``2 l + 1 - t``."""
+    def swapped(logits, targets, *args, **kwargs):
+        left = torch.floor(targets)
+        return dfl(logits, 2 * left + 1 - targets, *args, **kwargs)
+    return swapped
+
+
+def dfl_bins_swapped() -> Adapter:
+    """The YOLOv8 losses with the DFL's left and right bin weights swapped."""
+    from oracle.criteria import yolov8
+
+    def patched(name):
+        def call(inputs, config, profile):
+            original = yolov8.L.distribution_focal_loss
+            yolov8.L.distribution_focal_loss = _swapped_dfl(original)
+            try:
+                return COMPONENTS[name].call(inputs, config, profile)
+            finally:
+                yolov8.L.distribution_focal_loss = original
+        return call
+    return _with("dfl-bins-swapped", **{n: patched(n) for n in ("criteria.yolov8_detection",
+                                                                 "criteria.yolov8_segmentation")})
+
+
+def seg_empty_per_target_masks_raise() -> Adapter:
+    """The segmentation loss raising for a batch without instances whose per-target masks (overlap_mask off) are
+    larger than the prototypes: ultralytics 8.0.35 resized the ``[0, H, W]`` masks with ``F.interpolate``, which
+    rejects an empty batch."""
+    def call(inputs, config, profile):
+        masks, proto = inputs["batch"]["masks"], inputs["proto"]
+        if not config.get("overlap_mask", True) and masks.shape[0] == 0 and masks.shape[-2:] != proto.shape[-2:]:
+            torch.nn.functional.interpolate(masks[None], proto.shape[-2:], mode="nearest")  # raises on [1, 0, H, W]
+        return COMPONENTS["criteria.yolov8_segmentation"].call(inputs, config, profile)
+    return _with("seg-empty-per-target-masks-raise", **{"criteria.yolov8_segmentation": call})

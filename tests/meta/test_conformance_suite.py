@@ -544,3 +544,23 @@ def test_the_html_report_renders_in_a_headless_browser(pytester):
             assert left - 1 <= mark[0] <= mark[2] <= right + 1 and top - 1 <= mark[1] <= mark[3] <= bottom + 1, \
                 (plot["cls"], mark, plot["box"])
     assert all(any(p["marks"] for p in plots if p["cls"] == cls) for cls in ("error-vs-magnitude", "ulps-histogram"))
+
+
+def test_generated_yolov8_inputs_catch_task_aligned_dfl_and_empty_mask_faults(pytester):
+    # A top-k one short: the golden mmdet case misses it (its GTs' k-th and (k+1)-th anchors agree on the outcome);
+    # the tie-free generated draws catch it under every convention.
+    result, report = run_suite(pytester, faulty("task_aligned_topk_off_by_one"), "--hypothesis-profile=ci", "-k",
+                               "test_task_aligned_generated or random-mmdet")
+    got = {k: v for k, v in outcomes(report).items() if "task_aligned" in k}
+    assert got == {"test_golden[assign.task_aligned/random-mmdet]": ("passed", None),
+                   **{f"test_task_aligned_generated[{c}]": ("failed", "semantic")
+                      for c in ("TAL_ULTRALYTICS", "TAL_ULTRALYTICS_LEGACY", "TAL_MMDET")}}
+    result, report = run_suite(pytester, faulty("dfl_bins_swapped"), "--hypothesis-profile=ci", "-k",
+                               "test_yolov8_detection_generated")
+    assert outcomes(report) == {"test_yolov8_detection_generated": ("failed", "semantic")}
+    # ultralytics 8.0.35's empty per-target masks: a failure (raised), not a skip; no golden case reaches it.
+    result, report = run_suite(pytester, faulty("seg_empty_per_target_masks_raise"), "--hypothesis-profile=ci", "-k",
+                               "test_yolov8_segmentation")
+    got = outcomes(report)
+    assert got.pop("test_yolov8_segmentation_generated[per-target-masks]") == ("failed", "raised")
+    assert {v for v in got.values()} == {("passed", None)}, got
