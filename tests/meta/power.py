@@ -1,0 +1,200 @@
+"""The suite's power: run the conformance suite on every registered fault (tests/meta/faults.py) and tabulate which
+checks catch it.
+
+    python -m tests.meta.power [--components C ...] [--faults NAME ...] [--profile ci|dev] [--write docs/suite-power.md]
+
+Each fault runs in its own process, with ``CI=1``: ``python -m pytest conformance
+--impl=py:tests.meta.faults:NAME -k <the component's tests> --conformance-report=R.json -p no:cacheprovider
+-p tests.meta.power_profiles --hypothesis-profile=P-no-shrink`` (tests/meta/power_profiles.py: profile P without
+shrinking, which decides nothing here). A component's tests are
+its golden cases (ids ``test_golden[component/...]``) and the generated tests that call it (read from
+conformance/test_*.py: :func:`generated_tests`); only the report's records of that component count. A fault is
+caught when one of them fails. One progress line per fault goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SUITE = REPO / "conformance"
+
+
+def generated_tests() -> dict[str, list[tuple[str, str]]]:
+    """``{component: [(test function, id keyword), ...]}`` of the generated tests: each test function of
+    conformance/test_*.py calling ``detconf.check_generated(COMPONENT, ...)``. A component written as an f-string
+    (``f"losses.{name}"``) maps to every component with that prefix, the rest being a keyword of the test's id."""
+    from components.contract import COMPONENTS
+    out: dict[str, list[tuple[str, str]]] = {}
+    for path in sorted(SUITE.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef) or not node.name.startswith("test_"):
+                continue
+            for call in ast.walk(node):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                        and call.func.attr == "check_generated" and call.args):
+                    continue
+                arg = call.args[0]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    out.setdefault(arg.value, []).append((node.name, ""))
+                elif isinstance(arg, ast.JoinedStr) and isinstance(arg.values[0], ast.Constant):
+                    prefix = arg.values[0].value
+                    for name in COMPONENTS:
+                        if name.startswith(prefix):
+                            out.setdefault(name, []).append((node.name, name[len(prefix):]))
+    return out
+
+
+def selection(component: str, generated: dict[str, list[tuple[str, str]]]) -> str:
+    """The ``-k`` expression of a component's tests."""
+    terms = [f"{component}/"] + [f"({fn} and {kw})" if kw else fn for fn, kw in generated.get(component, [])]
+    return " or ".join(terms)
+
+
+@dataclass
+class Result:
+    fault: str
+    component: str
+    kind: str
+    what: str
+    run: int = 0
+    caught: list[tuple[str, str]] = field(default_factory=list)  # (test id, class)
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.caught) / self.run if self.run else 0.0
+
+    @property
+    def by_generated(self) -> bool:
+        return any("test_golden[" not in t for t, _ in self.caught)
+
+
+def run_fault(fault, profile: str, generated, timeout: float = 1800.0) -> Result:
+    """Run the suite on one fault (a subprocess) and read its report."""
+    result = Result(fault.name, fault.component, fault.kind, fault.what)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        cmd = [sys.executable, "-m", "pytest", str(SUITE), f"--impl=py:tests.meta.faults:{fault.name}",
+               "-k", selection(fault.component, generated), f"--conformance-report={report}",
+               "-p", "no:cacheprovider", "-p", "tests.meta.power_profiles", f"--hypothesis-profile={profile}-no-shrink",
+               "-q"]
+        env = {**os.environ, "CI": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
+                                                                              os.environ.get("PYTHONPATH")]))}
+        try:
+            done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            result.error = f"timed out after {timeout:g} s"
+        else:
+            if not report.exists():
+                result.error = f"no report (pytest exit {done.returncode}): {(done.stdout + done.stderr)[-300:]}"
+        if report.exists():
+            records = [t for t in json.loads(report.read_text())["tests"] if t.get("component") == fault.component]
+            ran = [t for t in records if t["outcome"] in ("passed", "failed")]
+            result.run = len(ran)
+            result.caught = [(t["test"].split("::", 1)[1], t.get("class") or "?") for t in ran
+                             if t["outcome"] == "failed"]
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def _classes(caught: list[tuple[str, str]]) -> str:
+    by: dict[str, int] = {}
+    for _, cls in caught:
+        by[cls] = by.get(cls, 0) + 1
+    return ", ".join(f"{n} {c}" for c, n in sorted(by.items()))
+
+
+def _tests(caught: list[tuple[str, str]], limit: int = 3) -> str:
+    names = [f"`{t}`" for t, _ in caught[:limit]]
+    return ", ".join(names) + (f" (+{len(caught) - limit})" if len(caught) > limit else "")
+
+
+def markdown(results: list[Result], *, command: str, profile: str, seconds: float) -> str:
+    """The table, per-component summary, faults caught by golden cases only, and the uncaught ones."""
+    today = datetime.date.today().isoformat()
+    caught = [r for r in results if r.caught]
+    lines = ["# The suite's power: faulty implementations and the checks that catch them", "",
+             f"Generated by `{command}` on {today} (hypothesis profile {profile} without shrinking, dtype float32, "
+             f"one process; {len(results)} faults in {seconds / 60:.1f} min). Faults: tests/meta/faults.py. A fault "
+             "is caught when one of its component's checks fails; the catch rate is failed / run.", "",
+             f"**Caught: {len(caught)} / {len(results)}.**", "",
+             "| component | fault | kind | checks run | checks that caught it (failed) | catch rate | by a generated "
+             "test? |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        found = f"{len(r.caught)}: {_classes(r.caught)}; {_tests(r.caught)}" if r.caught else \
+            ("**none**" + (f" ({r.error})" if r.error else ""))
+        lines.append(f"| {r.component} | `{r.fault}` | {r.kind} | {r.run} | {found} | {r.rate:.2f} | "
+                     f"{'yes' if r.by_generated else 'no'} |")
+    lines += ["", "## Per component", "", "| component | faults caught / total |", "|---|---|"]
+    for component in sorted({r.component for r in results}):
+        rs = [r for r in results if r.component == component]
+        lines.append(f"| {component} | {sum(1 for r in rs if r.caught)} / {len(rs)} |")
+    golden_only = [r for r in caught if not r.by_generated]
+    lines += ["", "## Caught by golden cases only", ""]
+    lines += [f"- `{r.fault}` ({r.component}): {r.what}" for r in golden_only] or ["None."]
+    lines += ["", "## Not caught", ""]
+    lines += [f"- `{r.fault}` ({r.component}, {r.kind}, {r.run} checks run): {r.what}"
+              + (f" -- {r.error}" if r.error else "") for r in results if not r.caught] or ["None."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.meta.power", description=__doc__.splitlines()[0])
+    parser.add_argument("--components", nargs="*", default=None, metavar="GLOB",
+                        help="components to run (globs: losses.*); default every one")
+    parser.add_argument("--faults", nargs="*", default=None, metavar="GLOB", help="fault names to run (globs)")
+    parser.add_argument("--profile", default="ci", choices=("ci", "dev"), help="hypothesis profile (default ci)")
+    parser.add_argument("--write", default=None, metavar="PATH", help="write the markdown table here")
+    parser.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON here")
+    parser.add_argument("--list", action="store_true", help="list the selected faults and exit")
+    args = parser.parse_args(argv)
+    from .faults import FAULTS
+
+    def chosen(name: str, globs) -> bool:
+        return globs is None or any(fnmatch.fnmatchcase(name, g) for g in globs)
+    faults = [f for f in FAULTS.values() if chosen(f.component, args.components) and chosen(f.name, args.faults)]
+    faults.sort(key=lambda f: (f.component, f.kind != "convention field", f.name))
+    if args.list:
+        for f in faults:
+            print(f"{f.component:32s} {f.kind:18s} {f.name}")
+        return 0
+    generated = generated_tests()
+    results, start = [], time.monotonic()
+    for i, fault in enumerate(faults, 1):
+        r = run_fault(fault, args.profile, generated)
+        results.append(r)
+        verdict = (f"caught by {len(r.caught)}/{r.run}" if r.caught else
+                   f"NOT CAUGHT ({r.run} run){' ' + r.error if r.error else ''}")
+        print(f"[{i}/{len(faults)}] {fault.name}: {verdict} ({r.seconds:.0f} s)", file=sys.stderr, flush=True)
+    elapsed = time.monotonic() - start
+    command = "python -m tests.meta.power " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = markdown(results, command=command.strip(), profile=args.profile, seconds=elapsed)
+    if args.write:
+        Path(args.write).write_text(text)
+    else:
+        print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.__dict__ | {"rate": r.rate, "by_generated": r.by_generated}
+                                               for r in results], indent=1) + "\n")
+    uncaught = [r.fault for r in results if not r.caught]
+    print(f"caught {len(results) - len(uncaught)} / {len(results)} in {elapsed:.0f} s; not caught: "
+          f"{', '.join(uncaught) or 'none'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
