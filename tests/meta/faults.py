@@ -53,7 +53,8 @@ class Fault:
     factory: Callable[[], Adapter]
 
 
-KINDS = ("convention field", "threshold/kink", "formula", "gradient", "dtype", "tie-break", "precision")
+KINDS = ("convention field", "threshold/kink", "formula", "gradient", "dtype", "tie-break", "precision", "input check",
+         "output names", "dropped feature", "empty shape")
 
 
 def _with(name: str, component: str, call) -> Adapter:
@@ -467,6 +468,21 @@ def _handwritten() -> list[Fault]:
                   F.decode_three_levels_swapped_strides),
         _existing("hungarian-int32-indices", "assign.hungarian", "dtype", F.hungarian_int32_indices),
         _existing("max-iou-strict-positive", "assign.max_iou", "threshold/kink", F.max_iou_strict_positive),
+        _existing("area-without-half-kernel", "boxes.area", "formula", F.area_without_half_kernel),
+        _existing("giou-loss-additive-eps", "losses.giou_loss", "convention field", F.giou_loss_additive_eps),
+        _existing("giou-loss-additive-eps-1e-9", "losses.giou_loss", "convention field", F.giou_loss_additive_eps_1e9),
+        _existing("hungarian-without-label-check", "assign.hungarian", "input check", F.hungarian_without_label_check),
+        _existing("dino-nonzero-dn-keys", "criteria.set_criterion", "output names", F.dino_nonzero_dn_keys),
+        _existing("criterion-drops-encoder-terms", "criteria.set_criterion", "dropped feature",
+                  F.criterion_drops_encoder_terms),
+        _existing("smooth-l1-beta-inverted", "losses.smooth_l1_loss", "convention field", F.smooth_l1_beta_inverted),
+        _existing("dfl-without-clamp", "losses.distribution_focal_loss", "threshold/kink", F.dfl_without_clamp),
+        _existing("anchor-offsets-hardcoded", "anchors.grid", "convention field", F.anchor_offsets_hardcoded),
+        _existing("task-aligned-topk-off-by-one", "assign.task_aligned", "threshold/kink",
+                  F.task_aligned_topk_off_by_one),
+        _existing("dfl-bins-swapped", "criteria.yolov8_detection", "formula", F.dfl_bins_swapped),
+        _existing("seg-empty-per-target-masks-raise", "criteria.yolov8_segmentation", "empty shape",
+                  F.seg_empty_per_target_masks_raise),
         *strict,
         _hand("task-aligned-topk-plus-one", "assign.task_aligned", "threshold/kink", "top-k takes k + 1 candidates",
               _task_aligned_topk(+1)),
