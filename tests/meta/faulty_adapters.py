@@ -530,3 +530,16 @@ def seg_empty_per_target_masks_raise() -> Adapter:
             torch.nn.functional.interpolate(masks[None], proto.shape[-2:], mode="nearest")  # raises on [1, 0, H, W]
         return COMPONENTS["criteria.yolov8_segmentation"].call(inputs, config, profile)
     return _with("seg-empty-per-target-masks-raise", **{"criteria.yolov8_segmentation": call})
+
+
+def seg_proto_sum_times_zero() -> Adapter:
+    """The segmentation loss of a batch without instances adding ``proto.sum() * 0`` in the run's dtype, to keep the
+    prototypes in the graph (ultralytics 8.0.57): large prototypes overflow a float16 sum to inf, and inf * 0 is
+    NaN."""
+    def call(inputs, config, profile):
+        out = COMPONENTS["criteria.yolov8_segmentation"].call(inputs, config, profile)
+        if inputs["batch"]["masks"].shape[0] == 0 or not bool(out["fg_mask"].any()):
+            keep = (inputs["proto"].sum() * 0).to(out["total"].dtype)
+            out = {**out, "loss": out["loss"] + keep, "total": out["total"] + keep}
+        return out
+    return _with("seg-proto-sum-times-zero", **{"criteria.yolov8_segmentation": call})

@@ -424,6 +424,18 @@ def test_a_fault_caught_by_one_golden_case_fails_a_generated_test(pytester, faul
     assert outcomes(report) == {test: ("failed", "semantic") for test in tests}
 
 
+def test_a_float16_overflow_on_a_batch_without_instances_is_non_finite(pytester):
+    # proto.sum() * 0 in float16 is NaN for large prototypes (inf * 0): no golden case has both an empty batch and
+    # large prototypes; the generated segmentation batches do, and the NaN is its own class.
+    args = ("--hypothesis-profile=ci", "--dtype=float16", "-k", "yolov8_segmentation")
+    _, report = run_suite(pytester, faulty("seg_proto_sum_times_zero"), *args)
+    got = outcomes(report)
+    assert {k: v for k, v in got.items() if "generated" in k} == {
+        f"test_yolov8_segmentation_generated[{m}]": ("failed", "non-finite") for m in ("overlap-masks",
+                                                                                        "per-target-masks")}
+    assert all(v == ("passed", None) for k, v in got.items() if k.startswith("test_golden")), got
+
+
 def test_an_implementation_computing_in_float32_is_internal_precision_at_float64(pytester):
     # The float64 run of a float32-internal encoding misses the float64 budget but meets float32's: its class says
     # so; a wrong formula at float64 (the offset above) stays semantic.
