@@ -59,6 +59,13 @@ def boxes_small(n: int | st.SearchStrategy[int] = st.integers(1, 5)) -> st.Searc
     return boxes_xyxy(n, min_size=2.0 ** -10, max_coord=1 / 16)
 
 
+def boxes_pixel(n: int | st.SearchStrategy[int] = st.integers(1, 5)) -> st.SearchStrategy[torch.Tensor]:
+    """Pixel-scale xyxy boxes: integer corners in ``[0, 1024]`` (exact in every dtype), sides in ``[8, 614]``, areas
+    up to about 3.8e5, past float16's largest finite number (65504): an area or union computed in float16
+    overflows (torchvision 0.8.2's ``box_iou`` returned NaN or 0 for a true 0.2985 so)."""
+    return boxes_xyxy(n, min_size=8.0, max_coord=1024.0)
+
+
 def small_boxes_fit(dtype: torch.dtype) -> bool:
     """Whether a run in ``dtype`` takes :func:`boxes_small`: float32 and float64. A half-precision run cannot see
     the eps they exist for (1e-7 is below its resolution of an area), and float16 areas would be subnormal."""
@@ -67,9 +74,9 @@ def small_boxes_fit(dtype: torch.dtype) -> bool:
 
 def box_pair(n1: int | st.SearchStrategy[int], n2: int | st.SearchStrategy[int], *,
              small: bool) -> st.SearchStrategy[tuple[torch.Tensor, torch.Tensor]]:
-    """Two sets of xyxy boxes ``([n1, 4], [n2, 4])`` at one scale (both realistic or, when ``small``, possibly both
-    small), so that they overlap as often at either scale."""
-    scales = [boxes_realistic] + ([boxes_small] if small else [])
+    """Two sets of xyxy boxes ``([n1, 4], [n2, 4])`` at one scale (both realistic, both in pixels or, when ``small``,
+    both small), so that they overlap as often at each scale."""
+    scales = [boxes_realistic, boxes_pixel] + ([boxes_small] if small else [])
     return st.sampled_from(scales).flatmap(lambda boxes: st.tuples(boxes(n1), boxes(n2)))
 
 
