@@ -458,7 +458,6 @@ def _handwritten() -> list[Fault]:
         _existing("wrong-giou-eps", "boxes.overlap", "convention field", F.wrong_giou_eps),
         _existing("focal-wrong-count", "criteria.set_criterion", "formula", F.focal_wrong_count),
         _existing("greedy-matcher", "assign.hungarian", "formula", F.greedy_matcher),
-        _existing("reversed-tie-break", "assign.hungarian", "tie-break", F.reversed_tie_break),
         _existing("wrong-focal-gradient", "losses.sigmoid_focal_loss", "gradient", F.wrong_focal_gradient),
         _existing("naive-focal", "losses.sigmoid_focal_loss", "precision", F.naive_focal_in_input_dtype),
         _existing("off-by-one-nearest", "masks.resize", "threshold/kink", F.off_by_one_nearest),

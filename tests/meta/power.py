@@ -174,22 +174,31 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     generated = generated_tests()
     results, start = [], time.monotonic()
+    command = "python -m tests.meta.power " + " ".join(argv if argv is not None else sys.argv[1:])
+
+    def write(partial: bool) -> None:
+        # After every fault, so that a long run interrupted leaves the table of the faults it finished.
+        text = markdown(results, command=command.strip(), profile=args.profile, seconds=time.monotonic() - start)
+        if partial:
+            text = text.replace("\n\n", f"\n\n**Partial: {len(results)} of {len(faults)} selected faults run.**\n\n", 1)
+        if args.write:
+            Path(args.write).write_text(text)
+        elif not partial:
+            print(text)
+        if args.json:
+            Path(args.json).write_text(json.dumps([r.__dict__ | {"rate": r.rate, "by_generated": r.by_generated}
+                                                   for r in results], indent=1) + "\n")
+
     for i, fault in enumerate(faults, 1):
         r = run_fault(fault, args.profile, generated)
         results.append(r)
         verdict = (f"caught by {len(r.caught)}/{r.run}" if r.caught else
                    f"NOT CAUGHT ({r.run} run){' ' + r.error if r.error else ''}")
         print(f"[{i}/{len(faults)}] {fault.name}: {verdict} ({r.seconds:.0f} s)", file=sys.stderr, flush=True)
+        if i < len(faults):
+            write(partial=True)
     elapsed = time.monotonic() - start
-    command = "python -m tests.meta.power " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(results, command=command.strip(), profile=args.profile, seconds=elapsed)
-    if args.write:
-        Path(args.write).write_text(text)
-    else:
-        print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps([r.__dict__ | {"rate": r.rate, "by_generated": r.by_generated}
-                                               for r in results], indent=1) + "\n")
+    write(partial=False)
     uncaught = [r.fault for r in results if not r.caught]
     print(f"caught {len(results) - len(uncaught)} / {len(results)} in {elapsed:.0f} s; not caught: "
           f"{', '.join(uncaught) or 'none'}", file=sys.stderr)
