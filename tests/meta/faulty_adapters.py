@@ -136,6 +136,25 @@ def wrong_giou_eps_known_float16() -> Adapter:
     return adapter
 
 
+def wrong_giou_eps_nan_known() -> Adapter:
+    """wrong_giou_eps that also returns NaN for its first pair, with wrong_giou_eps_known's file: the entry expects
+    the eps difference (internal-precision on value and gradients), and a non-finite failure is not it."""
+    from pathlib import Path
+    base = wrong_giou_eps()
+    overlap = base.components["boxes.overlap"]
+
+    def with_nan(inputs, config, profile):
+        out = overlap(inputs, config, profile)
+        if config["op"] != "giou":
+            return out
+        first = torch.zeros_like(out["value"], dtype=torch.bool).flatten()
+        first[0] = True
+        return {"value": torch.where(first.reshape(out["value"].shape), float("nan"), out["value"])}
+    adapter = _with("wrong-giou-eps-nan", **{"boxes.overlap": with_nan})
+    adapter.known_differences = str(Path(__file__).with_name("data") / "known_wrong_giou.toml")
+    return adapter
+
+
 def missing_components() -> Adapter:
     """Provides box conversion only: everything else must be reported as not provided."""
     return Adapter(name="partial", version="0", components={"boxes.convert": COMPONENTS["boxes.convert"].call})
