@@ -155,6 +155,21 @@ def wrong_giou_eps_nan_known() -> Adapter:
     return adapter
 
 
+def wrong_giou_eps_generated_known() -> Adapter:
+    """wrong_giou_eps with a known difference on the generated DETR GIoU test (known_wrong_giou_generated.toml)."""
+    from pathlib import Path
+    adapter = wrong_giou_eps()
+    adapter.known_differences = str(Path(__file__).with_name("data") / "known_wrong_giou_generated.toml")
+    return adapter
+
+
+def wrong_giou_eps_nan_generated_known() -> Adapter:
+    """wrong_giou_eps_nan_known with the generated test's known difference: hypothesis' final failure is non-finite."""
+    adapter = wrong_giou_eps_nan_known()
+    adapter.known_differences = wrong_giou_eps_generated_known().known_differences
+    return adapter
+
+
 def missing_components() -> Adapter:
     """Provides box conversion only: everything else must be reported as not provided."""
     return Adapter(name="partial", version="0", components={"boxes.convert": COMPONENTS["boxes.convert"].call})
