@@ -108,3 +108,14 @@ def test_an_entry_must_say_what_it_expects(tmp_path, fields, error):
     with pytest.raises(pytest.UsageError) as raised:
         load_known_differences(path)
     assert str(raised.value).startswith(f"{path}: expected_failure #1 (x) ") and error in str(raised.value)
+
+
+def test_every_built_in_known_difference_says_what_it_expects():
+    from pathlib import Path
+
+    import conformance
+    from conformance.known import load_known_differences
+    files = sorted((Path(conformance.__file__).parent / "adapters" / "known_differences").glob("*.toml"))
+    assert [f.stem for f in files] == ["mmdet", "onnx", "torchvision", "transformers", "ultralytics"]
+    for path in files:
+        assert all("class" in e and ("outputs" in e or "message" in e) for e in load_known_differences(path))
