@@ -456,7 +456,7 @@ class Session:
             for key in ("max_abs", "max_rel", "ulps", "norm_ulps"):
                 if info.get(key, 0.0) > entry.get(key, 0.0):
                     entry[key] = info[key]
-            for key in ("outcome", "reason", "class"):
+            for key in ("outcome", "reason", "class", "paths"):
                 if key in info:
                     entry[key] = info[key]
             for key, value in info.items():
@@ -582,13 +582,17 @@ class Reporter:
             # class), not the traceback's last line.
             crash = getattr(report.longrepr, "reprcrash", None)
             text = crash.message if crash is not None else str(report.longrepr or "")
-            info["message"] = text.removeprefix("conformance.runner.ConformanceFailure: ")[:4000]
+            for prefix in ("conformance.runner.ConformanceFailure: ", "conformance.known.FailedDifferently: "):
+                text = text.removeprefix(prefix)
+            info["message"] = text[:4000]
         self.state.records.append(info)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function):
         """A generated test whose every draw the adapter declined ends as *not provided* (skipped with the reasons
-        seen), not as hypothesis' error that no example satisfied its assumptions."""
+        seen), not as hypothesis' error that no example satisfied its assumptions. A test with a known difference
+        (conformance/known.py) that fails raises KnownDifferenceObserved when it failed as its entry expects (its
+        strict xfail's ``raises``) and FailedDifferently otherwise (a failure naming the entry)."""
         from hypothesis.errors import Unsatisfiable
         try:
             return (yield)
@@ -599,6 +603,12 @@ class Reporter:
             reason = "; ".join(entry["declined_reasons"]) or "every draw declined"
             entry.update(outcome="not provided", reason=reason)
             pytest.skip(f"not provided: {reason} (the adapter declined all {entry['draws']} draws)")
+        except Exception as err:
+            from .known import KNOWN, observe
+            known = pyfuncitem.stash.get(KNOWN, None)
+            if known is None:
+                raise
+            raise observe(known, err) from err
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:

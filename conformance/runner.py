@@ -35,17 +35,21 @@ from oracle.assign.hungarian import matching_cost_matrix
 from oracle.errors import OracleInputError
 
 from .adapters.base import Adapter, NotProvided, Support
-from .compare import Figures, check_matching, compare_trees, dtype_mismatches, same_matching
+from .compare import Figures, Mismatch, check_matching, compare_trees, dtype_mismatches, same_matching
 
 Tree = Any
 
 
 class ConformanceFailure(AssertionError):
-    """The candidate disagrees with the reference. ``kind`` is precision, semantic, unclassified or timeout."""
+    """The candidate disagrees with the reference. ``kind`` is precision, semantic, non-finite, internal-precision,
+    unclassified, timeout or raised (a rank's call raised); ``paths`` are the output paths that differ (as the
+    message names them: ``value``, ``losses.loss_ce``, ``grad.outputs.pred_boxes``, ``indices.0``; none for a call
+    that did not return)."""
 
-    def __init__(self, message: str, kind: str):
+    def __init__(self, message: str, kind: str, paths: tuple[str, ...] = ()):
         super().__init__(message)
         self.kind = kind
+        self.paths = tuple(paths)
 
 
 class CallTimeout(ConformanceFailure):
@@ -134,14 +138,14 @@ def run_candidate(adapter: Adapter, component: str, inputs64: Mapping[str, Any],
 
 
 def _criterion_problems(inputs64: Mapping[str, Any], config: Mapping[str, Any], profile: str, candidate: Mapping,
-                        dtype: torch.dtype) -> list[str]:
+                        dtype: torch.dtype) -> list[Mismatch]:
     """Validity and optimality of a candidate criterion's matchings under the reference costs."""
     matcher = conv.get_profile(profile).matcher
     problems = []
     layers = criterion_layers(inputs64["outputs"])
     for key, per_image in candidate.items():
         if key not in layers:
-            problems.append(f"indices.{key}: no such matched layer")
+            problems.append(Mismatch(f"indices.{key}", f"indices.{key}: no such matched layer"))
             continue
         layer = layers[key]
         for b, (pair, target) in enumerate(zip(per_image, inputs64["targets"])):
@@ -150,7 +154,7 @@ def _criterion_problems(inputs64: Mapping[str, Any], config: Mapping[str, Any], 
             cost = matching_cost_matrix(layer["pred_logits"][b], layer["pred_boxes"][b], target, convention=matcher)
             issues, _ = check_matching(f"indices.{key}.{b}", cost, pair["pred"], pair["gt"], pair["pred"], pair["gt"],
                                        dtype)
-            problems += issues
+            problems += [Mismatch(f"indices.{key}.{b}", m) for m in issues]
     return problems
 
 
@@ -184,9 +188,17 @@ def judge(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[
           profile: str, dtype: torch.dtype, figures: Figures, *, autocast: bool = False) -> list[str]:
     """Every problem of a candidate's outputs against the expected ones (messages), by the standard of ``dtype``
     (with ``autocast``: of a float32 run inside ``torch.autocast(dtype)``)."""
+    return [m.message for m in judge_mismatches(component, actual, expected, inputs64, config, profile, dtype, figures,
+                                                autocast=autocast)]
+
+
+def judge_mismatches(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[str, Any],
+                     config: Mapping[str, Any], profile: str, dtype: torch.dtype, figures: Figures, *,
+                     autocast: bool = False) -> list[Mismatch]:
+    """:func:`judge` with each problem's output path (``indices.<image>`` for a matching)."""
     comp = COMPONENTS[component]
     # Before any comparison: a matching in int32 indices compares equal by value, but breaks indexing downstream.
-    problems: list[str] = [m.message for m in dtype_mismatches(component, actual)]
+    problems: list[Mismatch] = list(dtype_mismatches(component, actual))
     skip: tuple[str, ...] = ()
     if comp.matching and comp.matching in actual:
         skip = (comp.matching,)
@@ -195,21 +207,21 @@ def judge(component: str, actual: Mapping, expected: Mapping, inputs64: Mapping[
             for b, (cand, ref) in enumerate(zip(actual["indices"], expected["indices"])):
                 issues, n = check_matching(f"indices.{b}", expected["cost"][b], ref["pred"], ref["gt"], cand["pred"],
                                            cand["gt"], dtype)
-                problems += issues
+                problems += [Mismatch(f"indices.{b}", m) for m in issues]
                 ties += n
             if ties:
                 figures.notes.append(f"{ties} tied decision(s)")
             if len(actual["indices"]) != len(expected["indices"]):
-                problems.append(f"indices: {len(actual['indices'])} images, expected {len(expected['indices'])}")
+                problems.append(Mismatch("indices", f"indices: {len(actual['indices'])} images, expected "
+                                                    f"{len(expected['indices'])}"))
         elif not same_matching(actual["indices"], expected["indices"]):
             problems += _criterion_problems(inputs64, config, profile, actual["indices"], dtype)
             expected = reference_outputs(component, {**inputs64, "indices": actual["indices"]}, config, profile)
             figures.notes.append("compared under the candidate's own (co-optimal) matching")
     if comp.tie_dependent:
         expected = _tie_aware(component, actual, expected, inputs64, config, profile, figures)
-    problems += [m.message for m in compare_trees(component, actual, expected, inputs64, dtype, figures, skip=skip,
-                                                  optional=comp.optional_outputs, autocast=autocast,
-                                                  profile=profile)]
+    problems += compare_trees(component, actual, expected, inputs64, dtype, figures, skip=skip,
+                              optional=comp.optional_outputs, autocast=autocast, profile=profile)
     return problems
 
 
@@ -277,7 +289,10 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
         figures.notes.append(f"autocast {str(autocast).removeprefix('torch.')}: " + (
             f"outputs changed, judged by the autocast-{str(autocast).removeprefix('torch.')} policy" if mixed else
             "every output bit-identical to the float32 run, judged as float32"))
-    problems = judge(component, actual, expected, seen64, config, profile, judged, figures, autocast=mixed)
+    mismatches = judge_mismatches(component, actual, expected, seen64, config, profile, judged, figures,
+                                  autocast=mixed)
+    problems = [m.message for m in mismatches]
+    paths = tuple(sorted({m.path for m in mismatches}))
     info.update(max_abs=figures.max_abs, max_rel=figures.max_rel, ulps=figures.ulps, norm_ulps=figures.norm_ulps,
                 worst=figures.worst, notes=figures.notes)
     if not problems:
@@ -291,14 +306,14 @@ def check(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config:
     else:
         kind = classify(adapter, component, inputs64, config, profile, device, judged, fixture, timeout,
                         autocast=mixed, actual=actual, expected=expected, seen64=seen64)
-    info["class"] = kind
+    info.update({"class": kind, "paths": list(paths)})
     record(info)
     header = (f"{component} disagrees with the reference [{kind}]: impl {adapter.name} {adapter.version}, "
               f"profile {profile}, {str(dtype).removeprefix('torch.')} on {device}"
               + (f" under autocast {str(autocast).removeprefix('torch.')}" if autocast is not None else ""))
     if label:
         header += f", case {label}"
-    raise ConformanceFailure(header + "\n" + "\n".join(problems), kind)
+    raise ConformanceFailure(header + "\n" + "\n".join(problems), kind, paths)
 
 
 def _bit_identical(a: Mapping, b: Mapping) -> bool:
@@ -388,7 +403,9 @@ def check_ranked(adapter: Adapter, component: str, inputs64: Mapping[str, Any], 
         raise ConformanceFailure(f"{header}: the candidate failed [{kind}]\n" + "\n".join(
             f"rank {r.rank}: {r.error}" for r in failed), kind)
     figures = Figures()
-    problems = _rank_problems(adapter, component, results, config, profile, dtype, figures)
+    mismatches = _rank_problems(adapter, component, results, config, profile, dtype, figures)
+    problems = [m.message for m in mismatches]
+    paths = tuple(sorted({m.path for m in mismatches}))
     info.update(max_abs=figures.max_abs, max_rel=figures.max_rel, ulps=figures.ulps, norm_ulps=figures.norm_ulps,
                 worst=figures.worst, notes=figures.notes)
     if not problems:
@@ -402,14 +419,14 @@ def check_ranked(adapter: Adapter, component: str, inputs64: Mapping[str, Any], 
             kind = "precision"
     elif dtype != torch.float64:
         kind = "unclassified"
-    info["class"] = kind
+    info.update({"class": kind, "paths": list(paths)})
     record(info)
     raise ConformanceFailure(f"{component} disagrees with the reference across {world} ranks [{kind}]: "
-                             f"{header.split(', ', 1)[1]}\n" + "\n".join(problems), kind)
+                             f"{header.split(', ', 1)[1]}\n" + "\n".join(problems), kind, paths)
 
 
 def _rank_problems(adapter: Adapter, component: str, results, config: Mapping[str, Any], profile: str,
-                   dtype: torch.dtype, figures: Figures) -> list[str]:
+                   dtype: torch.dtype, figures: Figures) -> list[Mismatch]:
     """Every rank's outputs against the reference on its shard, given every rank's statistic."""
     from components import ranks
     statistics = [ranks.local_statistic(component, r.seen64, config, profile) for r in results]
@@ -420,8 +437,8 @@ def _rank_problems(adapter: Adapter, component: str, results, config: Mapping[st
         expected = reference_outputs(component, seen, config, profile)
         if not adapter.differentiable:
             expected = {k: v for k, v in expected.items() if k != "grad"}
-        problems += [f"rank {r.rank} of {len(results)}: {m}"
-                     for m in judge(component, r.outputs, expected, seen, config, profile, dtype, figures)]
+        problems += [Mismatch(m.path, f"rank {r.rank} of {len(results)}: {m.message}") for m in
+                     judge_mismatches(component, r.outputs, expected, seen, config, profile, dtype, figures)]
     return problems
 
 
@@ -491,7 +508,7 @@ def with_replay(err: ConformanceFailure, test_name: str, component: str, inputs6
     replay = shlex.join(["pytest", str(Path(__file__).resolve().parent), f"--impl={impl}",
                          f"--dtype={str(dtype).removeprefix('torch.')}", f"--device={device}", *replay_options,
                          f"--conformance-replay={path}"])
-    return ConformanceFailure(f"{err}\nfailing example saved to {path}; replay: {replay}", err.kind)
+    return ConformanceFailure(f"{err}\nfailing example saved to {path}; replay: {replay}", err.kind, err.paths)
 
 
 def check_invalid(adapter: Adapter, component: str, inputs64: Mapping[str, Any], config: Mapping[str, Any],

@@ -136,6 +136,40 @@ def wrong_giou_eps_known_float16() -> Adapter:
     return adapter
 
 
+def wrong_giou_eps_nan_known() -> Adapter:
+    """wrong_giou_eps that also returns NaN for its first pair, with wrong_giou_eps_known's file: the entry expects
+    the eps difference (internal-precision on value and gradients), and a non-finite failure is not it."""
+    from pathlib import Path
+    base = wrong_giou_eps()
+    overlap = base.components["boxes.overlap"]
+
+    def with_nan(inputs, config, profile):
+        out = overlap(inputs, config, profile)
+        if config["op"] != "giou":
+            return out
+        first = torch.zeros_like(out["value"], dtype=torch.bool).flatten()
+        first[0] = True
+        return {"value": torch.where(first.reshape(out["value"].shape), float("nan"), out["value"])}
+    adapter = _with("wrong-giou-eps-nan", **{"boxes.overlap": with_nan})
+    adapter.known_differences = str(Path(__file__).with_name("data") / "known_wrong_giou.toml")
+    return adapter
+
+
+def wrong_giou_eps_generated_known() -> Adapter:
+    """wrong_giou_eps with a known difference on the generated DETR GIoU test (known_wrong_giou_generated.toml)."""
+    from pathlib import Path
+    adapter = wrong_giou_eps()
+    adapter.known_differences = str(Path(__file__).with_name("data") / "known_wrong_giou_generated.toml")
+    return adapter
+
+
+def wrong_giou_eps_nan_generated_known() -> Adapter:
+    """wrong_giou_eps_nan_known with the generated test's known difference: hypothesis' final failure is non-finite."""
+    adapter = wrong_giou_eps_nan_known()
+    adapter.known_differences = wrong_giou_eps_generated_known().known_differences
+    return adapter
+
+
 def missing_components() -> Adapter:
     """Provides box conversion only: everything else must be reported as not provided."""
     return Adapter(name="partial", version="0", components={"boxes.convert": COMPONENTS["boxes.convert"].call})

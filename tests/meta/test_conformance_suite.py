@@ -302,7 +302,7 @@ def test_known_differences_apply_to_their_devices_only(tmp_path):
     from conformance.known import applies, load_known_differences
     path = tmp_path / "k.toml"
     path.write_text('[[expected_failure]]\ntest = "x"\ncategory = "upstream-bug"\nreason = "r"\nlink = "l"\n'
-                    'dtypes = ["float16"]\ndevices = ["cpu"]\n')
+                    'class = "raised"\nmessage = "r"\ndtypes = ["float16"]\ndevices = ["cpu"]\n')
     (entry,) = load_known_differences(path)
     assert applies(entry, "float16", "cpu")
     assert not applies(entry, "float16", "cuda")
