@@ -77,6 +77,24 @@ def test_greedy_matcher_is_not_optimal(pytester):
     assert f"replay: pytest {SUITE} --impl=" in text
 
 
+@pytest.mark.parametrize(("adapter", "caught"), [
+    # alpha exists only in the focal cost: the softmax profiles' draws cannot show it.
+    ("matcher_alpha_hardcoded", ("deformable_detr", "hf_deformable_detr", "dino", "ultralytics")),
+    ("matcher_giou_weight_hardcoded", ("detr", "hf_detr", "deformable_detr", "hf_deformable_detr", "dino", "mmdet",
+                                       "ultralytics")),
+])
+def test_a_matcher_with_a_constant_for_a_config_number_fails(pytester, adapter, caught):
+    # The generated problems draw the matcher's weights and focal parameters (config "matcher"): an optimal matcher
+    # that keeps the default for one of them is not optimal under the drawn cost. It returns no cost matrix, so
+    # the matching alone shows it.
+    result, report = run_suite(pytester, faulty(adapter), "-k", "test_hungarian_generated and tie-free")
+    got = outcomes(report)
+    assert {k: v for k, v in got.items() if v != ("passed", None)} == \
+        {f"test_hungarian_generated[{p}-tie-free]": ("failed", "semantic") for p in caught}, got
+    text = result.stdout.str()
+    assert "the matching is not optimal" in text or "must match target" in text
+
+
 def test_an_optimal_matching_that_breaks_ties_differently_passes(pytester):
     # The faulty adapter really does break the declared tie the other way ...
     case = golden.cases(tag="edge:tie")[0]
