@@ -11,6 +11,7 @@ Upstream of every formula: see the oracle modules each call uses.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 from collections.abc import Callable, Mapping
@@ -29,6 +30,7 @@ from oracle import transformer as T
 from oracle.assign.hungarian import hungarian_match
 from oracle.criteria import CdnDraws, MMDetDETRHeadLoss, SetCriterion, SetCriterionConfig, prepare_for_cdn
 from oracle.criteria._inputs import layer_arg, targets_arg
+from oracle.errors import OracleInputError
 
 from . import dense_calls as D
 from .canonical import canonical_keys, dotted_keys
@@ -194,9 +196,30 @@ def _loss_call(name: str) -> Call:
     return call
 
 
+#: The numeric fields of a profile's MatcherConvention that ``assign.hungarian``'s config ``matcher`` may replace:
+#: what a model's config sets (DETR's set_cost_class/bbox/giou, Deformable-DETR's focal_alpha, ultralytics'
+#: cost_gain), while the cost's form (class_cost, giou convention, giou_cost_offset) stays the profile's.
+MATCHER_FIELDS = ("weight_class", "weight_bbox", "weight_giou", "focal_alpha", "focal_gamma", "focal_eps")
+
+
+def matcher_convention(config: Mapping[str, Any], profile: str) -> conv.MatcherConvention:
+    """The profile's ``matcher`` with ``config["matcher"]`` (``{field: value}``, fields of :data:`MATCHER_FIELDS`)
+    replaced; a value the convention refuses raises OracleInputError through its own checks."""
+    matcher = conv.get_profile(profile).matcher
+    overrides = dict(config.get("matcher") or {})
+    if not overrides:
+        return matcher
+    unknown = sorted(set(overrides) - set(MATCHER_FIELDS))
+    if unknown:
+        raise OracleInputError(f"config.matcher: expected fields of {', '.join(MATCHER_FIELDS)}, got {unknown}")
+    if matcher is None:
+        raise OracleInputError(f"config.matcher: profile {profile!r} has no matcher convention to override")
+    return dataclasses.replace(matcher, **overrides)
+
+
 def call_hungarian(inputs, config, profile):
     matches = hungarian_match(inputs["pred_logits"], inputs["pred_boxes"], inputs["targets"],
-                              convention=conv.get_profile(profile).matcher)
+                              convention=matcher_convention(config, profile))
     return {"indices": [{"pred": m.pred_idx, "gt": m.gt_idx} for m in matches],
             "cost": [m.cost_matrix for m in matches],
             "total_cost": torch.tensor([m.total_cost for m in matches], dtype=torch.float64)}
@@ -336,7 +359,11 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
                 profile_dependent=name.endswith("iou_loss"))  # only the IoU losses take a profile's convention
       for name, pos in LOSS_POSITIONAL.items()],
     Component("assign.hungarian", call_hungarian, matching="indices", optional_outputs=("cost", "total_cost"),
-              doc="pred_logits [B,Q,K], pred_boxes [B,Q,4], targets -> indices, cost, total_cost",
+              doc="pred_logits [B,Q,K] logits, pred_boxes [B,Q,4] normalised cxcywh, targets (labels [T], boxes [T, 4] "
+                  "normalised cxcywh, optional image_size [2] (h, w)) -> indices, cost [Q, T] per image, total_cost "
+                  "[B]; config: optional matcher {field: value} replacing numeric fields of the profile's "
+                  "MatcherConvention (MATCHER_FIELDS: weight_class, weight_bbox, weight_giou, focal_alpha, "
+                  "focal_gamma, focal_eps), as a model's config sets them",
               exact_dtypes={"indices": torch.int64}),
     Component("criteria.set_criterion", call_set_criterion, ("outputs",), lambda o: o["total"], matching="indices",
               optional_outputs=("indices",), tie_dependent=("losses.class_error*", "losses.cardinality_error*"),

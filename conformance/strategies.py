@@ -167,6 +167,23 @@ def criterion_batch(draw, *, num_classes: int = 4, softmax: bool = True, layers:
 
 
 @st.composite
+def crowded_boxes(draw, gt: torch.Tensor, q: int, *, reach: int = 64) -> torch.Tensor:
+    """``[q, 4]`` normalised cxcywh predictions, each one of the ``[T, 4]`` (T >= 1) normalised cxcywh targets ``gt``
+    with its xyxy corners moved by up to ``reach / 1024`` (on the dyadic grid of :func:`boxes_xyxy`, sides kept
+    >= 8 / 1024, inside the unit square): queries crowd round the objects, as a trained decoder's do, so that
+    their class, L1 and GIoU costs for a target are of one size and the cost's weights decide which one wins."""
+    cx, cy, w, h = gt.unbind(-1)
+    corners = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
+    which = draw(st.lists(st.integers(0, len(gt) - 1), min_size=q, max_size=q))
+    # A list, not hnp.arrays: its fill value would move most corners alike.
+    moves = draw(st.lists(st.integers(-reach, reach), min_size=4 * q, max_size=4 * q))
+    xyxy = corners[which] + torch.tensor(moves, dtype=torch.float64).reshape(q, 4) / 1024
+    lo = xyxy[:, :2].clamp(0.0, 1.0 - 8 / 1024)
+    hi = torch.maximum(xyxy[:, 2:].clamp(max=1.0), lo + 8 / 1024)
+    return xyxy_to_cxcywh_formula(torch.cat([lo, hi], -1))
+
+
+@st.composite
 def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bool = False,
                     num_classes: int = 4) -> dict:
     """Canonical ``assign.hungarian`` inputs for a batch of 1-2 images.
@@ -174,8 +191,19 @@ def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bo
     ``ties=False`` (tie-free): every logit gets a distinct offset, so no two queries cost the same.
     ``ties=True`` (tie-rich): the second query of every image copies the first, so their costs tie
     exactly for every target, and the matching is determined only up to swapping them.
+    On about half the draws the queries of each image with targets crowd round them (:func:`crowded_boxes`), in a
+    batch of up to 4 images: there the cost's weights and focal parameters decide the matching (each image a
+    separate chance), where queries anywhere in the image are matched by their L1 distance alone.
     """
-    logits_, boxes_, targets, _ = draw(matching_batch(max_images=2, max_queries=5, max_targets=4, softmax=softmax))
+    crowded = draw(st.booleans())
+    logits_, boxes_, targets, _ = draw(matching_batch(max_images=4 if crowded else 2, max_queries=5, max_targets=4,
+                                                      softmax=softmax))
+    if crowded:
+        boxes_ = torch.stack([draw(crowded_boxes(t["boxes"], boxes_.shape[1])) if len(t["boxes"]) else b
+                              for b, t in zip(boxes_, targets)])
+        # Logits in [-4, 4] on the grid of :func:`logits`, each drawn (hnp.arrays' fill value would make most alike).
+        grid = draw(st.lists(st.integers(-256, 256), min_size=logits_.numel(), max_size=logits_.numel()))
+        logits_ = torch.tensor(grid, dtype=torch.float64).reshape(logits_.shape) / 64
     if ties and logits_.shape[1] >= 2:
         logits_ = logits_.clone()
         boxes_ = boxes_.clone()
@@ -186,6 +214,38 @@ def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bo
     if pixel:
         targets = [{**t, "image_size": torch.tensor([480.0, 640.0], dtype=torch.float64)} for t in targets]
     return {"pred_logits": logits_, "pred_boxes": boxes_, "targets": targets}
+
+
+# --------------------------------------------------------------------------- matcher conventions
+
+#: Realistic values of the matcher's numeric fields (components.contract.MATCHER_FIELDS) in model configs: class
+#: weight 1 (facebookresearch/detr set_cost_class, transformers' DetrConfig class_cost) or 2 (Deformable-DETR,
+#: DINO, mmdet's FocalLossCost weight, ultralytics' RT-DETR cost_gain), box L1 5 and GIoU 2 (all of them), on a grid
+#: of 1/4 around them; focal alpha 0.25 (every one) and what focal-loss sweeps try (0.1-0.9 in steps of 0.05);
+#: gamma 2 (the matchers), 1.5 (ultralytics' RT-DETR losses), 0 (no focusing), 1, 3; eps 1e-8 (DINO,
+#: Deformable-DETR, ultralytics) or 1e-12 (mmdet FocalLossCost).
+MATCHER_FIELD_VALUES = {
+    "weight_class": st.integers(2, 16).map(lambda k: k / 4),
+    "weight_bbox": st.integers(4, 40).map(lambda k: k / 4),
+    "weight_giou": st.integers(2, 16).map(lambda k: k / 4),
+    "focal_alpha": st.one_of(st.sampled_from((0.25, 0.5, 0.75)), st.integers(2, 18).map(lambda k: k / 20)),
+    "focal_gamma": st.sampled_from((0.0, 1.0, 1.5, 2.0, 3.0)),
+    "focal_eps": st.sampled_from((1e-8, 1e-12)),
+}
+FOCAL_FIELDS = ("focal_alpha", "focal_gamma", "focal_eps")
+
+
+@st.composite
+def matcher_overrides(draw, class_cost: str) -> dict:
+    """``assign.hungarian``'s config ``matcher``: ``{}`` (the profile's own values) on about half the draws, otherwise
+    new values (:data:`MATCHER_FIELD_VALUES`) for each field on a coin flip, at least one (the focal ones only for
+    ``class_cost="focal"``, where they apply), so that an implementation that keeps a constant where the
+    convention has a parameter is drawn against it, one field at a time as well as together."""
+    if draw(st.booleans()):
+        return {}
+    fields = [f for f in MATCHER_FIELD_VALUES if class_cost == "focal" or f not in FOCAL_FIELDS]
+    chosen = [f for f in fields if draw(st.booleans())] or [draw(st.sampled_from(fields))]
+    return {f: draw(MATCHER_FIELD_VALUES[f]) for f in chosen}
 
 
 # --------------------------------------------------------------------------- max-IoU thresholds

@@ -63,7 +63,8 @@ Component mapping:
 
 - ``assign.hungarian`` (profiles whose matcher mmdet's costs express: ``mmdet``): ``HungarianAssigner`` with
   ``ClassificationCost`` (or ``FocalLossCost(alpha, gamma, eps)``), ``BBoxL1Cost(box_format="xywh")`` and
-  ``IoUCost(iou_mode="giou")`` at the profile's weights. Per image: ``pred_instances = InstanceData(scores=
+  ``IoUCost(iou_mode="giou")`` at the profile's weights and focal parameters, with the config's ``matcher`` fields
+  replaced (each is a match cost's argument). Per image: ``pred_instances = InstanceData(scores=
   logits, bboxes=pixel xyxy)``, ``gt_instances`` in pixel xyxy, ``img_meta = {"img_shape": image_size}``
   (normalised cxcywh -> pixel xyxy with mmdet's ``bbox_cxcywh_to_xyxy`` times ``[w, h, w, h]``, as mmdet's
   heads hold them). ``indices`` from ``gt_inds``; ``cost`` = the assigner's ``match_costs`` summed, exactly
@@ -424,9 +425,9 @@ class MMDetAdapter(Adapter):
                 dict(type="IoUCost", iou_mode="giou", weight=matcher.weight_giou)]
 
     def hungarian(self, inputs, config, profile):
-        from oracle.conventions import get_profile
+        from components.contract import matcher_convention
         assigner = self.TASK_UTILS.build(dict(type="HungarianAssigner",
-                                              match_costs=self._match_costs(get_profile(profile).matcher)))
+                                              match_costs=self._match_costs(matcher_convention(config, profile))))
         indices, costs = [], []
         for logits, boxes, target in zip(inputs["pred_logits"], inputs["pred_boxes"], inputs["targets"]):
             meta = _img_meta(target)

@@ -61,7 +61,9 @@ Component mapping (the library computes; the adapter converts layouts and builds
     loss called it (a pass-through wrapper records it).
 
 - ``assign.hungarian`` (profile ``ultralytics``): ``models.utils.ops.HungarianMatcher(cost_gain={"class": 2,
-  "bbox": 5, "giou": 2})``, as ``DETRLoss`` hard-codes it (focal cost, alpha 0.25, gamma 2), with the targets
+  "bbox": 5, "giou": 2})``, as ``DETRLoss`` hard-codes it (focal cost, alpha 0.25, gamma 2), the config's ``matcher``
+  fields as its ``cost_gain``, ``alpha`` and ``gamma`` (a focal eps other than its hard-coded 1e-8 is not
+  provided: the class has no parameter for it), with the targets
   concatenated (``gt_bboxes``, ``gt_cls``) and ``gt_groups`` the per-image counts; its GT indices are offsets into
   the concatenation and are converted to per-image indices. It returns no cost matrix. It computes the cost in
   float32 and sets NaN/inf costs to 0; the reference refuses non-finite input, so that policy is not exercised.
@@ -393,7 +395,16 @@ class UltralyticsAdapter(Adapter):
         targets = inputs["targets"]
         counts = [len(t["labels"]) for t in targets]
         gt_boxes, gt_cls = torch.cat([t["boxes"] for t in targets]), torch.cat([t["labels"] for t in targets])
-        matcher = self.detr_ops.HungarianMatcher(cost_gain=dict(DETR_MATCHER_GAINS))
+        from components.contract import matcher_convention
+        m = matcher_convention(config, profile)
+        if m.focal_eps != 1e-8:
+            raise NotProvided(f"ultralytics' HungarianMatcher hard-codes the focal cost's eps 1e-8 "
+                              f"(models/utils/ops.py), and nothing sets it: {m.focal_eps:g} is not expressible")
+        # DETRLoss builds it with DETR_MATCHER_GAINS and the default alpha and gamma; the config's matcher fields are
+        # the constructor's arguments.
+        matcher = self.detr_ops.HungarianMatcher(cost_gain={"class": m.weight_class, "bbox": m.weight_bbox,
+                                                            "giou": m.weight_giou}, alpha=m.focal_alpha,
+                                                 gamma=m.focal_gamma)
         pairs = matcher(inputs["pred_boxes"], inputs["pred_logits"], gt_boxes, gt_cls, counts)
         return {"indices": per_image_matching(pairs, counts)}
 

@@ -14,7 +14,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from conformance.adapters import Adapter
-from components.contract import COMPONENTS, call_overlap, call_set_criterion
+from components.contract import COMPONENTS, call_overlap, call_set_criterion, matcher_convention
 from oracle import boxes as box_ops
 from oracle.assign.hungarian import matching_cost_matrix
 from oracle.assign.max_iou import max_iou_assign
@@ -52,8 +52,10 @@ def focal_wrong_count() -> Adapter:
     return _with("focal-wrong-count", **{"criteria.set_criterion": criterion})
 
 
-def _per_image(inputs, profile, solve):
-    matcher = get_profile(profile).matcher
+def _per_image(inputs, config, profile, solve, matcher=None):
+    """``assign.hungarian`` outputs with each image's reference cost matrix (under ``matcher``, by default the
+    profile's with the config's ``matcher`` overrides) solved by ``solve(cost) -> (rows, cols)``."""
+    matcher = matcher or matcher_convention(config, profile)
     indices, costs = [], []
     for b, target in enumerate(inputs["targets"]):
         cost = matching_cost_matrix(inputs["pred_logits"][b], inputs["pred_boxes"][b], target, convention=matcher)
@@ -65,6 +67,28 @@ def _per_image(inputs, profile, solve):
     total = torch.tensor([float(c[i["pred"], i["gt"]].sum()) if len(i["pred"]) else 0.0
                           for c, i in zip(costs, indices)], dtype=torch.float64)
     return {"indices": indices, "cost": costs, "total_cost": total}
+
+
+def _hardcoded_matcher(name: str, **constants) -> Adapter:
+    """An optimal matcher whose cost keeps ``constants`` (MatcherConvention fields) whatever the config's ``matcher``
+    sets: the port that writes the default where the model's config has a number. It returns the matching only (no
+    cost matrix, as transformers' and ultralytics' matchers), so that the matching itself must show it."""
+    def matcher(inputs, config, profile):
+        m = dataclasses.replace(matcher_convention(config, profile), **constants)
+        return {"indices": _per_image(inputs, config, profile, linear_sum_assignment, matcher=m)["indices"]}
+    return _with(name, **{"assign.hungarian": matcher})
+
+
+def matcher_alpha_hardcoded() -> Adapter:
+    """A focal-cost matcher with alpha fixed at 0.25, as transformers' DeformableDetrHungarianMatcher and
+    Deformable-DETR's matcher write it while their loss takes the config's focal_alpha."""
+    return _hardcoded_matcher("matcher-alpha-hardcoded", focal_alpha=0.25)
+
+
+def matcher_giou_weight_hardcoded() -> Adapter:
+    """A matcher whose GIoU cost weight is fixed at 2 (the DETR-family default), whatever the config sets, as
+    ultralytics' DETRLoss fixes its matcher's cost gains."""
+    return _hardcoded_matcher("matcher-giou-weight-hardcoded", weight_giou=2.0)
 
 
 def greedy_matcher() -> Adapter:
@@ -81,7 +105,7 @@ def greedy_matcher() -> Adapter:
             cols.append(j)
         return rows, cols
     return _with("greedy-matcher", **{"assign.hungarian": lambda inputs, config, profile:
-                                      _per_image(inputs, profile, greedy)})
+                                      _per_image(inputs, config, profile, greedy)})
 
 
 def reversed_tie_break() -> Adapter:
@@ -90,7 +114,7 @@ def reversed_tie_break() -> Adapter:
         rows, cols = linear_sum_assignment(cost[::-1])
         return cost.shape[0] - 1 - rows, cols
     return _with("reversed-tie-break", **{"assign.hungarian": lambda inputs, config, profile:
-                                          _per_image(inputs, profile, reversed_solve)})
+                                          _per_image(inputs, config, profile, reversed_solve)})
 
 
 def wrong_focal_gradient() -> Adapter:
@@ -300,7 +324,7 @@ def focal_cost_in_autocast_dtype() -> Adapter:
         return (pos - neg)[:, labels].double()
 
     def matcher(inputs, config, profile):
-        m = get_profile(profile).matcher
+        m = matcher_convention(config, profile)
         if not torch.is_autocast_enabled("cpu") or m.class_cost != "focal":
             return COMPONENTS["assign.hungarian"].call(inputs, config, profile)
         half = torch.get_autocast_dtype("cpu")
@@ -310,7 +334,7 @@ def focal_cost_in_autocast_dtype() -> Adapter:
             cost = cost64 + m.weight_class * (_focal(logits.to(half), labels, m) - _focal(logits.double(), labels, m))
             return linear_sum_assignment(torch.nan_to_num(cost, nan=0.0, posinf=0.0, neginf=0.0).numpy())
         images = iter(range(len(inputs["targets"])))
-        return _per_image(inputs, profile, lambda cost: solve(next(images), torch.as_tensor(cost)))
+        return _per_image(inputs, config, profile, lambda cost: solve(next(images), torch.as_tensor(cost)))
     return _with("focal-cost-in-autocast-dtype", **{"assign.hungarian": matcher})
 
 

@@ -120,6 +120,25 @@ def test_greedy_matcher_is_not_optimal(pytester):
     assert f"replay: pytest {SUITE} --impl=" in text
 
 
+@pytest.mark.parametrize(("adapter", "profiles", "caught"), [
+    # alpha exists only in the focal cost: the softmax profile's draws cannot show it.
+    ("matcher_alpha_hardcoded", ("dino", "mmdet"), ("dino",)),
+    ("matcher_giou_weight_hardcoded", ("mmdet",), ("mmdet",)),
+])
+def test_a_matcher_with_a_constant_for_a_config_number_fails(pytester, adapter, profiles, caught):
+    # The generated problems draw the matcher's weights and focal parameters (config "matcher"): an optimal matcher
+    # that keeps the default for one of them is not optimal under the drawn cost. It returns no cost matrix, so
+    # the matching alone shows it. The ci profile's draws (derandomized), as CI runs them.
+    selection = " or ".join(f"{p}-tie-free" for p in profiles)
+    result, report = run_suite(pytester, faulty(adapter), "--hypothesis-profile=ci", "-k",
+                               f"test_hungarian_generated and ({selection})")
+    got = outcomes(report)
+    assert got == {f"test_hungarian_generated[{p}-tie-free]": ("failed", "semantic") if p in caught
+                   else ("passed", None) for p in profiles}, got
+    text = result.stdout.str()
+    assert "the matching is not optimal" in text or "must match target" in text
+
+
 def test_an_optimal_matching_that_breaks_ties_differently_passes(pytester):
     # The faulty adapter really does break the declared tie the other way ...
     case = golden.cases(tag="edge:tie")[0]
