@@ -3,7 +3,8 @@
     python -m conformance.table --write README.md reports/oracle.json reports/torchvision.json ...
     python -m conformance.table --check README.md reports/*.json     # exit 1 if the README is stale
 
-A cell reads ``pass`` (every check passed), ``known difference`` (some expected failures, none else),
+A cell reads ``pass`` (every check passed), ``known difference (p pass, k known of n)`` (k expected failures, none
+else),
 ``FAIL`` (a failure), ``not provided`` (nothing run) or ``partial (p/n)`` (p of n provided checks
 passed, the rest not provided).
 """
@@ -26,7 +27,8 @@ def cell(row: dict) -> str:
     if provided == 0:
         return "not provided"
     if row["xfailed"]:
-        return "known difference"
+        # With the counts: an input check a library skips is one known difference among many passing checks.
+        return f"known difference ({row['passed']} pass, {row['xfailed']} known of {provided + row['not provided']})"
     return "pass" if row["not provided"] == 0 else f"partial ({row['passed']}/{row['passed'] + row['not provided']})"
 
 

@@ -467,7 +467,6 @@ def _handwritten() -> list[Fault]:
                   F.decode_three_levels_swapped_strides),
         _existing("hungarian-int32-indices", "assign.hungarian", "dtype", F.hungarian_int32_indices),
         _existing("max-iou-strict-positive", "assign.max_iou", "threshold/kink", F.max_iou_strict_positive),
-        _existing("area-without-half-kernel", "boxes.area", "formula", F.area_without_half_kernel),
         _existing("giou-loss-additive-eps", "losses.giou_loss", "convention field", F.giou_loss_additive_eps),
         _existing("giou-loss-additive-eps-1e-9", "losses.giou_loss", "convention field", F.giou_loss_additive_eps_1e9),
         _existing("hungarian-without-label-check", "assign.hungarian", "input check", F.hungarian_without_label_check),
