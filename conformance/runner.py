@@ -477,7 +477,9 @@ def load_failure(path: Path) -> tuple[str, dict, dict, str]:
     """``(component, inputs, config, profile)`` of a file written by :func:`save_failure`."""
     from safetensors import safe_open
     from safetensors.torch import load_file
-    tensors = load_file(str(path))
+    # load_file maps the file: every tensor views one storage, and empty ones (an image without targets) sit at
+    # its start under their own dtypes, which torch.save (the ranks' messages) refuses. Each gets its own.
+    tensors = {name: tensor.clone() for name, tensor in load_file(str(path)).items()}
     with safe_open(str(path), framework="pt") as handle:
         meta = json.loads((handle.metadata() or {})["case"])
     return meta["component"], unflatten(tensors, "in"), meta["config"], meta["profile"]

@@ -65,3 +65,21 @@ def test_a_generated_failure_across_ranks_replays_across_ranks(pytester):
     result, report = run_suite(pytester, args[1].removeprefix("--impl="), *args[2:])
     assert [(t["outcome"], t.get("class"), t.get("world_size")) for t in report["tests"]] == \
         [("failed", "semantic", 2)], result.stdout.str()[-3000:]
+
+
+def test_a_saved_example_with_an_image_without_targets_replays_across_ranks(pytester):
+    # A saved example is read back from a mapped file; the last image's empty tensors (it has no targets) view one
+    # storage under two dtypes there. The ranks' messages must still carry them.
+    from conformance.runner import save_failure
+    generator = torch.Generator().manual_seed(0)
+    targets = [{"labels": torch.tensor([0, 2]), "boxes": torch.tensor([[0.25, 0.25, 0.5, 0.5], [0.5, 0.5, 0.25, 0.25]],
+                                                                      dtype=torch.float64)},
+               {"labels": torch.zeros(0, dtype=torch.int64), "boxes": torch.zeros(0, 4, dtype=torch.float64)}]
+    outputs = {"pred_logits": torch.randn(2, 3, 4, generator=generator, dtype=torch.float64),
+               "pred_boxes": torch.rand(2, 3, 4, generator=generator, dtype=torch.float64) * 0.5 + 0.25}
+    path = save_failure("t", "criteria.set_criterion", {"outputs": outputs, "targets": targets},
+                        {"num_classes": 3}, "detr", impl="x")
+    result, report = run_suite(pytester, faulty("criterion_local_count"), "--world-size=2",
+                               f"--conformance-replay={path}")
+    assert [(t["outcome"], t.get("class"), t.get("world_size")) for t in report["tests"]] == \
+        [("failed", "semantic", 2)], result.stdout.str()[-3000:]
