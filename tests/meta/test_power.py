@@ -47,10 +47,23 @@ def test_a_mutant_changes_the_convention_only_during_the_call():
     assert conv.get_profile("dino").box_iou is before and conv.named("IOU_MMDET").eps == 1e-6
 
 
-def test_the_command_reports_a_cheap_fault_caught(tmp_path):
-    out = tmp_path / "power.md"
-    assert power.main(["--faults", "area-plus-one", "--profile", "dev", "--write", str(out)]) == 0
+def test_the_command_reports_a_cheap_fault_caught_and_merges_earlier_runs(tmp_path):
+    import json
+    out, results = tmp_path / "power.md", tmp_path / "power.json"
+    assert power.main(["--faults", "area-plus-one", "--profile", "dev", "--write", str(out),
+                       "--json", str(results)]) == 0
     text = out.read_text()
     assert "**Caught: 1 / 1.**" in text
     row = next(line for line in text.splitlines() if "`area-plus-one`" in line)
     assert "| boxes.area |" in row and "semantic" in row and "| 1.00 |" in row
+    assert row.endswith(f"| {power.current_commit()} |")
+    # An earlier run's results fill the table for faults not run now; a fault no longer registered is dropped.
+    records = json.loads(results.read_text())
+    records += [{**records[0], "fault": "no-longer-registered"},
+                {**records[0], "fault": "points-offset-zero", "component": "anchors.points", "kind": "convention field",
+                 "caught": [], "run": 2, "commit": "0000000"}]
+    results.write_text(json.dumps(records))
+    assert power.main(["--faults", "--merge", str(results), "--write", str(out)]) == 0
+    text = out.read_text()
+    assert "**Caught: 1 / 2.**" in text and "no-longer-registered" not in text
+    assert "| anchors.points | `points-offset-zero` | convention field | 2 | **none** | 0.00 | no | 0000000 |" in text
