@@ -79,6 +79,12 @@ class Result:
     error: str = ""
     seconds: float = 0.0
     commit: str = ""  # the project's commit the fault ran at (git describe: "-dirty" for uncommitted changes)
+    field_read: bool | None = None  # a registry mutant: whether a formula read its field (None: not known)
+
+    @property
+    def equivalent(self) -> bool:
+        """A mutant whose field no check's formula read: it changes nothing the suite runs, so it is no fault."""
+        return not self.caught and self.field_read is False
 
     @property
     def rate(self) -> float:
@@ -94,12 +100,13 @@ def run_fault(fault, profile: str, generated, timeout: float = 1800.0) -> Result
     result = Result(fault.name, fault.component, fault.kind, fault.what)
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.json"
+        from .faults import READS_FILE
+        report, reads = Path(tmp) / "report.json", Path(tmp) / "reads.txt"
         cmd = [sys.executable, "-m", "pytest", str(SUITE), f"--impl=py:tests.meta.faults:{fault.name}",
                "-k", selection(fault.component, generated), f"--conformance-report={report}",
                "-p", "no:cacheprovider", "-p", "tests.meta.power_profiles", f"--hypothesis-profile={profile}-no-shrink",
                "-q"]
-        env = {**os.environ, "CI": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
+        env = {**os.environ, "CI": "1", READS_FILE: str(reads), "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
                                                                               os.environ.get("PYTHONPATH")]))}
         try:
             done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
@@ -114,6 +121,8 @@ def run_fault(fault, profile: str, generated, timeout: float = 1800.0) -> Result
             result.run = len(ran)
             result.caught = [(t["test"].split("::", 1)[1], t.get("class") or "?") for t in ran
                              if t["outcome"] == "failed"]
+        if fault.notes_reads and not result.error:
+            result.field_read = reads.exists() and bool(reads.read_text().strip())
     result.seconds = time.monotonic() - start
     return result
 
@@ -151,6 +160,7 @@ def markdown(results: list[Result], *, command: str, profile: str, seconds: floa
     """The table, per-component summary, faults caught by golden cases only, and the uncaught ones."""
     today = datetime.date.today().isoformat()
     caught = [r for r in results if r.caught]
+    equivalent = [r for r in results if r.equivalent]
     commits: dict[str, int] = {}
     for r in results:
         commits[r.commit or "unknown"] = commits.get(r.commit or "unknown", 0) + 1
@@ -160,24 +170,31 @@ def markdown(results: list[Result], *, command: str, profile: str, seconds: floa
              f"one process; {len(results)} faults, {sum(r.seconds for r in results) / 60:.1f} min of runs: {at}; "
              f"this run {seconds / 60:.1f} min). Faults: tests/meta/faults.py. A fault is caught when one of its "
              "component's checks fails; the catch rate is failed / run.", "",
-             f"**Caught: {len(caught)} / {len(results)}.**", "",
+             f"**Caught: {len(caught)} / {len(results) - len(equivalent)}** ({len(equivalent)} equivalent mutants "
+             "left out: convention fields that no check's formula reads, such as the CIoU fields where only GIoU is "
+             "computed; listed at the end).", "",
              "| component | fault | kind | checks run | checks that caught it (failed) | catch rate | by a generated "
              "test? | commit |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         found = f"{len(r.caught)}: {_classes(r.caught)}; {_tests(r.caught)}" if r.caught else \
+            "equivalent: no check reads the field" if r.equivalent else \
             ("**none**" + (f" ({r.error})" if r.error else ""))
         lines.append(f"| {r.component} | `{r.fault}` | {r.kind} | {r.run} | {found} | {r.rate:.2f} | "
                      f"{'yes' if r.by_generated else 'no'} | {r.commit or 'unknown'} |")
-    lines += ["", "## Per component", "", "| component | faults caught / total |", "|---|---|"]
+    lines += ["", "## Per component", "", "| component | faults caught / total (equivalent mutants left out) |",
+              "|---|---|"]
     for component in sorted({r.component for r in results}):
-        rs = [r for r in results if r.component == component]
+        rs = [r for r in results if r.component == component and not r.equivalent]
         lines.append(f"| {component} | {sum(1 for r in rs if r.caught)} / {len(rs)} |")
     golden_only = [r for r in caught if not r.by_generated]
     lines += ["", "## Caught by golden cases only", ""]
     lines += [f"- `{r.fault}` ({r.component}): {r.what}" for r in golden_only] or ["None."]
     lines += ["", "## Not caught", ""]
     lines += [f"- `{r.fault}` ({r.component}, {r.kind}, {r.run} checks run): {r.what}"
-              + (f" -- {r.error}" if r.error else "") for r in results if not r.caught] or ["None."]
+              + (f" -- {r.error}" if r.error else "")
+              for r in results if not r.caught and not r.equivalent] or ["None."]
+    lines += ["", "## Equivalent mutants (no check's formula reads the field)", ""]
+    lines += [f"- `{r.fault}` ({r.component})" for r in equivalent] or ["None."]
     return "\n".join(lines) + "\n"
 
 
@@ -236,15 +253,16 @@ def main(argv: list[str] | None = None) -> int:
         r = run_fault(fault, args.profile, generated)
         r.commit = commit
         results.append(r)
-        verdict = (f"caught by {len(r.caught)}/{r.run}" if r.caught else
-                   f"NOT CAUGHT ({r.run} run){' ' + r.error if r.error else ''}")
+        verdict = (f"caught by {len(r.caught)}/{r.run}" if r.caught else "equivalent (its field is not read)"
+                   if r.equivalent else f"NOT CAUGHT ({r.run} run){' ' + r.error if r.error else ''}")
         print(f"[{i}/{len(faults)}] {fault.name}: {verdict} ({r.seconds:.0f} s)", file=sys.stderr, flush=True)
         if i < len(faults):
             write(partial=True)
     elapsed = time.monotonic() - start
     write(partial=False)
-    uncaught = [r.fault for r in table() if not r.caught]
-    print(f"caught {len(table()) - len(uncaught)} / {len(table())} in {elapsed:.0f} s; not caught: "
+    uncaught = [r.fault for r in table() if not r.caught and not r.equivalent]
+    counted = [r for r in table() if not r.equivalent]
+    print(f"caught {len(counted) - len(uncaught)} / {len(counted)} in {elapsed:.0f} s; not caught: "
           f"{', '.join(uncaught) or 'none'}", file=sys.stderr)
     return 0
 
