@@ -7,6 +7,7 @@ Strategies return float64 torch tensors.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -164,6 +165,56 @@ def criterion_batch(draw, *, num_classes: int = 4, softmax: bool = True, layers:
         labels = draw(st.lists(st.integers(0, num_classes - 1), min_size=t, max_size=t))
         targets.append({"labels": torch.tensor(labels, dtype=torch.int64), "boxes": draw(normalized_cxcywh(t))})
     return lg, boxes, targets
+
+
+#: DINO's label-noise ratios: its configs' 0.5, a quarter and all; ``ratio / 2`` is a multiple of 1/8.
+CDN_LABEL_NOISE_RATIOS = (0.5, 0.25, 1.0)
+#: Box-noise scales: DINO's configs' 1.0, a half, and none (dyadic: the noised corners stay on a binary grid).
+CDN_BOX_NOISE_SCALES = (1.0, 0.5, 0.0)
+#: The grid of the uniform draws (``label_p``, ``box_part``): multiples of 1/256 in [0, 1), exact with the 8
+#: significant bits of bfloat16, so that ``label_p`` and ``ratio / 2`` compare alike in every dtype.
+CDN_DRAW_STEPS = 256
+
+
+@st.composite
+def cdn_label_p(draw, k: int, ratio: float) -> torch.Tensor:
+    """``[k]`` float64 label-noise draws on the 1/:data:`CDN_DRAW_STEPS` grid, each at ``ratio / 2`` exactly, one
+    step below or above it, or anywhere in [0, 1): the comparison ``label_p < ratio / 2`` (DINO's
+    models/dino/dn_components.py ``prepare_for_cdn``, mmdet's ``CdnQueryGenerator``) decides on equality too."""
+    at = Fraction(ratio) / 2 * CDN_DRAW_STEPS
+    assert at.denominator == 1, f"ratio / 2 = {ratio / 2} is not on the 1/{CDN_DRAW_STEPS} grid"
+    near = [i for i in (int(at) - 1, int(at), int(at) + 1) if 0 <= i < CDN_DRAW_STEPS]
+    element = st.one_of(st.sampled_from(near), st.integers(0, CDN_DRAW_STEPS - 1))
+    steps = draw(st.lists(element, min_size=k, max_size=k))
+    return torch.tensor(steps, dtype=torch.float64) / CDN_DRAW_STEPS
+
+
+@st.composite
+def cdn_inputs(draw, *, num_classes: int = 5, max_images: int = 2, max_targets: int = 4) -> tuple[dict, dict]:
+    """``(inputs, config)`` of ``criteria.cdn``: targets (labels ``[n_i]``, normalised cxcywh boxes ``[n_i, 4]``;
+    images may have none) and the draws of ``K = 2 G N`` known queries (oracle/criteria/denoising.py ``CdnDraws``:
+    label_p :func:`cdn_label_p`, one relabel per ``label_p < ratio / 2``, box_sign in {0, 1}, box_part on the
+    1/:data:`CDN_DRAW_STEPS` grid). config: dn_number (1, 2, 3 or 100 groups asked), label_noise_ratio
+    (:data:`CDN_LABEL_NOISE_RATIOS`), box_noise_scale (:data:`CDN_BOX_NOISE_SCALES`), num_classes, num_queries."""
+    from oracle.criteria import cdn_group_count
+    b = draw(st.integers(1, max_images))
+    counts = draw(st.lists(st.integers(0, max_targets), min_size=b, max_size=b))
+    targets = [{"labels": torch.tensor(draw(st.lists(st.integers(0, num_classes - 1), min_size=n, max_size=n)),
+                                       dtype=torch.int64), "boxes": draw(normalized_cxcywh(n))} for n in counts]
+    config = {"dn_number": draw(st.sampled_from((3, 1, 2, 100))),
+              "label_noise_ratio": draw(st.sampled_from(CDN_LABEL_NOISE_RATIOS)),
+              "box_noise_scale": draw(st.sampled_from(CDN_BOX_NOISE_SCALES)),
+              "num_classes": num_classes, "num_queries": draw(st.integers(1, 6))}
+    k = 2 * cdn_group_count(max(counts), config["dn_number"]) * sum(counts)
+    label_p = draw(cdn_label_p(k, config["label_noise_ratio"]))
+    chosen = int((label_p < config["label_noise_ratio"] / 2).sum())
+    parts = draw(hnp.arrays(np.int64, (k, 4), elements=st.integers(0, CDN_DRAW_STEPS - 1)))
+    draws = {"label_p": label_p,
+             "relabel": torch.tensor(draw(st.lists(st.integers(0, num_classes - 1), min_size=chosen,
+                                                   max_size=chosen)), dtype=torch.int64),
+             "box_sign": torch.from_numpy(draw(hnp.arrays(np.int64, (k, 4), elements=st.integers(0, 1)))),
+             "box_part": torch.from_numpy(parts).to(torch.float64) / CDN_DRAW_STEPS}
+    return {"targets": targets, "draws": draws}, config
 
 
 @st.composite
@@ -407,6 +458,20 @@ YOLO_LEVELS = {
     "64x32px": ([[4, 8], [2, 4], [1, 2]], [8, 16, 32]),
     "64px-beyond-reg-max": ([[16, 16], [8, 8], [4, 4]], [4, 8, 16]),
 }
+#: The layout of :data:`YOLO_LEVELS` whose level-0 regressable range is shorter than its image.
+BEYOND_REG_MAX = "64px-beyond-reg-max"
+
+
+def beyond_reg_max_side(featmap_sizes, strides, reg_max: int) -> int:
+    """The GT side, in 1/:data:`GT_STEPS` of the image, of ``(reg_max - 1) + 1/2`` level-0 strides: a GT that long
+    (at most half a stride from an image border) holds level-0 anchors, half a stride in from its border, whose
+    distance to its far side is at least ``reg_max - 1`` bins, beyond the DFL targets' clamp at ``reg_max - 1 -
+    0.01`` (ultralytics utils/tal.py ``bbox2dist``); 124 steps (62 px) in :data:`BEYOND_REG_MAX`. Above
+    :data:`GT_STEPS` where the image is smaller than that."""
+    h, w = featmap_sizes[0][0] * strides[0], featmap_sizes[0][1] * strides[0]
+    return math.ceil(GT_STEPS * (reg_max - 0.5) * strides[0] / min(h, w))
+
+
 #: One cell per level (A = 3): below any top-k, only for a convention that clips it (mmdet's ``min(topk, A)``).
 ONE_CELL_PER_LEVEL = ([[1, 1], [1, 1], [1, 1]], [8, 16, 32])
 #: Steps of a GT's corner across the image (normalised corners are multiples of 1/128): corners, their sums,
@@ -454,11 +519,13 @@ def task_aligned_tie_free(assignment, mask_gt: torch.Tensor, topk: int, *, gap: 
 
 
 @st.composite
-def yolo_targets(draw, featmap_sizes, strides, *, max_images: int = 2, max_targets: int = 3) -> list[np.ndarray]:
+def yolo_targets(draw, featmap_sizes, strides, *, max_images: int = 2, max_targets: int = 3,
+                 first_min_side: int = 0) -> list[np.ndarray]:
     """Per image, ``[n_i, 4]`` xyxy GT boxes normalised to the image, corners multiples of 1/:data:`GT_STEPS`.
     Sides are at least ``4 / W_0`` of the image (four level-0 cells: with the other levels' anchors, enough
-    centres inside for any top-k of 10-13), up to the whole image. Batches are: random (0 to ``max_targets`` per
-    image), without any target, or one target per image."""
+    centres inside for any top-k of 10-13), up to the whole image; each image's first GT has both sides at least
+    ``first_min_side`` steps. Batches are: random (0 to ``max_targets`` per image), without any target, or one
+    target per image."""
     b = draw(st.integers(1, max_images))
     shape = draw(st.sampled_from(("random", "batch-without-targets", "one-per-image")))
     counts = {"random": lambda: draw(st.lists(st.integers(0, max_targets), min_size=b, max_size=b)),
@@ -468,8 +535,8 @@ def yolo_targets(draw, featmap_sizes, strides, *, max_images: int = 2, max_targe
     out = []
     for count in counts:
         boxes = []
-        for _ in range(count):
-            wh = [draw(st.integers(lo[i], GT_STEPS)) for i in range(2)]
+        for j in range(count):
+            wh = [draw(st.integers(max(lo[i], first_min_side if j == 0 else 0), GT_STEPS)) for i in range(2)]
             xy = [draw(st.integers(0, GT_STEPS - wh[i])) for i in range(2)]
             boxes.append([xy[0], xy[1], xy[0] + wh[0], xy[1] + wh[1]])
         out.append(np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / GT_STEPS)
@@ -580,11 +647,16 @@ def yolov8_inputs(draw, *, gap: float, segmentation: bool = False, overlap_mask:
 
     from oracle.anchors import anchor_points
     from oracle.criteria import yolov8 as Y
-    featmap_sizes, strides = draw(st.sampled_from(list(YOLO_LEVELS.values())))
+    # Half the draws reach beyond the regressable range: each image's first GT spans all but half a level-0 stride
+    # of the BEYOND_REG_MAX image, so that positive anchors' DFL targets are clamped (beyond_reg_max_side).
+    beyond = draw(st.booleans(), label="a GT beyond the regressable range")
+    featmap_sizes, strides = YOLO_LEVELS[BEYOND_REG_MAX] if beyond else \
+        draw(st.sampled_from(list(YOLO_LEVELS.values())))
     grid, stride = anchor_points(featmap_sizes, strides)
     points, stride = (grid * stride).numpy(), stride.numpy()
     h, w = featmap_sizes[0][0] * strides[0], featmap_sizes[0][1] * strides[0]
-    per_image = draw(yolo_targets(featmap_sizes, strides))
+    first_min_side = beyond_reg_max_side(featmap_sizes, strides, reg_max) if beyond else 0
+    per_image = draw(yolo_targets(featmap_sizes, strides, first_min_side=first_min_side))
     b, a = len(per_image), len(points)
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1), label="seed"))
     distri = np.stack([_dfl_logits(rng, points, stride, _boxes_near_gts(rng, points, g * [w, h, w, h],

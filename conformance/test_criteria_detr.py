@@ -50,3 +50,11 @@ def test_set_criterion_two_stage_generated(detconf, request, profile, data):
                "enc_outputs": {"pred_logits": logits[0], "pred_boxes": boxes[0]}}
     detconf.check_generated("criteria.set_criterion", {"outputs": outputs, "targets": targets}, {"num_classes": 3},
                             profile, request)
+
+
+@generated
+@given(data=S.st.data())
+def test_cdn_generated(detconf, request, data):
+    # Some label-noise draws lie exactly at label_noise_ratio / 2, in every dtype (strategies.cdn_label_p).
+    inputs, config = data.draw(S.cdn_inputs())
+    detconf.check_generated("criteria.cdn", inputs, config, "dino", request)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import strategies as S
-from conformance._cases import generated, golden_params
+from conformance._cases import costly, generated, golden_params
 from oracle.conventions import profiles_with
 
 
@@ -47,6 +47,28 @@ def test_box_losses_generated(detconf, request, name, profile, convention, data)
     pred, target = data.draw(S.box_pair(st.just(4), st.just(4), small=S.small_boxes_fit(detconf.dtype)))
     detconf.check_generated(f"losses.{name}", {"pred": pred, "target": target},
                             {"convention": convention, "reduction": "sum"}, profile, request)
+
+
+#: Per-box weights ``[n]``: on a dyadic grid, with zeros; in about half the draws all zero (mmdet's IoU losses
+#: return early there, models/losses/iou_loss.py ``GIoULoss.forward``: ``(pred * weight).sum()``, which broadcasts
+#: a ``[n, 4]`` pred with a ``[n]`` weight only for n = 1 or 4: n is 3 or 5).
+def box_weights(n: int) -> st.SearchStrategy[list[float]]:
+    return st.one_of(st.just([0.0] * n), st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0]), min_size=n, max_size=n))
+
+
+@pytest.mark.parametrize("name, profile, convention", BOX_LOSSES)
+@costly(4)
+@given(data=st.data(), reduction=st.sampled_from(["none", "sum", "mean"]))
+def test_box_losses_weighted_generated(detconf, request, name, profile, convention, data, reduction):
+    # weight [n] (one per box, as the contract's [N] element-wise loss): reduction 'none' keeps shape [n], zeros
+    # included, whatever the weights.
+    import torch
+    n = data.draw(st.sampled_from([3, 5]), label="boxes")
+    weight = data.draw(box_weights(n), label="weight")
+    pred, target = data.draw(S.box_pair(st.just(n), st.just(n), small=S.small_boxes_fit(detconf.dtype)))
+    detconf.check_generated(f"losses.{name}", {"pred": pred, "target": target,
+                                                "weight": torch.tensor(weight, dtype=torch.float64)},
+                            {"convention": convention, "reduction": reduction}, profile, request)
 
 
 #: beta of mmdet's configs (RetinaNet-style 1/9 and 1.0) and between; 0 is plain L1 (PyTorch; mmdet asserts beta > 0).

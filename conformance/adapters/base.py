@@ -46,10 +46,13 @@ class NotProvided(NotImplementedError):
 
 @dataclass(frozen=True)
 class Support:
-    """Whether something is supported, and why not."""
+    """Whether something is supported, and why not. ``generated_only``: declined for generated draws only (whose
+    verdict would depend on the draw sequence, e.g. a known upstream bug that only some draws show); a golden case,
+    whose verdict is fixed, runs it and is judged with its known differences."""
 
     ok: bool
     reason: str = ""
+    generated_only: bool = False
 
     def __bool__(self) -> bool:
         return self.ok

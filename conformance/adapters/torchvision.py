@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from .base import YES, Adapter, MissingAdapter, Support, known_differences_file
+from .base import YES, Adapter, MissingAdapter, NotProvided, Support, known_differences_file
 
 INSTALL = 'pip install -c constraints.txt "torchvision==0.28.0" (from the package index: see docs/install.md)'
 _LOSS_CONFIG = {"reduction", "convention"}
@@ -124,8 +124,11 @@ class TorchvisionAdapter(Adapter):
         def iou_loss(name):
             fn = {"giou_loss": ops.generalized_box_iou_loss, "diou_loss": ops.distance_box_iou_loss,
                   "ciou_loss": ops.complete_box_iou_loss}[name]
-            return lambda inputs, config, profile: {"loss": fn(inputs["pred"], inputs["target"],
-                                                               reduction=config.get("reduction", "mean"))}
+            def call(inputs, config, profile):
+                if "weight" in inputs:
+                    raise NotProvided("torchvision's IoU losses take no weight")
+                return {"loss": fn(inputs["pred"], inputs["target"], reduction=config.get("reduction", "mean"))}
+            return call
 
         def focal(inputs, config, profile):
             alpha = config.get("alpha", 0.25)

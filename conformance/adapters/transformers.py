@@ -111,10 +111,12 @@ class TransformersAdapter(Adapter):
             if alpha != 0.25:
                 # An upstream bug, not a missing option: the config's focal_alpha reaches the loss, not the matcher.
                 # A strict known difference cannot pin it on generated draws (which draws make alpha decide the
-                # matching depends on the draw sequence), so the draw is declined with the finding as its reason.
+                # matching depends on the draw sequence), so a draw is declined with the finding as its reason;
+                # the golden case edge-focal-alpha-decides-hf_deformable_detr runs and pins it.
                 return Support(False, f"upstream bug: DeformableDetrHungarianMatcher hard-codes alpha 0.25 while "
                                       f"DeformableDetrForObjectDetectionLoss takes config.focal_alpha "
-                                      f"(transformers/loss/loss_deformable_detr.py); alpha {alpha} is not expressible")
+                                      f"(transformers/loss/loss_deformable_detr.py); alpha {alpha} is not expressible",
+                               generated_only=True)
         if component == "losses.dice_loss" and (set(c) - {"reduction", "avg_factor"} or c.get("reduction") == "none"
                                                 or (c.get("reduction") == "mean" and "avg_factor" not in c)):
             return Support(False, "transformers' dice_loss returns sum/num_boxes (reduction 'sum' or 'mean' with "

@@ -49,6 +49,20 @@ def cases() -> list[Case]:
                                                        [0.2, 0.2, 0.1, 0.1]]]),
                                    "targets": [{"labels": i64([1]), "boxes": f64([[0.5, 0.5, 0.2, 0.2]])}]}))
 
+    # Three queries crowd the first target under the focal class cost of Deformable-DETR (transformers' weights:
+    # class 2, bbox 5, GIoU 2; models/deformable_detr.py HungarianMatcher, transformers loss/loss_deformable_detr.py)
+    # with focal alpha 0.75 from the config: query 1 (logit -1, the target's box) is optimal at alpha 0.75 (cost
+    # -1.479 against query 0's -0.734), query 0 (logit 3, a box 0.22 wide for 0.31) at alpha 0.25 (-2.117 against
+    # -1.841): the matching shows which alpha a matcher uses, with a margin of 0.28 or more in cost.
+    cases.append(Case("assign.hungarian/edge-focal-alpha-decides-hf_deformable_detr", "assign.hungarian",
+                      "hf_deformable_detr", {"matcher": {"focal_alpha": 0.75}}, 426, ("edge:crowded-queries",),
+                      lambda rng: {"pred_logits": f64([[[3.0, -2.0], [-1.0, -2.0], [-2.0, 2.5], [-2.0, -0.5]]]),
+                                   "pred_boxes": f64([[[0.5, 0.5, 0.21875, 0.21875], [0.5, 0.5, 0.3125, 0.3125],
+                                                       [0.5, 0.5, 0.25, 0.25], [0.3125, 0.3125, 0.1875, 0.1875]]]),
+                                   "targets": [{"labels": i64([0, 1]),
+                                                "boxes": f64([[0.5, 0.5, 0.3125, 0.3125],
+                                                              [0.3125, 0.3125, 0.1875, 0.1875]])}]}))
+
     def tie(rng):
         # Two identical queries and one target: both matchings cost the same; the declared tie-break is
         # what scipy's linear_sum_assignment returns on the float64 matrix.

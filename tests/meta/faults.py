@@ -529,6 +529,7 @@ def _handwritten() -> list[Fault]:
         _existing("anchor-offsets-hardcoded", "anchors.grid", "convention field", F.anchor_offsets_hardcoded),
         _existing("task-aligned-topk-off-by-one", "assign.task_aligned", "threshold/kink",
                   F.task_aligned_topk_off_by_one),
+        _existing("iou-loss-zero-weights-raise", "losses.giou_loss", "empty shape", F.iou_loss_zero_weights_raise),
         _existing("dfl-bins-swapped", "criteria.yolov8_detection", "formula", F.dfl_bins_swapped),
         _existing("seg-proto-sum-times-zero", "criteria.yolov8_segmentation", "dtype", F.seg_proto_sum_times_zero),
         _existing("seg-empty-per-target-masks-raise", "criteria.yolov8_segmentation", "empty shape",

@@ -37,6 +37,20 @@ def wrong_giou_eps() -> Adapter:
     return _with("wrong-giou-eps", **{"boxes.overlap": overlap})
 
 
+def iou_loss_zero_weights_raise() -> Adapter:
+    """The IoU losses' early return for all-zero weights as mmdet wrote it before PR #4456: ``(pred * weight).sum()``
+    with pred ``[n, 4]`` and weight ``[n]``, which does not broadcast (raises) unless n is 1 or 4 (then a scalar 0)."""
+    def loss(name):
+        def call(inputs, config, profile):
+            w = inputs.get("weight")
+            if w is not None and not bool((w > 0).any()):
+                return {"loss": (inputs["pred"] * w).sum()}
+            return COMPONENTS[name].call(inputs, config, profile)
+        return call
+    return _with("iou-loss-zero-weights-raise", **{n: loss(n) for n in
+                                                    ("losses.giou_loss", "losses.diou_loss", "losses.ciou_loss")})
+
+
 def focal_wrong_count() -> Adapter:
     """The focal class loss divided by the number of queries instead of the number of target boxes."""
     def criterion(inputs, config, profile):

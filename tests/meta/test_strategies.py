@@ -1,5 +1,6 @@
-"""conformance/strategies.py: the max-IoU draws at a threshold are exactly at it in every dtype, and their
-decision is the threshold comparison's (a comparison wrong about equality changes the reference's output)."""
+"""conformance/strategies.py: the max-IoU draws at a threshold (and the CDN label-noise draws at ratio / 2) are
+exactly at it in every dtype, and their decision is the threshold comparison's (a comparison wrong about equality
+changes the reference's output)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,28 @@ def test_a_comparison_wrong_about_equality_at_the_threshold_changes_the_decision
     right = max_iou_assign(*args, convention=convention).gt_inds
     wrong = max_iou_assign(*args, convention=strict_comparison(convention, name)).gt_inds
     assert not torch.equal(right, wrong), (name, gt, priors, right)
+
+
+DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+@pytest.mark.parametrize("ratio", S.CDN_LABEL_NOISE_RATIOS)
+@given(data=st.data())
+def test_cdn_label_noise_draws_are_exact_in_every_dtype(ratio, data):
+    p = data.draw(S.cdn_label_p(12, ratio))
+    assert bool(((p >= 0) & (p < 1)).all())
+    for dtype in DTYPES:
+        assert torch.equal(p.to(dtype).double(), p), dtype
+        assert float(torch.tensor(ratio / 2, dtype=dtype)) == ratio / 2, dtype
+
+
+def test_the_cdn_inputs_put_label_noise_draws_exactly_at_the_threshold():
+    """Some generated draws lie at ``ratio / 2``: where DINO's ``label_p < ratio / 2`` and a ``<=`` disagree."""
+    from hypothesis import find
+
+    def at_threshold(example) -> bool:
+        inputs, config = example
+        return bool((inputs["draws"]["label_p"] == config["label_noise_ratio"] / 2).any())
+    inputs, config = find(S.cdn_inputs(), at_threshold)
+    p, ratio = inputs["draws"]["label_p"], config["label_noise_ratio"]
+    assert int((p < ratio / 2).sum()) == len(inputs["draws"]["relabel"]) < int((p <= ratio / 2).sum())
