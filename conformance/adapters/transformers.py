@@ -27,7 +27,8 @@ Component mapping (the library computes; the adapter builds its inputs as a user
   ``DeformableDetrForObjectDetectionLoss`` with a ``DeformableDetrConfig``; the matching reported is the
   library's matcher run on each layer, as its loss runs it. The config's ``criterion`` fields are the config
   attributes ``eos_coefficient``, ``focal_alpha``, ``bbox_loss_coefficient``, ``giou_loss_coefficient``, its
-  ``matcher`` fields ``class_cost``, ``bbox_cost``, ``giou_cost``; a drawn class-loss weight other than 1 (the
+  ``matcher`` fields ``class_cost``, ``bbox_cost``, ``giou_cost`` (typed ``int``: a fractional one is declined,
+  the configs' strict validation refuses it); a drawn class-loss weight other than 1 (the
   losses' ``weight_dict`` hard-codes ``loss_ce: 1``), focal gamma other than 2, or focal matcher alpha, gamma or
   eps is declined, as for ``assign.hungarian``. Two-stage, interm, denoising, masks and
   multi-rank normalisation are not part of these entry points: not provided.
@@ -141,6 +142,11 @@ class TransformersAdapter(Adapter):
         if drawn:
             return Support(False, f"transformers' detection losses hard-code {fixed} and no transformers config sets "
                                   f"them: {drawn} is not expressible")
+        fields = _hf_criterion_fields(config, profile)
+        fractional = {k: v for k, v in fields.items() if k in _INT_FIELDS and v != int(v)}
+        if fractional:
+            return Support(False, f"transformers' detection configs type {', '.join(_INT_FIELDS)} as int (their strict "
+                                  f"validation refuses a float): {fractional} is not expressible")
         if profile in FOCAL_PROFILES:
             # The criterion's own matcher: DeformableDetrHungarianMatcher, as assign.hungarian declines it.
             m = {k: v for k, v in dict(config.get("matcher") or {}).items() if k in FOCAL_MATCHER_FIXED
@@ -304,7 +310,11 @@ def _hf_criterion_fields(config: Mapping[str, Any], profile: str) -> dict[str, f
         fields["eos_coefficient"] = crit.eos_coef
     else:
         fields["focal_alpha"] = crit.focal_alpha
-    return fields
+    return {k: (int(v) if k in _INT_FIELDS and v == int(v) else v) for k, v in fields.items()}
+
+
+#: The loss and cost coefficients DetrConfig, DeformableDetrConfig and YolosConfig annotate ``int`` (transformers 5).
+_INT_FIELDS = ("bbox_loss_coefficient", "giou_loss_coefficient", "class_cost", "bbox_cost", "giou_cost")
 
 
 #: The reference's weight names (torch / facebookresearch/detr state dicts) -> transformers' DETR modules.
