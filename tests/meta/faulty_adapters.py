@@ -140,9 +140,17 @@ def mmdet_detr_head_giou_weight_hardcoded() -> Adapter:
 
 
 def mmdet_detr_head_bg_cls_weight_hardcoded() -> Adapter:
-    """mmdet's DETR head losses with the background class weight 0.1 whatever the config's bg_cls_weight."""
-    return _hardcoded_config("mmdet-detr-head-bg-cls-weight-hardcoded", "criteria.mmdet_detr_head",
-                             {"bg_cls_weight": 0.1})
+    """mmdet's softmax DETR head losses with the background class weight 0.1 whatever the config's bg_cls_weight
+    (focal heads, which have none, are the reference's)."""
+    fixed = _hardcoded_config("mmdet-detr-head-bg-cls-weight-hardcoded", "criteria.mmdet_detr_head",
+                              {"bg_cls_weight": 0.1})
+    call, constant = COMPONENTS["criteria.mmdet_detr_head"].call, fixed.components["criteria.mmdet_detr_head"]
+
+    def head(inputs, config, profile):
+        from components.contract import MMDET_HEADS
+        softmax = MMDET_HEADS[config["head"]].classification == "softmax"
+        return (constant if softmax else call)(inputs, config, profile)
+    return _with("mmdet-detr-head-bg-cls-weight-hardcoded", **{"criteria.mmdet_detr_head": head})
 
 
 def mmdet_detr_head_focal_alpha_hardcoded() -> Adapter:

@@ -155,8 +155,6 @@ _HEAD = "test_mmdet_detr_head_generated[{}]"
      (_CRITERION.format("ultralytics"),), (_CRITERION.format("ultralytics"),)),
     ("criterion_bbox_weight_hardcoded", "test_set_criterion_generated and hf_detr",
      (_CRITERION.format("hf_detr"),), (_CRITERION.format("hf_detr"),)),
-    ("criterion_matcher_giou_weight_hardcoded", "test_set_criterion_generated and dino",
-     (_CRITERION.format("dino"),), (_CRITERION.format("dino"),)),
     ("mmdet_detr_head_giou_weight_hardcoded", "test_mmdet_detr_head_generated and not deformable",
      (_HEAD.format("detr"),), (_HEAD.format("detr"),)),
     ("mmdet_detr_head_bg_cls_weight_hardcoded", "test_mmdet_detr_head_generated",
