@@ -217,6 +217,50 @@ def matcher_convention(config: Mapping[str, Any], profile: str) -> conv.MatcherC
     return dataclasses.replace(matcher, **overrides)
 
 
+#: The numeric fields of a profile's SetCriterionConvention that ``criteria.set_criterion``'s config ``criterion`` may
+#: replace: what a model's config sets (DETR's eos_coef and *_loss_coef, Deformable-DETR's focal_alpha and
+#: cls_loss_coef, DINO's interm_loss_coef, ultralytics DETRLoss' loss_gain, gamma and alpha), while the loss's form
+#: (classification, num_boxes, keys, giou convention) stays the profile's.
+CRITERION_FIELDS = ("eos_coef", "focal_alpha", "focal_gamma", "weight_ce", "weight_bbox", "weight_giou", "weight_mask",
+                    "weight_dice", "interm_coef")
+#: The numeric fields of an mmdet head's MMDetDETRHeadConvention that ``criteria.mmdet_detr_head``'s config
+#: ``criterion`` may replace: the loss configs' ``loss_weight``, ``bg_cls_weight``, ``alpha`` and ``gamma``.
+MMDET_HEAD_FIELDS = ("bg_cls_weight", "focal_alpha", "focal_gamma", "loss_weight_cls", "loss_weight_bbox",
+                     "loss_weight_iou")
+
+
+def _replaced(convention, overrides: Mapping[str, Any] | None, fields: tuple[str, ...], where: str):
+    """``convention`` with ``overrides`` (``{field: value}``, fields of ``fields``) replaced; a value the convention
+    refuses raises OracleInputError through its own checks."""
+    overrides = dict(overrides or {})
+    if not overrides:
+        return convention
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise OracleInputError(f"{where}: expected fields of {', '.join(fields)}, got {unknown}")
+    return dataclasses.replace(convention, **overrides)
+
+
+def set_criterion_config(config: Mapping[str, Any], profile: str) -> SetCriterionConfig:
+    """The profile's criterion and matcher with ``config["criterion"]`` (fields of :data:`CRITERION_FIELDS`) and
+    ``config["matcher"]`` (:data:`MATCHER_FIELDS`, the criterion's own matcher) replaced."""
+    base = SetCriterionConfig.from_profile(profile, num_classes=config["num_classes"],
+                                           metric_ties=config.get("metric_ties", "first"))
+    return dataclasses.replace(
+        base, criterion=_replaced(base.criterion, config.get("criterion"), CRITERION_FIELDS, "config.criterion"),
+        matcher=matcher_convention(config, profile))
+
+
+def mmdet_head_convention(config: Mapping[str, Any]) -> conv.MMDetDETRHeadConvention:
+    """The head ``config["head"]`` (:data:`MMDET_HEADS`) with ``config["criterion"]`` (fields of
+    :data:`MMDET_HEAD_FIELDS`) and ``config["matcher"]`` (:data:`MATCHER_FIELDS`, its HungarianAssigner's costs)
+    replaced."""
+    head = MMDET_HEADS[config["head"]]
+    head = _replaced(head, config.get("criterion"), MMDET_HEAD_FIELDS, "config.criterion")
+    return dataclasses.replace(head, matcher=_replaced(head.matcher, config.get("matcher"), MATCHER_FIELDS,
+                                                       "config.matcher"))
+
+
 def call_hungarian(inputs, config, profile):
     matches = hungarian_match(inputs["pred_logits"], inputs["pred_boxes"], inputs["targets"],
                               convention=matcher_convention(config, profile))
@@ -244,8 +288,7 @@ def call_set_criterion(inputs, config, profile):
     (``{layer: [{"pred", "gt"} per image]}``, the matching to use). outputs: ``losses`` (unweighted, except
     under a convention with ``keys="ultralytics"``: DETRLoss's own weighted keys),
     ``total`` (weighted), ``indices`` (the matching used, per layer)."""
-    crit = SetCriterion(SetCriterionConfig.from_profile(profile, num_classes=config["num_classes"],
-                                                        metric_ties=config.get("metric_ties", "first")))
+    crit = SetCriterion(set_criterion_config(config, profile))
     outputs = dict(inputs["outputs"])
     if "dn_meta" in outputs:
         outputs["dn_meta"] = {k: int(v) for k, v in outputs["dn_meta"].items()}
@@ -288,7 +331,7 @@ def call_mmdet_head(inputs, config, profile):
     """inputs: the head's scores and targets, optional ``world_statistics`` ``{layer: [ranks, 2]}`` (every rank's
     ``(num_pos, cls_avg_factor)`` in a process group, components/ranks.py). outputs: ``losses`` with mmdet's
     keys, dots written as ``/`` (``d0/loss_cls``), and ``total``."""
-    head = MMDetDETRHeadLoss(MMDET_HEADS[config["head"]], num_classes=config["num_classes"])
+    head = MMDetDETRHeadLoss(mmdet_head_convention(config), num_classes=config["num_classes"])
     kwargs = {k: inputs[k] for k in MMDET_SCORE_INPUTS[2:] if k in inputs}
     if "dn_meta" in inputs:
         kwargs["dn_meta"] = {k: int(v) for k, v in inputs["dn_meta"].items()}
@@ -368,13 +411,19 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
     Component("criteria.set_criterion", call_set_criterion, ("outputs",), lambda o: o["total"], matching="indices",
               optional_outputs=("indices",), tie_dependent=("losses.class_error*", "losses.cardinality_error*"),
               extra_outputs=DINO_ZERO_DN_OUTPUTS,
-              doc="outputs, targets -> losses (unweighted; weighted under ultralytics keys), total, indices",
+              doc="outputs, targets -> losses (unweighted; weighted under ultralytics keys), total, indices; config: "
+                  "num_classes, optional criterion {field: value} (CRITERION_FIELDS: eos_coef, focal_alpha, "
+                  "focal_gamma, weight_ce, weight_bbox, weight_giou, weight_mask, weight_dice, interm_coef) and "
+                  "matcher {field: value} (MATCHER_FIELDS) replacing numeric fields of the profile's conventions",
               exact_dtypes={"indices": torch.int64}),
     Component("criteria.cdn", call_cdn, doc="targets, draws -> labels, boxes, boxes_unact, valid, attn_mask, dn_meta",
               exact_dtypes={"labels": torch.int64, "dn_meta": torch.int64, "valid": torch.bool,
                             "attn_mask": torch.bool}),
     Component("criteria.mmdet_detr_head", call_mmdet_head, MMDET_SCORE_INPUTS, lambda o: o["total"],
-              doc="all_cls_scores, all_bbox_preds, targets (+ enc, dn) -> losses (mmdet keys), total"),
+              doc="all_cls_scores, all_bbox_preds, targets (+ enc, dn) -> losses (mmdet keys), total; config: head, "
+                  "num_classes, optional criterion {field: value} (MMDET_HEAD_FIELDS: bg_cls_weight, focal_alpha, "
+                  "focal_gamma, loss_weight_cls, loss_weight_bbox, loss_weight_iou) and matcher {field: value} "
+                  "(MATCHER_FIELDS) replacing numeric fields of the head's convention"),
     Component("masks.padding", call_padding, doc="image_sizes [B, 2] -> mask [B, H, W] (True = padding)",
               profile_dependent=False,
               exact_dtypes={"mask": torch.bool}),

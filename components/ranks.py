@@ -56,8 +56,8 @@ def _target_count(shard, config, profile) -> Statistic:
 
 
 def _mmdet_head(config) -> MMDetDETRHeadLoss:
-    from .contract import MMDET_HEADS
-    return MMDetDETRHeadLoss(MMDET_HEADS[config["head"]], num_classes=config["num_classes"])
+    from .contract import mmdet_head_convention
+    return MMDetDETRHeadLoss(mmdet_head_convention(config), num_classes=config["num_classes"])
 
 
 def _mmdet_statistics(shard, config, profile) -> Statistic:

@@ -299,6 +299,74 @@ def matcher_overrides(draw, class_cost: str) -> dict:
     return {f: draw(MATCHER_FIELD_VALUES[f]) for f in chosen}
 
 
+# --------------------------------------------------------------------------- criterion conventions
+
+#: Realistic values of the set criterion's numeric fields (components.contract.CRITERION_FIELDS) in model configs:
+#: class weight 1 (facebookresearch/detr's hard-coded loss_ce weight, DINO config/DINO/DINO_4scale.py cls_loss_coef,
+#: transformers' ImageLoss weight_dict, ultralytics DETRLoss loss_gain "class", mmdet's DETR and DINO loss_cls) or 2
+#: (Deformable-DETR main.py --cls_loss_coef, mmdet's Deformable-DETR and Conditional-DETR FocalLoss loss_weight), box
+#: L1 5 and GIoU 2 (every one: detr main.py --bbox_loss_coef / --giou_loss_coef, DetrConfig bbox_loss_coefficient /
+#: giou_loss_coefficient, mmdet L1Loss / GIoULoss loss_weight, DETRLoss loss_gain), on a grid of 1/4 around them;
+#: the no-object weight eos_coef 0.1 (detr main.py --eos_coef, DetrConfig eos_coefficient, mmdet's bg_cls_weight)
+#: and what ablations try (0.05-0.5 in steps of 0.05, 1: no down-weighting); focal alpha 0.25 (Deformable-DETR
+#: --focal_alpha, DeformableDetrConfig focal_alpha, mmdet FocalLoss, DETRLoss alpha) or 0.75 (lyuwenyu/RT-DETR's
+#: varifocal criterion, configs/rtdetr/include/rtdetr_r50vd.yml) and the matcher's sweep; gamma 2 (every focal loss)
+#: or 1.5 (ultralytics DETRLoss gamma) and the matcher's other values.
+CRITERION_FIELD_VALUES = {
+    "weight_ce": MATCHER_FIELD_VALUES["weight_class"],
+    "weight_bbox": MATCHER_FIELD_VALUES["weight_bbox"],
+    "weight_giou": MATCHER_FIELD_VALUES["weight_giou"],
+    "eos_coef": st.one_of(st.integers(1, 10).map(lambda k: k / 20), st.just(1.0)),
+    "focal_alpha": MATCHER_FIELD_VALUES["focal_alpha"],
+    "focal_gamma": MATCHER_FIELD_VALUES["focal_gamma"],
+}
+#: The same values under mmdet's names (components.contract.MMDET_HEAD_FIELDS): ``loss_cls`` / ``loss_bbox`` /
+#: ``loss_iou`` ``loss_weight`` and ``bg_cls_weight`` (configs/detr, deformable_detr, dino, conditional_detr).
+MMDET_HEAD_FIELD_VALUES = {
+    "loss_weight_cls": CRITERION_FIELD_VALUES["weight_ce"],
+    "loss_weight_bbox": CRITERION_FIELD_VALUES["weight_bbox"],
+    "loss_weight_iou": CRITERION_FIELD_VALUES["weight_giou"],
+    "bg_cls_weight": CRITERION_FIELD_VALUES["eos_coef"],
+    "focal_alpha": CRITERION_FIELD_VALUES["focal_alpha"],
+    "focal_gamma": CRITERION_FIELD_VALUES["focal_gamma"],
+}
+#: The fields each classification has: the no-object weight for softmax, alpha and gamma for the sigmoid losses.
+SOFTMAX_ONLY = ("eos_coef", "bg_cls_weight")
+
+
+@st.composite
+def convention_overrides(draw, values: dict, classification: str) -> dict:
+    """A config's ``criterion`` for fields ``values`` (:data:`CRITERION_FIELD_VALUES`, :data:`MMDET_HEAD_FIELD_VALUES`):
+    ``{}`` on about half the draws, otherwise new values for each field on a coin flip, at least one -- the no-object
+    weight only under ``classification="softmax"``, alpha and gamma only otherwise, where each applies -- as
+    :func:`matcher_overrides` draws the matcher's."""
+    if draw(st.booleans()):
+        return {}
+    softmax = classification == "softmax"
+
+    def applies(field: str) -> bool:
+        return softmax if field in SOFTMAX_ONLY else (not softmax if field in FOCAL_FIELDS else True)
+    fields = [f for f in values if applies(f)]
+    chosen = [f for f in fields if draw(st.booleans())] or [draw(st.sampled_from(fields))]
+    return {f: draw(values[f]) for f in chosen}
+
+
+@st.composite
+def mmdet_head_inputs(draw, *, softmax: bool, num_classes: int = 3) -> dict:
+    """``criteria.mmdet_detr_head`` inputs of two decoder layers for 1-2 images of 480 x 640 pixels (targets carry
+    ``image_size``): ``all_cls_scores [2, B, Q, K]``, ``all_bbox_preds [2, B, Q, 4]`` normalised cxcywh. On about
+    half the draws each image's queries crowd round its targets (:func:`crowded_boxes`), where the match costs'
+    weights decide the matching."""
+    logits_, boxes_, targets = draw(criterion_batch(num_classes=num_classes, softmax=softmax, layers=2, max_images=2,
+                                                    max_queries=4, max_targets=4))
+    if draw(st.booleans()):
+        boxes_ = torch.stack([torch.stack([draw(crowded_boxes(t["boxes"], boxes_.shape[2])) if len(t["boxes"]) else b
+                                           for b, t in zip(layer, targets)]) for layer in boxes_])
+    size = torch.tensor([480.0, 640.0], dtype=torch.float64)
+    return {"all_cls_scores": logits_, "all_bbox_preds": boxes_,
+            "targets": [{**t, "image_size": size.clone()} for t in targets]}
+
+
 # --------------------------------------------------------------------------- max-IoU thresholds
 
 def threshold_fraction(t: float) -> Fraction:

@@ -23,13 +23,42 @@ def test_golden(case, detconf, request):
 @given(data=S.st.data())
 def test_set_criterion_generated(detconf, request, profile, data):
     from oracle.conventions import get_profile
-    softmax = get_profile(profile).criterion.classification == "softmax"
+    p = get_profile(profile)
+    softmax = p.criterion.classification == "softmax"
     logits, boxes, targets = data.draw(S.criterion_batch(num_classes=3, softmax=softmax, layers=2, max_images=2,
                                                          max_queries=4, max_targets=4))
     outputs = {"pred_logits": logits[-1], "pred_boxes": boxes[-1],
                "aux_outputs": [{"pred_logits": logits[0], "pred_boxes": boxes[0]}]}
-    detconf.check_generated("criteria.set_criterion", {"outputs": outputs, "targets": targets}, {"num_classes": 3},
-                            profile, request)
+    # About half the draws replace the profile's loss weights, no-object weight or focal parameters, and about half
+    # its matcher's: a constant where a model's config has a number shows.
+    config = {"num_classes": 3,
+              **_overrides(data, S.CRITERION_FIELD_VALUES, p.criterion.classification, p.matcher.class_cost)}
+    detconf.check_generated("criteria.set_criterion", {"outputs": outputs, "targets": targets}, config, profile,
+                            request)
+
+
+def _overrides(data, values: dict, classification: str, class_cost: str) -> dict:
+    """The config's ``criterion`` and ``matcher`` overrides of one draw (each left out when empty)."""
+    criterion = data.draw(S.convention_overrides(values, classification), label="criterion")
+    matcher = data.draw(S.matcher_overrides(class_cost), label="matcher")
+    return {k: v for k, v in (("criterion", criterion), ("matcher", matcher)) if v}
+
+
+#: mmdet's DETR heads with a generated test: DETRHead (softmax) and DeformableDETRHead (focal) without the encoder
+#: output; DINOHead's loss needs denoising queries (its golden cases).
+MMDET_HEADS = ("detr", "deformable_detr")
+
+
+@pytest.mark.parametrize("head", MMDET_HEADS)
+@generated
+@given(data=S.st.data())
+def test_mmdet_detr_head_generated(detconf, request, head, data):
+    from components.contract import MMDET_HEADS as CONVENTIONS
+    h = CONVENTIONS[head]
+    inputs = data.draw(S.mmdet_head_inputs(softmax=h.classification == "softmax"))
+    config = {"head": head, "num_classes": 3,
+              **_overrides(data, S.MMDET_HEAD_FIELD_VALUES, h.classification, h.matcher.class_cost)}
+    detconf.check_generated("criteria.mmdet_detr_head", inputs, config, "mmdet", request)
 
 
 #: The profiles whose models give Deformable-DETR's two-stage encoder proposals (``enc_outputs``, matched to

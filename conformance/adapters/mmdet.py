@@ -71,7 +71,9 @@ Component mapping:
   as ``HungarianAssigner.assign`` sums them (it does not return the matrix).
 - ``criteria.mmdet_detr_head``: ``DETRHead`` / ``DeformableDETRHead`` / ``DINOHead`` as configs/{detr,
   deformable_detr,dino} build them (losses, loss weights, match costs, ``sync_cls_avg_factor``), small
-  ``embed_dims``; ``loss_by_feat`` with the targets as above. DINO: the denoising outputs are concatenated
+  ``embed_dims``, the config's ``criterion`` fields as ``loss_cls`` ``loss_weight`` / ``bg_cls_weight`` / ``alpha`` /
+  ``gamma``, ``loss_bbox`` and ``loss_iou`` ``loss_weight``, its ``matcher`` fields as the match costs';
+  ``loss_by_feat`` with the targets as above. DINO: the denoising outputs are concatenated
   before the matching queries along the query axis and ``dn_meta`` becomes ``{num_denoising_queries:
   pad_size, num_denoising_groups: num_dn_group}``, which DINOHead.split_outputs undoes; the denoising
   queries themselves are given (nothing is sampled). Keys' dots are written ``/``; ``total`` is mmengine's
@@ -444,11 +446,13 @@ class MMDetAdapter(Adapter):
                 costs.append(logits.new_zeros((logits.shape[0], 0)))
         return {"indices": indices, "cost": costs}
 
-    def _detr_head(self, kind: str, num_classes: int, two_stage: bool):
-        """DETRHead / DeformableDETRHead / DINOHead as configs/{detr,deformable_detr,dino}/*.py build them (small
+    def _detr_head(self, config, two_stage: bool):
+        """DETRHead / DeformableDETRHead / DINOHead as configs/{detr,deformable_detr,dino}/*.py build them, with the
+        config's ``criterion`` and ``matcher`` fields as the loss configs' and match costs' arguments (small
         embed_dims: the loss does not use the head's layers)."""
-        from components.contract import MMDET_HEADS
-        h = MMDET_HEADS[kind]
+        from components.contract import mmdet_head_convention
+        kind, num_classes = config["head"], config["num_classes"]
+        h = mmdet_head_convention(config)
         if h.classification == "softmax":
             loss_cls = dict(type="CrossEntropyLoss", bg_cls_weight=h.bg_cls_weight, use_sigmoid=False,
                             loss_weight=h.loss_weight_cls, class_weight=1.0)
@@ -469,7 +473,7 @@ class MMDetAdapter(Adapter):
         from mmengine.model import BaseModel
         kind = config["head"]
         two_stage = inputs.get("enc_cls_scores") is not None
-        head = self._detr_head(kind, config["num_classes"], two_stage)
+        head = self._detr_head(config, two_stage)
         metas = [_img_meta(t) for t in inputs["targets"]]
         gts = [_gt_instances(t, m) for t, m in zip(inputs["targets"], metas)]
         cls_scores, bbox_preds = inputs["all_cls_scores"], inputs["all_bbox_preds"]

@@ -25,7 +25,12 @@ Component mapping (the library computes; the adapter builds its inputs as a user
 - ``criteria.set_criterion``: ``ForObjectDetectionLoss`` with a ``DetrConfig`` (aux layers) or, without
   aux layers, a ``YolosConfig`` (the YOLOS path; YOLOS' aux loss is broken upstream), and
   ``DeformableDetrForObjectDetectionLoss`` with a ``DeformableDetrConfig``; the matching reported is the
-  library's matcher run on each layer, as its loss runs it. Two-stage, interm, denoising, masks and
+  library's matcher run on each layer, as its loss runs it. The config's ``criterion`` fields are the config
+  attributes ``eos_coefficient``, ``focal_alpha``, ``bbox_loss_coefficient``, ``giou_loss_coefficient``, its
+  ``matcher`` fields ``class_cost``, ``bbox_cost``, ``giou_cost`` (typed ``int``: a fractional one is declined,
+  the configs' strict validation refuses it); a drawn class-loss weight other than 1 (the
+  losses' ``weight_dict`` hard-codes ``loss_ce: 1``), focal gamma other than 2, or focal matcher alpha, gamma or
+  eps is declined, as for ``assign.hungarian``. Two-stage, interm, denoising, masks and
   multi-rank normalisation are not part of these entry points: not provided.
 - ``position.sine``: ``DetrSinePositionEmbedding`` (profiles ``detr``, ``hf_detr``, ``mmdet``: offset 0)
   and ``DeformableDetrSinePositionEmbedding`` (offset -0.5), with the pixel mask ``~mask``.
@@ -57,6 +62,8 @@ from .base import Adapter, MissingAdapter, NotProvided, Support, default_dtype, 
 INSTALL = 'pip install -c constraints.txt "transformers==5.23.0" "torchvision==0.28.0" (see docs/install.md)'
 SOFTMAX_PROFILES = frozenset({"detr", "hf_detr"})
 FOCAL_PROFILES = frozenset({"deformable_detr", "hf_deformable_detr"})
+#: DeformableDetrHungarianMatcher's focal cost constants (loss_deformable_detr.py): no parameter sets them.
+FOCAL_MATCHER_FIXED = {"focal_alpha": 0.25, "focal_gamma": 2.0, "focal_eps": 1e-8}
 
 
 
@@ -117,10 +124,39 @@ class TransformersAdapter(Adapter):
                                       f"DeformableDetrForObjectDetectionLoss takes config.focal_alpha "
                                       f"(transformers/loss/loss_deformable_detr.py); alpha {alpha} is not expressible",
                                generated_only=True)
+        if component == "criteria.set_criterion":
+            return self._criterion_support(c, profile)
         if component == "losses.dice_loss" and (set(c) - {"reduction", "avg_factor"} or c.get("reduction") == "none"
                                                 or (c.get("reduction") == "mean" and "avg_factor" not in c)):
             return Support(False, "transformers' dice_loss returns sum/num_boxes (reduction 'sum' or 'mean' with "
                                   "avg_factor only)")
+        return Support(True)
+
+    @staticmethod
+    def _criterion_support(config: Mapping[str, Any], profile: str) -> Support:
+        """The config's ``criterion`` fields that transformers' config classes hold (``eos_coefficient``,
+        ``focal_alpha``, ``*_loss_coefficient``) and its ``matcher`` weights (``class_cost``, ``bbox_cost``,
+        ``giou_cost``); loss_for_object_detection.py and loss_deformable_detr.py hard-code the rest."""
+        fixed = {"weight_ce": 1.0, "interm_coef": 1.0}  # weight_dict {"loss_ce": 1, ...}; no intermediate outputs
+        if profile in FOCAL_PROFILES:
+            fixed["focal_gamma"] = 2.0  # sigmoid_focal_loss(..., gamma=2) in DeformableDetrImageLoss.loss_labels
+        drawn = {k: v for k, v in dict(config.get("criterion") or {}).items() if k in fixed and v != fixed[k]}
+        if drawn:
+            return Support(False, f"transformers' detection losses hard-code {fixed} and no transformers config sets "
+                                  f"them: {drawn} is not expressible")
+        fields = _hf_criterion_fields(config, profile)
+        fractional = {k: v for k, v in fields.items() if k in _INT_FIELDS and v != int(v)}
+        if fractional:
+            return Support(False, f"transformers' detection configs type {', '.join(_INT_FIELDS)} as int (their strict "
+                                  f"validation refuses a float): {fractional} is not expressible")
+        if profile in FOCAL_PROFILES:
+            # The criterion's own matcher: DeformableDetrHungarianMatcher, as assign.hungarian declines it.
+            m = {k: v for k, v in dict(config.get("matcher") or {}).items() if k in FOCAL_MATCHER_FIXED
+                 and v != FOCAL_MATCHER_FIXED[k]}
+            if m:
+                return Support(False, f"DeformableDetrHungarianMatcher hard-codes alpha 0.25, gamma 2 and eps 1e-8 "
+                                      f"(transformers/loss/loss_deformable_detr.py; config.focal_alpha reaches the "
+                                      f"loss, not the matcher): {m} is not expressible")
         return Support(True)
 
     # ----------------------------------------------------------------- components
@@ -181,18 +217,20 @@ class TransformersAdapter(Adapter):
             logits = torch.stack([layer["pred_logits"] for layer in layers])
             boxes = torch.stack([layer["pred_boxes"] for layer in layers])
             c, aux = config["num_classes"], len(layers) > 1
+            fields = _hf_criterion_fields(config, profile)
             with default_dtype(logits.dtype):
                 if profile == "hf_detr":
-                    hf_config = transformers.DetrConfig(num_labels=c, auxiliary_loss=True, decoder_layers=len(layers)) \
-                        if aux else transformers.YolosConfig(num_labels=c)
+                    hf_config = transformers.DetrConfig(num_labels=c, auxiliary_loss=True, decoder_layers=len(layers),
+                                                        **fields) \
+                        if aux else transformers.YolosConfig(num_labels=c, **fields)
                     loss_fn = lod.ForObjectDetectionLoss
                 else:
                     hf_config = transformers.DeformableDetrConfig(num_labels=c, auxiliary_loss=aux,
-                                                                  decoder_layers=len(layers))
+                                                                  decoder_layers=len(layers), **fields)
                     loss_fn = ldd.DeformableDetrForObjectDetectionLoss
                 total, loss_dict, _ = loss_fn(logits[-1], _hf_targets(targets), str(logits.device), boxes[-1],
                                               hf_config, outputs_class=logits, outputs_coord=boxes)
-                match = matcher(profile, {})
+                match = matcher(profile, config)
                 indices = {}
                 for i, layer in enumerate(layers):
                     key = "last" if i == len(layers) - 1 else str(i)
@@ -258,6 +296,27 @@ class TransformersAdapter(Adapter):
                 "losses.dice_loss": dice, "assign.hungarian": hungarian, "criteria.set_criterion": criterion,
                 "position.sine": position, "transformer.encoder": encoder, "transformer.decoder": decoder,
                 "heads.detr": head}
+
+
+def _hf_criterion_fields(config: Mapping[str, Any], profile: str) -> dict[str, float]:
+    """The transformers config attributes of the case's criterion and matcher (the profile's with the config's
+    ``criterion`` and ``matcher`` fields): ``eos_coefficient`` (softmax) or ``focal_alpha`` (focal), the loss
+    coefficients and the matcher's costs, as ``ForObjectDetectionLoss`` / ``DeformableDetrForObjectDetectionLoss``
+    read them."""
+    from components.contract import set_criterion_config
+    sc = set_criterion_config(config, profile)
+    crit, m = sc.criterion, sc.matcher
+    fields = {"bbox_loss_coefficient": crit.weight_bbox, "giou_loss_coefficient": crit.weight_giou,
+              "class_cost": m.weight_class, "bbox_cost": m.weight_bbox, "giou_cost": m.weight_giou}
+    if profile in SOFTMAX_PROFILES:
+        fields["eos_coefficient"] = crit.eos_coef
+    else:
+        fields["focal_alpha"] = crit.focal_alpha
+    return {k: (int(v) if k in _INT_FIELDS and v == int(v) else v) for k, v in fields.items()}
+
+
+#: The loss and cost coefficients DetrConfig, DeformableDetrConfig and YolosConfig annotate ``int`` (transformers 5).
+_INT_FIELDS = ("bbox_loss_coefficient", "giou_loss_coefficient", "class_cost", "bbox_cost", "giou_cost")
 
 
 #: The reference's weight names (torch / facebookresearch/detr state dicts) -> transformers' DETR modules.

@@ -70,8 +70,11 @@ Component mapping (the library computes; the adapter converts layouts and builds
 - ``criteria.set_criterion`` (profile ``ultralytics``: the reference returns ``DETRLoss``'s own keys, gained and with
   the non-last layers summed into ``*_aux``, so no renaming here): ``models.utils.loss.DETRLoss(nc=C, use_vfl=True)``,
   or with denoising (``dn_meta`` in the outputs) ``RTDETRDetectionLoss(nc=C, use_vfl=True)``, as
-  ``RTDETRDetectionModel.init_criterion`` builds it (nn/tasks.py). Layout, as ``RTDETRDetectionModel.loss`` passes it:
-  ``[L, B, Q, .]`` stacks of ``[interm_outputs (RT-DETR's encoder output, first), *aux_outputs, last layer]``; the
+  ``RTDETRDetectionModel.init_criterion`` builds it (nn/tasks.py), with the config's ``criterion`` fields as its
+  ``loss_gain`` (``class``, ``bbox``, ``giou``), ``alpha`` and ``gamma``; a drawn ``matcher`` is declined (DETRLoss
+  builds its matcher with fixed cost gains and takes no parameter for them). Layout, as
+  ``RTDETRDetectionModel.loss`` passes it: ``[L, B, Q, .]`` stacks of ``[interm_outputs (RT-DETR's encoder output,
+  first), *aux_outputs, last layer]``; the
   targets concatenated as ``batch = {"cls", "bboxes", "gt_groups"}``. Denoising: the canonical ``dn_meta``
   (``pad_size`` = 2 G M, ``num_dn_group`` = G) becomes ultralytics' ``dn_num_group`` G, ``dn_pos_idx`` (per image,
   slots ``g * 2M + t`` group-major, as ``get_cdn_group`` lays them out) and ``dn_gt_idx`` (the image's targets as
@@ -143,6 +146,11 @@ class _DetectModel(torch.nn.Module):
         super().__init__()
         self.model = torch.nn.ModuleList([_DetectHead(nc, reg_max, strides, device)])
         self.args = types.SimpleNamespace(**DEFAULT_GAINS, overlap_mask=overlap_mask)
+
+
+#: The set criterion's fields (components.contract.CRITERION_FIELDS) DETRLoss takes: ``loss_gain`` class / bbox /
+#: giou, and ``alpha`` / ``gamma`` (its FocalLoss' and VarifocalLoss').
+_DETR_LOSS_FIELDS = ("weight_ce", "weight_bbox", "weight_giou", "focal_alpha", "focal_gamma")
 
 
 def _reject(config: Mapping[str, Any], allowed: set[str], what: str) -> Support:
@@ -231,7 +239,15 @@ class UltralyticsAdapter(Adapter):
 
     @staticmethod
     def _set_criterion_support(config) -> Support:
-        return _reject(config, {"num_classes"}, "ultralytics' DETRLoss")
+        if config.get("matcher"):
+            return Support(False, f"ultralytics' DETRLoss builds its HungarianMatcher with cost_gain {{class 2, bbox "
+                                  f"5, giou 2}}, alpha 0.25, gamma 2 (models/utils/loss.py) and takes no parameter "
+                                  f"for them: matcher {dict(config['matcher'])} is not expressible")
+        other = sorted(set(config.get("criterion") or {}) - set(_DETR_LOSS_FIELDS))
+        if other:
+            return Support(False, f"ultralytics' DETRLoss takes loss_gain class / bbox / giou, gamma and alpha only, "
+                                  f"not {', '.join(other)}")
+        return _reject(config, {"num_classes", "criterion"}, "ultralytics' DETRLoss")
 
     @staticmethod
     def _yolov8_support(config) -> Support:
@@ -423,11 +439,17 @@ class UltralyticsAdapter(Adapter):
                  "gt_groups": counts}
         logits = outputs["pred_logits"]
         calls = []
+        # The profile's criterion with the config's fields, as DETRLoss' arguments (its defaults are the profile's).
+        from components.contract import set_criterion_config
+        crit = set_criterion_config({"num_classes": config["num_classes"], "criterion": config.get("criterion")},
+                                    profile).criterion
+        kwargs = {"loss_gain": {"class": crit.weight_ce, "bbox": crit.weight_bbox, "giou": crit.weight_giou},
+                  "alpha": crit.focal_alpha, "gamma": crit.focal_gamma}
         with default_dtype(logits.dtype):
             if "dn_meta" in outputs:
-                criterion = self.detr_loss.RTDETRDetectionLoss(nc=config["num_classes"], use_vfl=True)
+                criterion = self.detr_loss.RTDETRDetectionLoss(nc=config["num_classes"], use_vfl=True, **kwargs)
             else:
-                criterion = self.detr_loss.DETRLoss(nc=config["num_classes"], use_vfl=True)
+                criterion = self.detr_loss.DETRLoss(nc=config["num_classes"], use_vfl=True, **kwargs)
             criterion.matcher.register_forward_hook(lambda module, args, result: calls.append(result))
             preds = (_stack(layers, "pred_boxes"), _stack(layers, "pred_logits"))
             if "dn_meta" in outputs:

@@ -512,6 +512,17 @@ def _handwritten() -> list[Fault]:
         _existing("dino-nonzero-dn-keys", "criteria.set_criterion", "output names", F.dino_nonzero_dn_keys),
         _existing("criterion-drops-encoder-terms", "criteria.set_criterion", "dropped feature",
                   F.criterion_drops_encoder_terms),
+        *[_existing(factory.__name__.replace("_", "-"), component, "convention field", factory)
+          for component, factory in (
+            ("criteria.set_criterion", F.criterion_eos_coef_hardcoded),
+            ("criteria.set_criterion", F.criterion_focal_alpha_hardcoded),
+            ("criteria.set_criterion", F.criterion_focal_gamma_hardcoded),
+            ("criteria.set_criterion", F.criterion_bbox_weight_hardcoded),
+            ("criteria.set_criterion", F.criterion_matcher_giou_weight_hardcoded),
+            ("criteria.mmdet_detr_head", F.mmdet_detr_head_giou_weight_hardcoded),
+            ("criteria.mmdet_detr_head", F.mmdet_detr_head_bg_cls_weight_hardcoded),
+            ("criteria.mmdet_detr_head", F.mmdet_detr_head_focal_alpha_hardcoded),
+            ("criteria.mmdet_detr_head", F.mmdet_detr_head_matcher_giou_weight_hardcoded))],
         _existing("smooth-l1-beta-inverted", "losses.smooth_l1_loss", "convention field", F.smooth_l1_beta_inverted),
         _existing("dfl-without-clamp", "losses.distribution_focal_loss", "threshold/kink", F.dfl_without_clamp),
         _existing("anchor-offsets-hardcoded", "anchors.grid", "convention field", F.anchor_offsets_hardcoded),

@@ -14,7 +14,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from conformance.adapters import Adapter
-from components.contract import COMPONENTS, call_overlap, call_set_criterion, matcher_convention
+from components.contract import COMPONENTS, call_overlap, call_set_criterion, matcher_convention, set_criterion_config
 from oracle import boxes as box_ops
 from oracle.assign.hungarian import matching_cost_matrix
 from oracle.assign.max_iou import max_iou_assign
@@ -60,8 +60,8 @@ def focal_wrong_count() -> Adapter:
         num_boxes = max(float(sum(len(t["labels"]) for t in inputs["targets"])), 1.0)
         queries = float(inputs["outputs"]["pred_logits"].shape[1])
         losses = {k: (v * num_boxes / queries if k.startswith("loss_ce") else v) for k, v in out["losses"].items()}
-        from oracle.criteria import SetCriterion, SetCriterionConfig
-        crit = SetCriterion(SetCriterionConfig.from_profile(profile, num_classes=config["num_classes"]))
+        from oracle.criteria import SetCriterion
+        crit = SetCriterion(set_criterion_config(config, profile))
         return {**out, "losses": losses, "total": crit.total(losses)}
     return _with("focal-wrong-count", **{"criteria.set_criterion": criterion})
 
@@ -103,6 +103,80 @@ def matcher_giou_weight_hardcoded() -> Adapter:
     """A matcher whose GIoU cost weight is fixed at 2 (the DETR-family default), whatever the config sets, as
     ultralytics' DETRLoss fixes its matcher's cost gains."""
     return _hardcoded_matcher("matcher-giou-weight-hardcoded", weight_giou=2.0)
+
+
+def _hardcoded_config(name: str, component: str, criterion: dict | None = None, matcher: dict | None = None) -> Adapter:
+    """The reference ``component`` whose config's ``criterion`` and ``matcher`` fields keep ``criterion`` /
+    ``matcher`` (their fields) whatever the config sets: the port that writes the default where the model's config
+    has a number."""
+    call = COMPONENTS[component].call
+
+    def constant(inputs, config, profile):
+        c = dict(config)
+        for key, constants in (("criterion", criterion), ("matcher", matcher)):
+            if constants:
+                c[key] = {**dict(c.get(key) or {}), **constants}
+        return call(inputs, c, profile)
+    return _with(name, **{component: constant})
+
+
+def criterion_focal_alpha_hardcoded() -> Adapter:
+    """A focal set criterion whose loss keeps alpha 0.25 whatever the config's focal_alpha."""
+    return _hardcoded_config("criterion-focal-alpha-hardcoded", "criteria.set_criterion", {"focal_alpha": 0.25})
+
+
+def criterion_focal_gamma_hardcoded() -> Adapter:
+    """A focal set criterion whose loss keeps gamma 2 (transformers' DeformableDetrImageLoss writes gamma=2)."""
+    return _hardcoded_config("criterion-focal-gamma-hardcoded", "criteria.set_criterion", {"focal_gamma": 2.0})
+
+
+def criterion_eos_coef_hardcoded() -> Adapter:
+    """A softmax set criterion whose no-object class weight stays 0.1 whatever the config's eos_coef."""
+    return _hardcoded_config("criterion-eos-coef-hardcoded", "criteria.set_criterion", {"eos_coef": 0.1})
+
+
+def criterion_bbox_weight_hardcoded() -> Adapter:
+    """A set criterion whose total weights the L1 box loss 5 whatever the config's bbox coefficient."""
+    return _hardcoded_config("criterion-bbox-weight-hardcoded", "criteria.set_criterion", {"weight_bbox": 5.0})
+
+
+def criterion_matcher_giou_weight_hardcoded() -> Adapter:
+    """A set criterion whose own matcher keeps the GIoU cost weight 2 whatever the config sets (ultralytics'
+    DETRLoss builds its matcher with fixed cost gains)."""
+    return _hardcoded_config("criterion-matcher-giou-weight-hardcoded", "criteria.set_criterion",
+                             matcher={"weight_giou": 2.0})
+
+
+def mmdet_detr_head_giou_weight_hardcoded() -> Adapter:
+    """mmdet's DETR head losses with the GIoU loss weight 2 whatever the config's loss_iou.loss_weight."""
+    return _hardcoded_config("mmdet-detr-head-giou-weight-hardcoded", "criteria.mmdet_detr_head",
+                             {"loss_weight_iou": 2.0})
+
+
+def mmdet_detr_head_bg_cls_weight_hardcoded() -> Adapter:
+    """mmdet's softmax DETR head losses with the background class weight 0.1 whatever the config's bg_cls_weight
+    (focal heads, which have none, are the reference's)."""
+    fixed = _hardcoded_config("mmdet-detr-head-bg-cls-weight-hardcoded", "criteria.mmdet_detr_head",
+                              {"bg_cls_weight": 0.1})
+    call, constant = COMPONENTS["criteria.mmdet_detr_head"].call, fixed.components["criteria.mmdet_detr_head"]
+
+    def head(inputs, config, profile):
+        from components.contract import MMDET_HEADS
+        softmax = MMDET_HEADS[config["head"]].classification == "softmax"
+        return (constant if softmax else call)(inputs, config, profile)
+    return _with("mmdet-detr-head-bg-cls-weight-hardcoded", **{"criteria.mmdet_detr_head": head})
+
+
+def mmdet_detr_head_focal_alpha_hardcoded() -> Adapter:
+    """mmdet's focal DETR head losses with alpha 0.25 whatever the config's loss_cls.alpha."""
+    return _hardcoded_config("mmdet-detr-head-focal-alpha-hardcoded", "criteria.mmdet_detr_head",
+                             {"focal_alpha": 0.25})
+
+
+def mmdet_detr_head_matcher_giou_weight_hardcoded() -> Adapter:
+    """mmdet's DETR head losses whose HungarianAssigner keeps the IoUCost weight 2 whatever the config sets."""
+    return _hardcoded_config("mmdet-detr-head-matcher-giou-weight-hardcoded", "criteria.mmdet_detr_head",
+                             matcher={"weight_giou": 2.0})
 
 
 def greedy_matcher() -> Adapter:

@@ -139,6 +139,41 @@ def test_a_matcher_with_a_constant_for_a_config_number_fails(pytester, adapter, 
     assert "the matching is not optimal" in text or "must match target" in text
 
 
+#: A selection that names exactly these profiles' generated criterion tests (``-k`` matches substrings, so the
+#: profiles chosen are not substrings of others' names: hf_detr, dino, ultralytics).
+_CRITERION = "test_set_criterion_generated[{}]"
+_HEAD = "test_mmdet_detr_head_generated[{}]"
+
+
+@pytest.mark.parametrize(("adapter", "selection", "ids", "caught"), [
+    # eos_coef is the softmax profiles' no-object weight; alpha and gamma belong to the focal losses.
+    ("criterion_eos_coef_hardcoded", "test_set_criterion_generated and (hf_detr or dino)",
+     (_CRITERION.format("hf_detr"), _CRITERION.format("dino")), (_CRITERION.format("hf_detr"),)),
+    ("criterion_focal_alpha_hardcoded", "test_set_criterion_generated and (hf_detr or dino)",
+     (_CRITERION.format("hf_detr"), _CRITERION.format("dino")), (_CRITERION.format("dino"),)),
+    ("criterion_focal_gamma_hardcoded", "test_set_criterion_generated and ultralytics",
+     (_CRITERION.format("ultralytics"),), (_CRITERION.format("ultralytics"),)),
+    ("criterion_bbox_weight_hardcoded", "test_set_criterion_generated and hf_detr",
+     (_CRITERION.format("hf_detr"),), (_CRITERION.format("hf_detr"),)),
+    ("mmdet_detr_head_giou_weight_hardcoded", "test_mmdet_detr_head_generated and not deformable",
+     (_HEAD.format("detr"),), (_HEAD.format("detr"),)),
+    ("mmdet_detr_head_bg_cls_weight_hardcoded", "test_mmdet_detr_head_generated",
+     (_HEAD.format("detr"), _HEAD.format("deformable_detr")), (_HEAD.format("detr"),)),
+    ("mmdet_detr_head_focal_alpha_hardcoded", "test_mmdet_detr_head_generated and deformable",
+     (_HEAD.format("deformable_detr"),), (_HEAD.format("deformable_detr"),)),
+    ("mmdet_detr_head_matcher_giou_weight_hardcoded", "test_mmdet_detr_head_generated and not deformable",
+     (_HEAD.format("detr"),), (_HEAD.format("detr"),)),
+])
+def test_a_criterion_with_a_constant_for_a_config_number_fails(pytester, adapter, selection, ids, caught):
+    # The generated criterion tests draw the loss weights, the no-object weight, the focal parameters and the
+    # criterion's own matcher's (config "criterion" and "matcher"): a criterion that keeps the default for one of
+    # them gives another total (or matching) on the draws that change it, and passes where the field does not apply.
+    # The ci profile's draws (derandomized), as CI runs them.
+    result, report = run_suite(pytester, faulty(adapter), "--hypothesis-profile=ci", "-k", selection)
+    got = outcomes(report)
+    assert got == {i: ("failed", "semantic") if i in caught else ("passed", None) for i in ids}, got
+
+
 def test_an_optimal_matching_that_breaks_ties_differently_passes(pytester):
     # The faulty adapter really does break the declared tie the other way ...
     case = golden.cases(tag="edge:tie")[0]
