@@ -242,17 +242,22 @@ def matcher_overrides(draw, class_cost: str) -> dict:
     ``class_cost="focal"``, where they apply), so that an implementation that keeps a constant where the
     convention has a parameter is drawn against it, one field at a time as well as together."""
     fields = [f for f in MATCHER_FIELD_VALUES if class_cost == "focal" or f not in FOCAL_FIELDS]
-    return draw(field_overrides({f: MATCHER_FIELD_VALUES[f] for f in fields}))
+    return draw_overrides(draw, {f: MATCHER_FIELD_VALUES[f] for f in fields})
 
 
-@st.composite
-def field_overrides(draw, values: dict[str, st.SearchStrategy]) -> dict:
-    """``{}`` (the convention's own values) on about half the draws, otherwise a new value (``values[field]``) for
-    each field on a coin flip, at least one: one field at a time as well as together."""
+def draw_overrides(draw, values: dict[str, st.SearchStrategy]) -> dict:
+    """With a composite's ``draw``: ``{}`` (the convention's own values) on about half the draws, otherwise a new
+    value (``values[field]``) for each field on a coin flip, at least one: one field at a time as well as together."""
     if draw(st.booleans()):
         return {}
     chosen = [f for f in values if draw(st.booleans())] or [draw(st.sampled_from(list(values)))]
     return {f: draw(values[f]) for f in chosen}
+
+
+@st.composite
+def field_overrides(draw, values: dict[str, st.SearchStrategy]) -> dict:
+    """:func:`draw_overrides` as a strategy."""
+    return draw_overrides(draw, values)
 
 
 # --------------------------------------------------------------------------- dense-head conventions
@@ -313,15 +318,17 @@ def task_aligned_overrides(convention) -> st.SearchStrategy[dict]:
 #: YOLOv8 loss gains (components/dense_calls.py ``YOLOV8_GAIN_FIELDS``): ultralytics cfg/default.yaml's box 7.5,
 #: cls 0.5, dfl 1.5, or values in the ranges its tuner searches (engine/tuner.py: box 1-20, cls 0.1-4, dfl 0.4-12).
 YOLOV8_GAIN_VALUES = {
-    "box_gain": st.one_of(st.just(7.5), st.integers(2, 40).map(lambda k: k / 2)),
-    "cls_gain": st.one_of(st.just(0.5), st.integers(1, 40).map(lambda k: k / 10)),
-    "dfl_gain": st.one_of(st.just(1.5), st.integers(4, 120).map(lambda k: k / 10)),
+    "box_gain": st.integers(2, 40).map(lambda k: k / 2),
+    "cls_gain": st.integers(1, 40).map(lambda k: k / 10),
+    "dfl_gain": st.integers(4, 120).map(lambda k: k / 10),
 }
 
 
-def yolov8_gains() -> st.SearchStrategy[dict]:
-    """The YOLOv8 losses' config ``gains`` (:data:`YOLOV8_GAIN_VALUES`, as :func:`field_overrides` draws them)."""
-    return field_overrides(YOLOV8_GAIN_VALUES)
+@st.composite
+def yolov8_gains(draw) -> dict:
+    """The YOLOv8 losses' config ``gains``: every gain drawn (:data:`YOLOV8_GAIN_VALUES`, the defaults among them),
+    since a YOLOv8 loss example is costly and its tests take few (``costly``)."""
+    return {f: draw(v, label=f) for f, v in YOLOV8_GAIN_VALUES.items()}
 
 
 # --------------------------------------------------------------------------- max-IoU thresholds
@@ -656,7 +663,7 @@ def yolov8_inputs(draw, *, gap: float, segmentation: bool = False, overlap_mask:
     ``[B, 4, Hm, Wm]`` (standard normal, or in [16, 64]: large prototypes, whose float16 sum overflows) and
     batch.masks (index maps or per-target masks, :func:`_masks`) of a quarter of the image, of the prototypes'
     size or twice it. config: featmap_sizes, strides (:data:`YOLO_LEVELS`), overlap_mask for segmentation, gains
-    (:func:`yolov8_gains`) on about half the draws.
+    (:func:`yolov8_gains`).
     """
     from hypothesis import assume
 
@@ -679,10 +686,7 @@ def yolov8_inputs(draw, *, gap: float, segmentation: bool = False, overlap_mask:
                                                        axis=1))}
     inputs = {"pred_distri": torch.from_numpy(distri),
               "pred_logits": torch.from_numpy(rng.normal(0.0, 2.0, size=(b, a, num_classes))), "batch": batch}
-    config = {"featmap_sizes": featmap_sizes, "strides": strides}
-    gains = draw(yolov8_gains(), label="gains")
-    if gains:
-        config["gains"] = gains
+    config = {"featmap_sizes": featmap_sizes, "strides": strides, "gains": draw(yolov8_gains(), label="gains")}
     if segmentation:
         mask_shape = (h // 4, w // 4)
         factor = draw(st.sampled_from((1, 2)), label="masks / prototypes")
