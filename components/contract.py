@@ -11,7 +11,6 @@ Upstream of every formula: see the oracle modules each call uses.
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import functools
 from collections.abc import Callable, Mapping
@@ -207,14 +206,9 @@ def matcher_convention(config: Mapping[str, Any], profile: str) -> conv.MatcherC
     replaced; a value the convention refuses raises OracleInputError through its own checks."""
     matcher = conv.get_profile(profile).matcher
     overrides = dict(config.get("matcher") or {})
-    if not overrides:
-        return matcher
-    unknown = sorted(set(overrides) - set(MATCHER_FIELDS))
-    if unknown:
-        raise OracleInputError(f"config.matcher: expected fields of {', '.join(MATCHER_FIELDS)}, got {unknown}")
-    if matcher is None:
+    if overrides and matcher is None:
         raise OracleInputError(f"config.matcher: profile {profile!r} has no matcher convention to override")
-    return dataclasses.replace(matcher, **overrides)
+    return D.replace_fields(matcher, overrides, MATCHER_FIELDS, "config.matcher")
 
 
 #: The numeric fields of a profile's SetCriterionConvention that ``criteria.set_criterion``'s config ``criterion`` may

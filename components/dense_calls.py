@@ -17,6 +17,7 @@ from oracle.assign.max_iou import max_iou_assign
 from oracle.assign.task_aligned import task_aligned_assign
 from oracle.criteria import anchor_head as AH
 from oracle.criteria import yolov8 as Y
+from oracle.errors import OracleInputError
 
 
 def _generator(config) -> A.AnchorGenerator:
@@ -39,10 +40,28 @@ def call_anchor_points(inputs, config, profile):
     return {"points": points, "strides": strides}
 
 
-def _coder(config) -> C.DeltaXYWHCoder:
-    keys = ("means", "stds", "wh_ratio_clip", "wh_clamp", "clip_border", "add_ctr_clamp", "ctr_clamp")
-    return C.DeltaXYWHCoder(**{k: (tuple(config[k]) if isinstance(config[k], list) else config[k])
-                               for k in keys if k in config})
+def replace_fields(base, overrides, fields: tuple[str, ...], where: str):
+    """``base`` (a convention dataclass) with ``overrides`` (``{field: value}``, fields of ``fields``) replaced; an
+    unknown field raises OracleInputError naming ``where``, a value the convention refuses raises through its own
+    checks."""
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise OracleInputError(f"{where}: expected fields of {', '.join(fields)}, got {unknown}")
+    return dataclasses.replace(base, **overrides) if overrides else base
+
+
+#: The config keys of the delta coders: every :class:`~oracle.coders.DeltaXYWHCoder` field (mmdet
+#: ``DeltaXYWHBBoxCoder``'s ``target_means``, ``target_stds``, ... and torchvision ``BoxCoder``'s weights as
+#: ``1 / stds``), absent ones at the dataclass's defaults.
+CODER_FIELDS = ("means", "stds", "wh_ratio_clip", "wh_clamp", "clip_border", "add_ctr_clamp", "ctr_clamp")
+
+
+def _coder(config, *, call_keys: tuple[str, ...] = ()) -> C.DeltaXYWHCoder:
+    """The coder of a case's config (:data:`CODER_FIELDS`, plus the call's own ``call_keys``: decode's
+    ``max_shape``); any other key raises OracleInputError."""
+    fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config.items() if k not in call_keys}
+    return replace_fields(C.DeltaXYWHCoder(), fields, CODER_FIELDS, "config (delta coder)")
 
 
 def call_delta_encode(inputs, config, profile):
@@ -51,7 +70,7 @@ def call_delta_encode(inputs, config, profile):
 
 def call_delta_decode(inputs, config, profile):
     shape = config.get("max_shape")
-    return {"boxes": _coder(config).decode(inputs["anchors"], inputs["deltas"],
+    return {"boxes": _coder(config, call_keys=("max_shape",)).decode(inputs["anchors"], inputs["deltas"],
                                            max_shape=tuple(shape) if shape is not None else None)}
 
 
@@ -123,11 +142,28 @@ def call_anchor_head(inputs, config, profile):
             "labels": [t.labels for t in loss.targets], "label_weights": [t.label_weights for t in loss.targets]}
 
 
+#: The numeric fields of a task-aligned convention that ``assign.task_aligned``'s config ``convention_overrides`` may
+#: replace: what a model's config or loss sets (ultralytics ``TaskAlignedAssigner(topk, alpha, beta, eps)``, mmdet
+#: ``TaskAlignedAssigner(topk)`` with ``assign(alpha, beta)``); the algorithm's form (selection, resolution, overlap)
+#: stays the preset's. ``centre_margin`` is a constant in both libraries (no parameter sets it); ``topk2`` is off in
+#: every preset.
+TASK_ALIGNED_FIELDS = ("topk", "alpha", "beta", "norm_eps")
+
+
+def task_aligned_convention(config, profile: str | None = None) -> conv.TaskAlignedConvention:
+    """config ``convention``: a preset (``TAL_ULTRALYTICS``) or, absent, the profile's ``task_aligned``, with
+    ``convention_overrides`` (``{field: value}``, fields of :data:`TASK_ALIGNED_FIELDS`) replaced."""
+    base = _convention(config, "convention", "task_aligned", profile, conv.TaskAlignedConvention)
+    return replace_fields(base, config.get("convention_overrides"), TASK_ALIGNED_FIELDS,
+                          "config.convention_overrides (task-aligned)")
+
+
 def call_task_aligned(inputs, config, profile):
     """pd_scores [B, A, C] probabilities, pd_bboxes [B, A, 4] and anchor_points [A, 2] pixels, gt_labels [B, n],
     gt_bboxes [B, n, 4] xyxy pixels, mask_gt [B, n]; config convention (a preset, or absent: the profile's
-    task_aligned), stride_val -> target_labels, target_bboxes, target_scores, fg_mask, target_gt_idx."""
-    convention = _convention(config, "convention", "task_aligned", profile, conv.TaskAlignedConvention)
+    task_aligned), optional convention_overrides (:data:`TASK_ALIGNED_FIELDS`), stride_val -> target_labels,
+    target_bboxes, target_scores, fg_mask, target_gt_idx."""
+    convention = task_aligned_convention(config, profile)
     a = task_aligned_assign(inputs["pd_scores"], inputs["pd_bboxes"], inputs["anchor_points"], inputs["gt_labels"],
                             inputs["gt_bboxes"], inputs["mask_gt"], convention=convention,
                             stride_val=config.get("stride_val"))
@@ -135,10 +171,18 @@ def call_task_aligned(inputs, config, profile):
             "fg_mask": a.fg_mask, "target_gt_idx": a.target_gt_idx}
 
 
-def _yolov8_config(config, profile: str) -> conv.YOLOv8LossConfig:
-    """config ``preset`` (``YOLOV8_ULTRALYTICS_LEGACY``) or, absent, the profile's ``yolov8``; ``overlap_mask``."""
+#: The loss gains of a YOLOv8 loss that the config ``gains`` may replace: ultralytics' ``hyp.box``, ``hyp.cls``,
+#: ``hyp.dfl`` (cfg/default.yaml 7.5, 0.5, 1.5; engine/tuner.py searches box 1-20, cls 0.1-4, dfl 0.4-12).
+YOLOV8_GAIN_FIELDS = ("box_gain", "cls_gain", "dfl_gain")
+
+
+def yolov8_config(config, profile: str | None = None) -> conv.YOLOv8LossConfig:
+    """config ``preset`` (``YOLOV8_ULTRALYTICS_LEGACY``) or, absent, the profile's ``yolov8``; ``overlap_mask``;
+    ``gains`` (``{field: value}``, fields of :data:`YOLOV8_GAIN_FIELDS`)."""
     base = _convention(config, "preset", "yolov8", profile, conv.YOLOv8LossConfig)
-    return dataclasses.replace(base, overlap_mask=config["overlap_mask"]) if "overlap_mask" in config else base
+    if "overlap_mask" in config:
+        base = dataclasses.replace(base, overlap_mask=config["overlap_mask"])
+    return replace_fields(base, config.get("gains"), YOLOV8_GAIN_FIELDS, "config.gains (YOLOv8 loss)")
 
 
 def _yolov8_outputs(result: Y.YOLOv8LossResult) -> dict:
@@ -150,7 +194,7 @@ def call_yolov8_detection(inputs, config, profile):
     config featmap_sizes, strides, preset -> loss [3] (box, cls, dfl; gained, times B), total, fg_mask."""
     return _yolov8_outputs(Y.yolov8_detection_loss(
         inputs["pred_distri"], inputs["pred_logits"], [tuple(s) for s in config["featmap_sizes"]],
-        list(config["strides"]), inputs["batch"], config=_yolov8_config(config, profile)))
+        list(config["strides"]), inputs["batch"], config=yolov8_config(config, profile)))
 
 
 def call_yolov8_segmentation(inputs, config, profile):
@@ -159,4 +203,4 @@ def call_yolov8_segmentation(inputs, config, profile):
     return _yolov8_outputs(Y.yolov8_segmentation_loss(
         inputs["pred_distri"], inputs["pred_logits"], inputs["mask_coefficients"], inputs["proto"],
         [tuple(s) for s in config["featmap_sizes"]], list(config["strides"]), inputs["batch"],
-        config=_yolov8_config(config, profile)))
+        config=yolov8_config(config, profile)))

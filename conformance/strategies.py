@@ -292,11 +292,94 @@ def matcher_overrides(draw, class_cost: str) -> dict:
     new values (:data:`MATCHER_FIELD_VALUES`) for each field on a coin flip, at least one (the focal ones only for
     ``class_cost="focal"``, where they apply), so that an implementation that keeps a constant where the
     convention has a parameter is drawn against it, one field at a time as well as together."""
+    fields = [f for f in MATCHER_FIELD_VALUES if class_cost == "focal" or f not in FOCAL_FIELDS]
+    return draw_overrides(draw, {f: MATCHER_FIELD_VALUES[f] for f in fields})
+
+
+def draw_overrides(draw, values: dict[str, st.SearchStrategy]) -> dict:
+    """With a composite's ``draw``: ``{}`` (the convention's own values) on about half the draws, otherwise a new
+    value (``values[field]``) for each field on a coin flip, at least one: one field at a time as well as together."""
     if draw(st.booleans()):
         return {}
-    fields = [f for f in MATCHER_FIELD_VALUES if class_cost == "focal" or f not in FOCAL_FIELDS]
-    chosen = [f for f in fields if draw(st.booleans())] or [draw(st.sampled_from(fields))]
-    return {f: draw(MATCHER_FIELD_VALUES[f]) for f in chosen}
+    chosen = [f for f in values if draw(st.booleans())] or [draw(st.sampled_from(list(values)))]
+    return {f: draw(values[f]) for f in chosen}
+
+
+@st.composite
+def field_overrides(draw, values: dict[str, st.SearchStrategy]) -> dict:
+    """:func:`draw_overrides` as a strategy."""
+    return draw_overrides(draw, values)
+
+
+# --------------------------------------------------------------------------- dense-head conventions
+
+#: Delta coders' ``stds`` in model configs: (1, 1, 1, 1) (mmdet RPN and RetinaNet, torchvision RetinaNet and RPN
+#: ``BoxCoder(weights=(1, 1, 1, 1))``), (0.1, 0.1, 0.2, 0.2) (mmdet Faster/Mask R-CNN's RoI head, torchvision's
+#: ``BoxCoder((10, 10, 5, 5))``), Cascade R-CNN's later stages (0.05, 0.05, 0.1, 0.1) and (0.033, 0.033, 0.067,
+#: 0.067); or x/y and w/h values from those, alike along both axes as in every config.
+CODER_STDS = ((1.0, 1.0, 1.0, 1.0), (0.1, 0.1, 0.2, 0.2), (0.05, 0.05, 0.1, 0.1), (0.033, 0.033, 0.067, 0.067))
+
+
+@st.composite
+def _coder_stds(draw) -> list[float]:
+    if draw(st.booleans()):
+        return list(draw(st.sampled_from(CODER_STDS)))
+    xy = draw(st.sampled_from((0.033, 0.05, 0.1, 0.2, 0.5, 1.0)))
+    wh = draw(st.sampled_from((0.067, 0.1, 0.2, 0.5, 1.0)))
+    return [xy, xy, wh, wh]
+
+
+#: The delta coders' ``means``: 0 in every config (mmdet ``target_means``; torchvision has none), and small
+#: non-zero ones (multiples of 0.05 up to 0.2 in size) that ``DeltaXYWHBBoxCoder`` takes, so that a coder that
+#: ignores the parameter is drawn against it.
+CODER_FIELD_VALUES = {
+    "means": st.one_of(st.just((0.0, 0.0, 0.0, 0.0)).map(list),
+                       st.lists(st.integers(-4, 4).map(lambda k: k / 20), min_size=4, max_size=4)),
+    "stds": _coder_stds(),
+}
+
+
+def coder_overrides() -> st.SearchStrategy[dict]:
+    """Config keys of ``coders.delta_xywh_*`` (components/dense_calls.py ``CODER_FIELDS``): ``means`` and ``stds``
+    (:data:`CODER_FIELD_VALUES`) as :func:`field_overrides` draws them (absent: the coder's defaults, 0 and 1)."""
+    return field_overrides(CODER_FIELD_VALUES)
+
+
+#: The task-aligned assigner's numeric fields (components/dense_calls.py ``TASK_ALIGNED_FIELDS``) in configs: topk 10
+#: (ultralytics ``v8DetectionLoss``) or 13 (ultralytics' class default, mmdet TOOD, PP-YOLOE), or 4-13; alpha 0.5
+#: (ultralytics) or 1 (TOOD), or 0.25-1.5 in steps of 0.25; beta 6 (all), or 2-8; eps 1e-9 (ultralytics) or up to
+#: 1e-4 (below the draws' smallest k-th metric, 1e-3: ultralytics' top-k mask ``max metric > eps`` keeps every real
+#: row), which changes the normalised target scores by eps / max metric.
+TASK_ALIGNED_FIELD_VALUES = {
+    "topk": st.one_of(st.sampled_from((10, 13)), st.integers(4, 13)),
+    "alpha": st.one_of(st.sampled_from((0.5, 1.0)), st.integers(1, 6).map(lambda k: k / 4)),
+    "beta": st.one_of(st.just(6.0), st.integers(2, 8).map(float)),
+    "norm_eps": st.sampled_from((1e-9, 1e-7, 1e-5, 1e-4)),
+}
+
+
+def task_aligned_overrides(convention) -> st.SearchStrategy[dict]:
+    """``assign.task_aligned``'s config ``convention_overrides`` for a task-aligned convention
+    (:data:`TASK_ALIGNED_FIELD_VALUES`; ``norm_eps`` only where the convention normalises the scores, the only place
+    it is read)."""
+    return field_overrides({f: v for f, v in TASK_ALIGNED_FIELD_VALUES.items()
+                            if f != "norm_eps" or convention.normalise_scores})
+
+
+#: YOLOv8 loss gains (components/dense_calls.py ``YOLOV8_GAIN_FIELDS``): ultralytics cfg/default.yaml's box 7.5,
+#: cls 0.5, dfl 1.5, or values in the ranges its tuner searches (engine/tuner.py: box 1-20, cls 0.1-4, dfl 0.4-12).
+YOLOV8_GAIN_VALUES = {
+    "box_gain": st.integers(2, 40).map(lambda k: k / 2),
+    "cls_gain": st.integers(1, 40).map(lambda k: k / 10),
+    "dfl_gain": st.integers(4, 120).map(lambda k: k / 10),
+}
+
+
+@st.composite
+def yolov8_gains(draw) -> dict:
+    """The YOLOv8 losses' config ``gains``: every gain drawn (:data:`YOLOV8_GAIN_VALUES`, the defaults among them),
+    since a YOLOv8 loss example is costly and its tests take few (``costly``)."""
+    return {f: draw(v, label=f) for f, v in YOLOV8_GAIN_VALUES.items()}
 
 
 # --------------------------------------------------------------------------- criterion conventions
@@ -633,14 +716,19 @@ def task_aligned_inputs(draw, name: str, *, gap: float, num_classes: int = 3) ->
     pd_bboxes ``[B, A, 4]`` xyxy pixels (near a GT containing the anchor: positive overlaps), anchor_points
     ``[A, 2]`` pixels (:data:`YOLO_LEVELS`; one cell per level when the convention clips its top-k), gt_labels
     ``[B, n]``, gt_bboxes ``[B, n, 4]`` xyxy pixels (padded rows zero), mask_gt ``[B, n]``. Draws that are not
-    :func:`task_aligned_tie_free` at ``gap`` are rejected. config: ``convention`` (``name``) and ``stride_val``
-    (ultralytics' of the draw's strides)."""
+    :func:`task_aligned_tie_free` at ``gap`` are rejected. config: ``convention`` (``name``), ``stride_val``
+    (ultralytics' of the draw's strides) and, on about half the draws, ``convention_overrides``
+    (:func:`task_aligned_overrides`)."""
     from hypothesis import assume
 
     from oracle import conventions
     from oracle.anchors import anchor_points
     from oracle.assign.task_aligned import task_aligned_assign, ultralytics_stride_val
-    convention = conventions.named(name, conventions.TaskAlignedConvention)
+    from components.dense_calls import task_aligned_convention
+    overrides = draw(task_aligned_overrides(conventions.named(name, conventions.TaskAlignedConvention)),
+                     label="convention_overrides")
+    config = {"convention": name, **({"convention_overrides": overrides} if overrides else {})}
+    convention = task_aligned_convention(config)
     layouts = list(YOLO_LEVELS.values()) + ([ONE_CELL_PER_LEVEL] if convention.clip_topk else [])
     featmap_sizes, strides = draw(st.sampled_from(layouts))
     grid, stride = anchor_points(featmap_sizes, strides)
@@ -658,7 +746,7 @@ def task_aligned_inputs(draw, name: str, *, gap: float, num_classes: int = 3) ->
               "pd_bboxes": torch.from_numpy(pred), "anchor_points": points,
               "gt_labels": torch.from_numpy(rng.integers(0, num_classes, size=(b, n))),
               "gt_bboxes": torch.from_numpy(gt), "mask_gt": torch.from_numpy(mask)}
-    config = {"convention": name, "stride_val": ultralytics_stride_val(strides)}
+    config["stride_val"] = ultralytics_stride_val(strides)
     assignment = task_aligned_assign(*inputs.values(), convention=convention, stride_val=config["stride_val"])
     assume(task_aligned_tie_free(assignment, inputs["mask_gt"], convention.topk, gap=gap))
     return inputs, config
@@ -709,7 +797,8 @@ def yolov8_inputs(draw, *, gap: float, segmentation: bool = False, overlap_mask:
     1/:data:`GT_STEPS` grid: :func:`yolo_targets`); segmentation adds mask_coefficients ``[B, A, 4]``, proto
     ``[B, 4, Hm, Wm]`` (standard normal, or in [16, 64]: large prototypes, whose float16 sum overflows) and
     batch.masks (index maps or per-target masks, :func:`_masks`) of a quarter of the image, of the prototypes'
-    size or twice it. config: featmap_sizes, strides (:data:`YOLO_LEVELS`), overlap_mask for segmentation.
+    size or twice it. config: featmap_sizes, strides (:data:`YOLO_LEVELS`), overlap_mask for segmentation, gains
+    (:func:`yolov8_gains`).
     """
     from hypothesis import assume
 
@@ -737,7 +826,7 @@ def yolov8_inputs(draw, *, gap: float, segmentation: bool = False, overlap_mask:
                                                        axis=1))}
     inputs = {"pred_distri": torch.from_numpy(distri),
               "pred_logits": torch.from_numpy(rng.normal(0.0, 2.0, size=(b, a, num_classes))), "batch": batch}
-    config = {"featmap_sizes": featmap_sizes, "strides": strides}
+    config = {"featmap_sizes": featmap_sizes, "strides": strides, "gains": draw(yolov8_gains(), label="gains")}
     if segmentation:
         mask_shape = (h // 4, w // 4)
         factor = draw(st.sampled_from((1, 2)), label="masks / prototypes")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,11 +16,24 @@ def test_golden(case, detconf, request):
     detconf.check_case(case, request)
 
 
+#: Boxes to encode: corners on a grid of 1/2 px up to 64 px (exact in bfloat16, so no side rounds to 0), sides >= 1/2.
+_ENCODE_BOXES = S.boxes_xyxy(st.just(5), min_size=1.0, max_coord=64.0).map(lambda b: torch.floor(b * 2) / 2)
+
+
+@generated
+@given(anchors=_ENCODE_BOXES, gt=_ENCODE_BOXES, coder=S.coder_overrides())
+def test_delta_xywh_encode_generated(detconf, request, anchors, gt, coder):
+    # The coder's means and stds are drawn (S.CODER_FIELD_VALUES): a constant where the config has them fails.
+    detconf.check_generated("coders.delta_xywh_encode", {"anchors": anchors, "gt": gt}, coder, "mmdet", request)
+
+
 @generated
 @given(anchors=S.boxes_xyxy(st.just(5), min_size=1.0 / 16, max_coord=64.0),
-       deltas=S.logits((5, 4), bound=3.0), clip=st.booleans())
-def test_delta_xywh_decode_generated(detconf, request, anchors, deltas, clip):
-    config = {"stds": [0.1, 0.1, 0.2, 0.2], "max_shape": [48, 64] if clip else None}
+       deltas=S.logits((5, 4), bound=3.0), clip=st.booleans(), coder=S.coder_overrides(),
+       wh_clamp=st.sampled_from(["both", "upper"]))
+def test_delta_xywh_decode_generated(detconf, request, anchors, deltas, clip, coder, wh_clamp):
+    # wh_clamp "upper" (no lower clamp of the size deltas) is torchvision's BoxCoder, "both" mmdet's coder.
+    config = {**coder, "wh_clamp": wh_clamp, "max_shape": [48, 64] if clip else None}
     detconf.check_generated("coders.delta_xywh_decode", {"anchors": anchors, "deltas": deltas}, config, "mmdet",
                             request)
 

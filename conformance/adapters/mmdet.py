@@ -27,8 +27,9 @@ Component mapping:
   ignore_wrt_candidates, match_low_quality)`` on ``BboxOverlaps2D``; ``assign(InstanceData(priors),
   InstanceData(bboxes, labels), InstanceData(bboxes=ignore))``; its ``gt_inds`` / ``max_overlaps`` /
   ``labels`` are the canonical outputs as they are. torchvision's Matcher variant is not provided.
-- ``assign.task_aligned`` for ``TAL_MMDET``: ``TaskAlignedAssigner(topk)`` per image, ``assign(
-  InstanceData(priors, bboxes, scores), InstanceData(bboxes, labels), alpha, beta)``. Priors are the
+- ``assign.task_aligned`` for ``TAL_MMDET`` (with the case's ``convention_overrides`` of topk, alpha and beta):
+  ``TaskAlignedAssigner(topk)`` per image, ``assign(InstanceData(priors, bboxes, scores), InstanceData(bboxes,
+  labels), alpha, beta)``. Priors are the
   anchor points as zero-size boxes ``(x, y, x, y)`` (mmdet reads only their centres); only the real GT
   rows (``mask_gt``) are passed. Back: ``fg_mask = gt_inds > 0``; ``target_gt_idx`` = the padded row of
   the assigned GT (0 on background); ``target_labels`` / ``target_bboxes`` gathered from that row (so the
@@ -186,9 +187,10 @@ class MMDetAdapter(Adapter):
         if component == "assign.max_iou":
             return self._max_iou_support(c)
         if component == "assign.task_aligned":
-            tal = conv.named(c["convention"], conv.TaskAlignedConvention)
+            from components.dense_calls import task_aligned_convention
+            tal = task_aligned_convention(c)
             if dataclasses.replace(tal, topk=conv.TAL_MMDET.topk, alpha=conv.TAL_MMDET.alpha,
-                                                  beta=conv.TAL_MMDET.beta) != conv.TAL_MMDET:
+                                   beta=conv.TAL_MMDET.beta) != conv.TAL_MMDET:
                 return Support(False, f"mmdet's TaskAlignedAssigner is the TAL_MMDET convention (any topk, alpha, "
                                       f"beta), not {c['convention']}")
         if component == "criteria.anchor_head":
@@ -314,8 +316,8 @@ class MMDetAdapter(Adapter):
         return {"gt_inds": result.gt_inds, "max_overlaps": result.max_overlaps, "labels": result.labels}
 
     def task_aligned(self, inputs, config, profile):
-        from oracle import conventions as conv
-        tal = conv.named(config["convention"], conv.TaskAlignedConvention)
+        from components.dense_calls import task_aligned_convention
+        tal = task_aligned_convention(config)
         assigner = self.TASK_UTILS.build(dict(type="TaskAlignedAssigner", topk=tal.topk))
         scores, pred, points = inputs["pd_scores"], inputs["pd_bboxes"], inputs["anchor_points"]
         labels, gt, valid = inputs["gt_labels"], inputs["gt_bboxes"], inputs["mask_gt"]

@@ -33,9 +33,11 @@ Component mapping (the library computes; the adapter converts layouts and builds
   (side-major channels, anchors last); its ``[1, 4, N]`` output is laid back as ``[..., 4]``.
 - ``masks.crop``: ``utils.ops.crop_mask`` (which zeroes its input in place: it gets a copy).
 - ``assign.task_aligned`` (``TAL_ULTRALYTICS`` only: the legacy <= 8.2 and mmdet assigners are other code):
-  ``utils.tal.TaskAlignedAssigner(topk=10, num_classes=C, alpha=0.5, beta=6.0, stride=[stride_val])``, as
-  ``v8DetectionLoss`` builds it. ultralytics derives the small-GT side ``stride_val`` from its stride list
-  (``stride[1]``, or ``stride[0]`` for a single level), so the case's ``stride_val`` is passed as a one-level list.
+  ``utils.tal.TaskAlignedAssigner(topk, num_classes=C, alpha, beta, stride=[stride_val], eps)``, with the
+  convention's ``topk``, ``alpha``, ``beta`` and ``norm_eps`` (``v8DetectionLoss`` builds it with 10, 0.5, 6.0 and
+  the default 1e-9; the case's ``convention_overrides`` replace them). ultralytics derives the small-GT side
+  ``stride_val`` from its stride list (``stride[1]``, or ``stride[0]`` for a single level), so the case's
+  ``stride_val`` is passed as a one-level list.
   ``gt_labels`` and ``mask_gt`` gain the trailing unit axis it expects. Its early return for ``n = 0`` GT rows gives
   ``target_labels`` and ``target_gt_idx`` as *floating* tensors (``full_like(pd_scores[..., 0], num_classes)``,
   ``zeros_like``); they are integer-valued and returned as int64, the type of every other return path and the
@@ -44,8 +46,9 @@ Component mapping (the library computes; the adapter converts layouts and builds
   under ``if fg_mask.sum():``, which an assignment without GT never passes; utils/loss.py).
 - ``criteria.yolov8_detection`` / ``criteria.yolov8_segmentation``: ``utils.loss.v8DetectionLoss`` /
   ``v8SegmentationLoss`` constructed standalone on :class:`_DetectModel`, the smallest stand-in for what the
-  constructor reads (``next(model.parameters())`` for the device; ``model.args.box/cls/dfl`` = 7.5/0.5/1.5, the
-  cfg/default.yaml gains, and ``model.args.overlap_mask``; ``model.model[-1].nc``, ``.reg_max`` (= 4R channels /
+  constructor reads (``next(model.parameters())`` for the device; ``model.args.box/cls/dfl``: the case's
+  ``gains`` (``box_gain``, ``cls_gain``, ``dfl_gain``), else 7.5/0.5/1.5, the cfg/default.yaml gains, and
+  ``model.args.overlap_mask``; ``model.model[-1].nc``, ``.reg_max`` (= 4R channels /
   4) and ``.stride`` (a tensor of the case's strides)). Layout conversions:
 
   - ``preds["boxes"] = pred_distri.permute(0, 2, 1)`` ``[B, 4 * reg_max, A]``, ``preds["scores"] =
@@ -142,10 +145,20 @@ class _DetectHead(torch.nn.Module):
 class _DetectModel(torch.nn.Module):
     """The smallest stand-in for a YOLOv8 model as the loss constructors read it (module docstring)."""
 
-    def __init__(self, nc: int, reg_max: int, strides: list[float], overlap_mask: bool, device: torch.device):
+    def __init__(self, nc: int, reg_max: int, strides: list[float], overlap_mask: bool, device: torch.device,
+                 gains: Mapping[str, float]):
         super().__init__()
         self.model = torch.nn.ModuleList([_DetectHead(nc, reg_max, strides, device)])
-        self.args = types.SimpleNamespace(**DEFAULT_GAINS, overlap_mask=overlap_mask)
+        self.args = types.SimpleNamespace(**gains, overlap_mask=overlap_mask)
+
+
+def _gains(config: Mapping[str, Any]) -> dict[str, float]:
+    """``model.args``' ``box``, ``cls``, ``dfl``: the case's ``gains`` (YOLOv8LossConfig fields) over
+    :data:`DEFAULT_GAINS`."""
+    gains = dict(DEFAULT_GAINS)
+    for field, value in (config.get("gains") or {}).items():
+        gains[field.removesuffix("_gain")] = value
+    return gains
 
 
 #: The set criterion's fields (components.contract.CRITERION_FIELDS) DETRLoss takes: ``loss_gain`` class / bbox /
@@ -253,7 +266,7 @@ class UltralyticsAdapter(Adapter):
     def _yolov8_support(config) -> Support:
         if config.get("preset", "YOLOV8_ULTRALYTICS") != "YOLOV8_ULTRALYTICS":
             return Support(False, f"ultralytics 8.4.190 is YOLOV8_ULTRALYTICS, not {config['preset']}")
-        return _reject(config, {"featmap_sizes", "strides", "preset", "overlap_mask"}, "v8DetectionLoss")
+        return _reject(config, {"featmap_sizes", "strides", "preset", "overlap_mask", "gains"}, "v8DetectionLoss")
 
     # ----------------------------------------------------------------- components
 
@@ -357,9 +370,11 @@ class UltralyticsAdapter(Adapter):
         return {"masks": self.ops.crop_mask(inputs["masks"].clone(), inputs["boxes"])}
 
     def task_aligned(self, inputs, config, profile):
+        from components.dense_calls import task_aligned_convention
+        tal = task_aligned_convention(config)
         scores = inputs["pd_scores"]
-        assigner = self.tal.TaskAlignedAssigner(topk=10, num_classes=scores.shape[-1], alpha=0.5, beta=6.0,
-                                                stride=[config["stride_val"]])
+        assigner = self.tal.TaskAlignedAssigner(topk=tal.topk, num_classes=scores.shape[-1], alpha=tal.alpha,
+                                                beta=tal.beta, stride=[config["stride_val"]], eps=tal.norm_eps)
         labels, boxes, target_scores, fg, gt_idx = assigner(
             scores, inputs["pd_bboxes"], inputs["anchor_points"], inputs["gt_labels"][..., None], inputs["gt_bboxes"],
             inputs["mask_gt"][..., None])
@@ -373,7 +388,8 @@ class UltralyticsAdapter(Adapter):
         b = logits.shape[0]
         with default_dtype(logits.dtype):
             model = _DetectModel(nc=logits.shape[-1], reg_max=distri.shape[-1] // 4, strides=list(config["strides"]),
-                                 overlap_mask=config.get("overlap_mask", True), device=logits.device)
+                                 overlap_mask=config.get("overlap_mask", True), device=logits.device,
+                                 gains=_gains(config))
             cls = self.loss.v8SegmentationLoss if segmentation else self.loss.v8DetectionLoss
             criterion = cls(model)
             fg_masks = []

@@ -689,3 +689,44 @@ def seg_proto_sum_times_zero() -> Adapter:
             out = {**out, "loss": out["loss"] + keep, "total": out["total"] + keep}
         return out
     return _with("seg-proto-sum-times-zero", **{"criteria.yolov8_segmentation": call})
+
+
+# --------------------------------------------------------------------------- dense heads: a constant for a config field
+
+def _hardcoded_config(name: str, rewrite, *components: str) -> Adapter:
+    """The reference's ``components`` called with ``rewrite(config)``: the port that writes a default where the
+    model's config has a number."""
+    def rewritten(call):
+        return lambda inputs, config, profile: call(inputs, rewrite(dict(config)), profile)
+    return _with(name, **{c: rewritten(COMPONENTS[c].call) for c in components})
+
+
+def coder_stds_hardcoded() -> Adapter:
+    """Delta coders whose stds are fixed at (0.1, 0.1, 0.2, 0.2) (Faster R-CNN's RoI head, torchvision's
+    ``BoxCoder((10, 10, 5, 5))``), whatever the config's ``stds``."""
+    return _hardcoded_config("coder-stds-hardcoded", lambda c: {**c, "stds": [0.1, 0.1, 0.2, 0.2]},
+                             "coders.delta_xywh_encode", "coders.delta_xywh_decode")
+
+
+def task_aligned_eps_hardcoded() -> Adapter:
+    """A task-aligned assigner whose score-normalisation eps is ultralytics' default 1e-9, whatever the config's
+    ``norm_eps``."""
+    def rewrite(c):
+        overrides = {k: v for k, v in (c.get("convention_overrides") or {}).items() if k != "norm_eps"}
+        return {**c, "convention_overrides": overrides}
+    return _hardcoded_config("task-aligned-eps-hardcoded", rewrite, "assign.task_aligned")
+
+
+def task_aligned_alpha_hardcoded() -> Adapter:
+    """A task-aligned assigner with ``v8DetectionLoss``'s alpha 0.5 whatever the config's ``alpha`` (the adapter that
+    builds ``TaskAlignedAssigner(alpha=0.5)`` as the loss does)."""
+    def rewrite(c):
+        return {**c, "convention_overrides": {**(c.get("convention_overrides") or {}), "alpha": 0.5}}
+    return _hardcoded_config("task-aligned-alpha-hardcoded", rewrite, "assign.task_aligned")
+
+
+def yolov8_box_gain_hardcoded() -> Adapter:
+    """A YOLOv8 detection loss whose box gain is cfg/default.yaml's 7.5, whatever the config's ``gains``."""
+    return _hardcoded_config("yolov8-box-gain-hardcoded",
+                             lambda c: {**c, "gains": {**(c.get("gains") or {}), "box_gain": 7.5}},
+                             "criteria.yolov8_detection", "criteria.yolov8_segmentation")

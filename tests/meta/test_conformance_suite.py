@@ -630,3 +630,24 @@ def test_generated_yolov8_inputs_catch_task_aligned_dfl_and_empty_mask_faults(py
     got = outcomes(report)
     assert got.pop("test_yolov8_segmentation_generated[per-target-masks]") == ("failed", "raised")
     assert {v for v in got.values()} == {("passed", None)}, got
+
+
+@pytest.mark.parametrize(("adapter", "selection", "caught"), [
+    ("coder_stds_hardcoded", "test_delta_xywh_encode_generated or test_delta_xywh_decode_generated",
+     ("test_delta_xywh_encode_generated", "test_delta_xywh_decode_generated")),
+    # norm_eps is drawn only where the convention normalises its scores (not TAL_MMDET, which never reads it).
+    ("task_aligned_eps_hardcoded", "test_task_aligned_generated",
+     ("test_task_aligned_generated[TAL_ULTRALYTICS]", "test_task_aligned_generated[TAL_ULTRALYTICS_LEGACY]")),
+    ("task_aligned_alpha_hardcoded", "test_task_aligned_generated",
+     ("test_task_aligned_generated[TAL_MMDET]", "test_task_aligned_generated[TAL_ULTRALYTICS]",
+      "test_task_aligned_generated[TAL_ULTRALYTICS_LEGACY]")),
+    ("yolov8_box_gain_hardcoded", "test_yolov8_detection_generated or test_yolov8_segmentation_generated",
+     ("test_yolov8_detection_generated", "test_yolov8_segmentation_generated[overlap-masks]",
+      "test_yolov8_segmentation_generated[per-target-masks]")),
+])
+def test_a_dense_head_with_a_constant_for_a_config_number_fails(pytester, adapter, selection, caught):
+    # The generated dense-head tests draw the coders' means and stds, the task-aligned assigner's topk, alpha, beta
+    # and eps, and the YOLOv8 gains (conformance/strategies.py): a port that keeps a default fails semantically.
+    _, report = run_suite(pytester, faulty(adapter), "--hypothesis-profile=ci", "-k", selection)
+    got = outcomes(report)
+    assert {t: got.get(t) for t in caught} == {t: ("failed", "semantic") for t in caught}, got
