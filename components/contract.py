@@ -11,6 +11,7 @@ Upstream of every formula: see the oracle modules each call uses.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 from collections.abc import Callable, Mapping
@@ -223,25 +224,13 @@ MMDET_HEAD_FIELDS = ("bg_cls_weight", "focal_alpha", "focal_gamma", "loss_weight
                      "loss_weight_iou")
 
 
-def _replaced(convention, overrides: Mapping[str, Any] | None, fields: tuple[str, ...], where: str):
-    """``convention`` with ``overrides`` (``{field: value}``, fields of ``fields``) replaced; a value the convention
-    refuses raises OracleInputError through its own checks."""
-    overrides = dict(overrides or {})
-    if not overrides:
-        return convention
-    unknown = sorted(set(overrides) - set(fields))
-    if unknown:
-        raise OracleInputError(f"{where}: expected fields of {', '.join(fields)}, got {unknown}")
-    return dataclasses.replace(convention, **overrides)
-
-
 def set_criterion_config(config: Mapping[str, Any], profile: str) -> SetCriterionConfig:
     """The profile's criterion and matcher with ``config["criterion"]`` (fields of :data:`CRITERION_FIELDS`) and
     ``config["matcher"]`` (:data:`MATCHER_FIELDS`, the criterion's own matcher) replaced."""
     base = SetCriterionConfig.from_profile(profile, num_classes=config["num_classes"],
                                            metric_ties=config.get("metric_ties", "first"))
     return dataclasses.replace(
-        base, criterion=_replaced(base.criterion, config.get("criterion"), CRITERION_FIELDS, "config.criterion"),
+        base, criterion=D.replace_fields(base.criterion, config.get("criterion"), CRITERION_FIELDS, "config.criterion"),
         matcher=matcher_convention(config, profile))
 
 
@@ -250,9 +239,9 @@ def mmdet_head_convention(config: Mapping[str, Any]) -> conv.MMDetDETRHeadConven
     :data:`MMDET_HEAD_FIELDS`) and ``config["matcher"]`` (:data:`MATCHER_FIELDS`, its HungarianAssigner's costs)
     replaced."""
     head = MMDET_HEADS[config["head"]]
-    head = _replaced(head, config.get("criterion"), MMDET_HEAD_FIELDS, "config.criterion")
-    return dataclasses.replace(head, matcher=_replaced(head.matcher, config.get("matcher"), MATCHER_FIELDS,
-                                                       "config.matcher"))
+    head = D.replace_fields(head, config.get("criterion"), MMDET_HEAD_FIELDS, "config.criterion")
+    return dataclasses.replace(head, matcher=D.replace_fields(head.matcher, config.get("matcher"), MATCHER_FIELDS,
+                                                              "config.matcher"))
 
 
 def call_hungarian(inputs, config, profile):

@@ -423,15 +423,11 @@ def convention_overrides(draw, values: dict, classification: str) -> dict:
     ``{}`` on about half the draws, otherwise new values for each field on a coin flip, at least one -- the no-object
     weight only under ``classification="softmax"``, alpha and gamma only otherwise, where each applies -- as
     :func:`matcher_overrides` draws the matcher's."""
-    if draw(st.booleans()):
-        return {}
     softmax = classification == "softmax"
 
     def applies(field: str) -> bool:
         return softmax if field in SOFTMAX_ONLY else (not softmax if field in FOCAL_FIELDS else True)
-    fields = [f for f in values if applies(f)]
-    chosen = [f for f in fields if draw(st.booleans())] or [draw(st.sampled_from(fields))]
-    return {f: draw(values[f]) for f in chosen}
+    return draw_overrides(draw, {f: v for f, v in values.items() if applies(f)})
 
 
 @st.composite
