@@ -219,3 +219,15 @@ def test_a_forged_output_fails_verification_at_every_dtype(golden_copy):
     with pytest.raises(FixtureError, match=rf"case '{re.escape(case.name)}': its stored outputs are not the "
                                            r"reference's on its stored inputs"):
         forged.load(verify=True)
+
+
+def test_examples_draw_no_constants_from_the_project_source():
+    # A derandomized example must not move when a constant elsewhere in the project changes
+    # (conformance/hypothesis_profiles.py): the pool hypothesis collects from local modules stays empty.
+    from hypothesis.internal.conjecture import providers
+
+    import conformance.strategies  # noqa: F401  (a local module full of constants)
+    from conformance.hypothesis_profiles import register_profiles
+    register_profiles()
+    assert len(providers._get_local_constants()) == 0
+    assert len(providers.GLOBAL_CONSTANTS) > 0  # the global ones (0, -1, inf, NaN, ...) stay
