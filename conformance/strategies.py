@@ -203,7 +203,7 @@ def large_logits(draw, logits_: torch.Tensor) -> torch.Tensor:
 
 
 @st.composite
-def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bool = False,
+def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bool = False, large: bool = False,
                     num_classes: int = 4) -> dict:
     """Canonical ``assign.hungarian`` inputs for a batch of 1-2 images.
 
@@ -213,7 +213,7 @@ def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bo
     On about half the draws the queries of each image with targets crowd round them (:func:`crowded_boxes`), in a
     batch of up to 4 images: there the cost's weights and focal parameters decide the matching (each image a
     separate chance), where queries anywhere in the image are matched by their L1 distance alone.
-    On about half the draws some logits are large (:func:`large_logits`, ``|logit|`` in ``[9, 32]``).
+    With ``large``, about half the logits are large (:func:`large_logits`, ``|logit|`` in ``[9, 32]``).
     """
     crowded = draw(st.booleans())
     logits_, boxes_, targets, _ = draw(matching_batch(max_images=4 if crowded else 2, max_queries=5, max_targets=4,
@@ -224,7 +224,7 @@ def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bo
         # Logits in [-4, 4] on the grid of :func:`logits`, each drawn (hnp.arrays' fill value would make most alike).
         grid = draw(st.lists(st.integers(-256, 256), min_size=logits_.numel(), max_size=logits_.numel()))
         logits_ = torch.tensor(grid, dtype=torch.float64).reshape(logits_.shape) / 64
-    if draw(st.booleans()):
+    if large:
         logits_ = draw(large_logits(logits_))
     if ties and logits_.shape[1] >= 2:
         logits_ = logits_.clone()

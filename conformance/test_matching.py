@@ -37,6 +37,21 @@ def test_hungarian_generated(detconf, request, profile, ties, data):
                             request)
 
 
+@pytest.mark.parametrize("profile", PROFILES)
+@generated
+@given(data=S.st.data())
+def test_hungarian_large_logits(detconf, request, profile, data):
+    """Tie-free problems with about half the logits of magnitude 9-32 (strategies.large_logits): a decoder's saturated
+    scores, where a focal cost's ``1 - sigmoid(x)`` is rounded to 0 in the candidate's dtype (float16 from 9 on,
+    float32 from about 17 on) and a "safe" clamp of the logits or probabilities shows."""
+    matcher = get_profile(profile).matcher
+    problem = data.draw(S.matching_inputs(softmax=matcher.class_cost == "softmax", pixel=matcher.giou.units == "pixel",
+                                          large=True), label="tie-free")
+    overrides = data.draw(S.matcher_overrides(matcher.class_cost), label="matcher")
+    detconf.check_generated("assign.hungarian", problem, {"matcher": overrides} if overrides else {}, profile,
+                            request)
+
+
 @pytest.mark.parametrize("profile", NON_FINITE_PROFILES)
 @generated
 @given(data=S.st.data())
