@@ -239,20 +239,19 @@ def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bo
 
 
 @st.composite
-def non_finite_predictions(draw, inputs: dict) -> dict:
-    """``assign.hungarian`` inputs (:func:`matching_inputs`) with 1-3 prediction entries (a logit or a box
-    coordinate, of an image with targets where there is one) made NaN, +inf or -inf: a diverged decoder's outputs.
-    NaN and a non-finite box coordinate poison their cost entries in every dtype; an infinite logit does under a
-    softmax cost (+inf) and where the focal cost's eps is 0 or underflows (float16)."""
-    logits_, boxes_ = inputs["pred_logits"].clone(), inputs["pred_boxes"].clone()
-    with_targets = [b for b, t in enumerate(inputs["targets"]) if len(t["labels"])] or list(range(len(boxes_)))
-    for _ in range(draw(st.integers(1, 3))):
+def non_finite_predictions(draw, inputs: dict, where: str) -> dict:
+    """``assign.hungarian`` inputs (:func:`matching_inputs`) with 1-3 entries of ``where`` (``"pred_logits"`` or
+    ``"pred_boxes"``), of an image with targets where there is one, made NaN, +inf or -inf -- the first one NaN:
+    a diverged decoder's outputs. NaN and a non-finite box coordinate poison their cost entries in every dtype; an
+    infinite logit does under a softmax cost (+inf) and where the focal cost's eps is 0 or underflows (float16)."""
+    poisoned = inputs[where].clone()
+    with_targets = [b for b, t in enumerate(inputs["targets"]) if len(t["labels"])] or list(range(len(poisoned)))
+    for i in range(draw(st.integers(1, 3))):
         b = draw(st.sampled_from(with_targets))
-        value = draw(st.sampled_from((float("nan"), float("inf"), float("-inf"))))
-        t = logits_ if draw(st.booleans()) else boxes_
-        q, c = draw(st.integers(0, t.shape[1] - 1)), draw(st.integers(0, t.shape[2] - 1))
-        t[b, q, c] = value
-    return {**inputs, "pred_logits": logits_, "pred_boxes": boxes_}
+        value = float("nan") if i == 0 else draw(st.sampled_from((float("nan"), float("inf"), float("-inf"))))
+        q, c = draw(st.integers(0, poisoned.shape[1] - 1)), draw(st.integers(0, poisoned.shape[2] - 1))
+        poisoned[b, q, c] = value
+    return {**inputs, where: poisoned}
 
 
 # --------------------------------------------------------------------------- matcher conventions

@@ -52,14 +52,16 @@ def test_hungarian_large_logits(detconf, request, profile, data):
                             request)
 
 
+@pytest.mark.parametrize("where", ["pred_logits", "pred_boxes"])
 @pytest.mark.parametrize("profile", NON_FINITE_PROFILES)
 @generated
 @given(data=S.st.data())
-def test_hungarian_non_finite(detconf, request, profile, data):
-    """NaN and ±inf predictions under a matcher that replaces non-finite costs (``"max"``: avoided where a matching
-    can avoid them, the finite entries matched optimally; ``"zero"``: they cost 0)."""
+def test_hungarian_non_finite(detconf, request, profile, where, data):
+    """NaN and ±inf predictions (logits or boxes: each draw has a NaN) under a matcher that replaces non-finite costs
+    (``"max"``: avoided where a matching can avoid them, the finite entries matched optimally; ``"zero"``: they cost
+    0)."""
     matcher = get_profile(profile).matcher
     problem = data.draw(S.matching_inputs(softmax=matcher.class_cost == "softmax", pixel=matcher.giou.units == "pixel"),
                         label="tie-free")
-    problem = data.draw(S.non_finite_predictions(problem), label="non-finite")
+    problem = data.draw(S.non_finite_predictions(problem, where), label="non-finite")
     detconf.check_generated("assign.hungarian", problem, {}, profile, request)
