@@ -206,16 +206,17 @@ def apply_known_differences(path: Path, items: list[pytest.Item], dtype: str = "
                             device: str = "cpu", world_size: int = 1) -> list[str]:
     """Mark matching items as strict xfails (``raises=KnownDifferenceObserved``) in a run of ``dtype`` on
     ``device`` with ``world_size`` ranks, each with its entry in ``item.stash[KNOWN]``; return the entries for
-    this run that matched nothing."""
+    this run that matched nothing. Where several entries match a test, the first in the file is its entry (a narrower
+    one first: CPU half precision before every device's)."""
     entries = [(i, e) for i, e in enumerate(load_known_differences(path)) if applies(e, dtype, device, world_size)]
     used = set()
     for item in items:
         sid = short_id(item)
-        for i, entry in entries:
-            if sid.startswith(entry["test"]):
-                used.add(i)
-                item.stash[KNOWN] = Known(f"{path.name} #{i}", entry)
-                item.add_marker(pytest.mark.xfail(strict=True, raises=KnownDifferenceObserved,
-                                                  reason=f"[{entry['category']}] {entry['reason']} ({entry['link']})"))
-                break
+        matching = [(i, entry) for i, entry in entries if sid.startswith(entry["test"])]
+        used.update(i for i, _ in matching)
+        if matching:
+            i, entry = matching[0]
+            item.stash[KNOWN] = Known(f"{path.name} #{i}", entry)
+            item.add_marker(pytest.mark.xfail(strict=True, raises=KnownDifferenceObserved,
+                                              reason=f"[{entry['category']}] {entry['reason']} ({entry['link']})"))
     return [e["test"] for i, e in entries if i not in used]

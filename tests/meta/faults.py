@@ -51,6 +51,7 @@ class Fault:
     kind: str
     what: str
     factory: Callable[[], Adapter]
+    notes_reads: bool = False  # a registry mutant: its field's first read by a formula goes to READS_FILE
 
 
 KINDS = ("convention field", "threshold/kink", "formula", "gradient", "dtype", "tie-break", "precision", "input check",
@@ -187,9 +188,58 @@ def mutable_fields(cls: type, prefix: str = "") -> tuple[list[str], dict[str, st
     return paths, skipped
 
 
+#: Environment variable naming a file to which a mutated field's first read by a formula is appended (one line per
+#: process): tests/meta/power.py tells a mutant whose field no check reads (an equivalent mutant) from a miss.
+READS_FILE = "DETCONF_FAULT_FIELD_READS"
+
+#: Reads that are not a formula's: the dataclass machinery (replace, fields, eq, hash, repr) and the conventions'
+#: own validation.
+_NOT_A_FORMULA = frozenset({"__init__", "__post_init__", "__repr__", "__eq__", "__hash__", "replace", "_replace",
+                            "asdict", "_asdict_inner", "astuple", "_astuple_inner", "fields"})
+_TRACKED: dict[tuple[type, str], type] = {}
+
+
+def _record_read(field: str) -> None:
+    import os
+    import sys
+    caller = sys._getframe(2)
+    if caller.f_code.co_name in _NOT_A_FORMULA or caller.f_globals.get("__name__") in ("dataclasses", "copy", __name__):
+        return
+    path = os.environ.get(READS_FILE)
+    if path and field not in _recorded:
+        _recorded.add(field)
+        with open(path, "a") as out:
+            out.write(f"{field} {caller.f_globals.get('__name__')}:{caller.f_code.co_name}\n")
+
+
+_recorded: set[str] = set()
+
+
+def tracked(instance: object, field: str) -> object:
+    """``instance`` (a frozen dataclass) as an instance of a subclass that notes a formula's read of ``field``
+    (:data:`READS_FILE`); it pickles as the plain class."""
+    cls = type(instance)
+    if (cls, field) not in _TRACKED:
+        def __getattribute__(self, name, _field=field, _base=cls):
+            if name == _field:
+                _record_read(f"{_base.__name__}.{_field}")
+            return _base.__getattribute__(self, name)
+
+        def __reduce__(self, _base=cls):
+            return functools.partial(_base, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}), ()
+
+        _TRACKED[cls, field] = type(cls.__name__, (cls,), {"__getattribute__": __getattribute__,
+                                                           "__reduce__": __reduce__, "__module__": cls.__module__})
+    out = object.__new__(_TRACKED[cls, field])
+    for f in dataclasses.fields(instance):
+        object.__setattr__(out, f.name, getattr(instance, f.name))
+    return out
+
+
 def mutate(instance: object, path: str, values: Callable = other_values) -> object:
     """``instance`` with the field at dotted ``path`` set to its first valid other value (``values(name, value,
-    annotation)``, :func:`other_values`), unchanged if none is valid."""
+    annotation)``, :func:`other_values`), unchanged if none is valid. The changed instance notes a formula's read of
+    the field (:func:`tracked`)."""
     head, _, rest = path.partition(".")
     value = getattr(instance, head)
     if rest:
@@ -197,7 +247,7 @@ def mutate(instance: object, path: str, values: Callable = other_values) -> obje
     annotation = _field_types(type(instance))[head]
     for other in values(head, value, annotation):
         try:
-            return dataclasses.replace(instance, **{head: other})
+            return tracked(dataclasses.replace(instance, **{head: other}), head)
         except (OracleInputError, ValueError, TypeError):
             continue
     return instance
@@ -267,7 +317,8 @@ def _convention_faults() -> list[Fault]:
                 out.append(Fault(name, component, "convention field",
                                  f"{cls.__name__}.{path} changed to another plausible value "
                                  f"({'every profile and preset' if source == 'registry' else 'the config'})",
-                                 functools.partial(_with, name, component, wrap(call, cls, path))))
+                                 functools.partial(_with, name, component, wrap(call, cls, path)),
+                                 notes_reads=source == "registry"))
     return out
 
 

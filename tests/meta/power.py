@@ -2,6 +2,7 @@
 checks catch it.
 
     python -m tests.meta.power [--components C ...] [--faults NAME ...] [--profile ci|dev] [--write docs/suite-power.md]
+                               [--json R.json] [--merge EARLIER.json ...]
 
 Each fault runs in its own process, with ``CI=1``: ``python -m pytest conformance
 --impl=py:tests.meta.faults:NAME -k <the component's tests> --conformance-report=R.json -p no:cacheprovider
@@ -10,12 +11,17 @@ shrinking, which decides nothing here). A component's tests are
 its golden cases (ids ``test_golden[component/...]``) and the generated tests that call it (read from
 conformance/test_*.py: :func:`generated_tests`); only the report's records of that component count. A fault is
 caught when one of them fails. One progress line per fault goes to stderr.
+
+A full run takes hours on a small machine; ``--merge`` takes the results of earlier runs (their ``--json``) for the
+registered faults this run does not select, so one table covers the registry, each row with the commit it ran at
+(``--faults`` with no name runs none: the table of the merged runs alone).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import datetime
 import fnmatch
 import json
@@ -72,6 +78,13 @@ class Result:
     caught: list[tuple[str, str]] = field(default_factory=list)  # (test id, class)
     error: str = ""
     seconds: float = 0.0
+    commit: str = ""  # the project's commit the fault ran at (git describe: "-dirty" for uncommitted changes)
+    field_read: bool | None = None  # a registry mutant: whether a formula read its field (None: not known)
+
+    @property
+    def equivalent(self) -> bool:
+        """A mutant whose field no check's formula read: it changes nothing the suite runs, so it is no fault."""
+        return not self.caught and self.field_read is False
 
     @property
     def rate(self) -> float:
@@ -87,12 +100,13 @@ def run_fault(fault, profile: str, generated, timeout: float = 1800.0) -> Result
     result = Result(fault.name, fault.component, fault.kind, fault.what)
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.json"
+        from .faults import READS_FILE
+        report, reads = Path(tmp) / "report.json", Path(tmp) / "reads.txt"
         cmd = [sys.executable, "-m", "pytest", str(SUITE), f"--impl=py:tests.meta.faults:{fault.name}",
                "-k", selection(fault.component, generated), f"--conformance-report={report}",
                "-p", "no:cacheprovider", "-p", "tests.meta.power_profiles", f"--hypothesis-profile={profile}-no-shrink",
                "-q"]
-        env = {**os.environ, "CI": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
+        env = {**os.environ, "CI": "1", READS_FILE: str(reads), "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
                                                                               os.environ.get("PYTHONPATH")]))}
         try:
             done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
@@ -107,8 +121,27 @@ def run_fault(fault, profile: str, generated, timeout: float = 1800.0) -> Result
             result.run = len(ran)
             result.caught = [(t["test"].split("::", 1)[1], t.get("class") or "?") for t in ran
                              if t["outcome"] == "failed"]
+        if fault.notes_reads and not result.error:
+            result.field_read = reads.exists() and bool(reads.read_text().strip())
     result.seconds = time.monotonic() - start
     return result
+
+
+def current_commit() -> str:
+    """``git describe --always --dirty --abbrev=7`` of the project, or ``"unknown"`` outside a checkout."""
+    try:
+        done = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=REPO,
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def load_results(path: Path) -> list[Result]:
+    """The results a ``--json`` file holds (``rate`` and ``by_generated`` are recomputed)."""
+    names = {f.name for f in dataclasses.fields(Result)}
+    return [Result(**{k: (v if k != "caught" else [tuple(c) for c in v]) for k, v in record.items() if k in names})
+            for record in json.loads(Path(path).read_text())]
 
 
 def _classes(caught: list[tuple[str, str]]) -> str:
@@ -127,28 +160,41 @@ def markdown(results: list[Result], *, command: str, profile: str, seconds: floa
     """The table, per-component summary, faults caught by golden cases only, and the uncaught ones."""
     today = datetime.date.today().isoformat()
     caught = [r for r in results if r.caught]
+    equivalent = [r for r in results if r.equivalent]
+    commits: dict[str, int] = {}
+    for r in results:
+        commits[r.commit or "unknown"] = commits.get(r.commit or "unknown", 0) + 1
+    at = ", ".join(f"{n} at {c}" for c, n in commits.items())
     lines = ["# The suite's power: faulty implementations and the checks that catch them", "",
              f"Generated by `{command}` on {today} (hypothesis profile {profile} without shrinking, dtype float32, "
-             f"one process; {len(results)} faults in {seconds / 60:.1f} min). Faults: tests/meta/faults.py. A fault "
-             "is caught when one of its component's checks fails; the catch rate is failed / run.", "",
-             f"**Caught: {len(caught)} / {len(results)}.**", "",
+             f"one process; {len(results)} faults, {sum(r.seconds for r in results) / 60:.1f} min of runs: {at}; "
+             f"this run {seconds / 60:.1f} min). Faults: tests/meta/faults.py. A fault is caught when one of its "
+             "component's checks fails; the catch rate is failed / run.", "",
+             f"**Caught: {len(caught)} / {len(results) - len(equivalent)}** ({len(equivalent)} equivalent mutants "
+             "left out: convention fields that no check's formula reads, such as the CIoU fields where only GIoU is "
+             "computed; listed at the end).", "",
              "| component | fault | kind | checks run | checks that caught it (failed) | catch rate | by a generated "
-             "test? |", "|---|---|---|---|---|---|---|"]
+             "test? | commit |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         found = f"{len(r.caught)}: {_classes(r.caught)}; {_tests(r.caught)}" if r.caught else \
+            "equivalent: no check reads the field" if r.equivalent else \
             ("**none**" + (f" ({r.error})" if r.error else ""))
         lines.append(f"| {r.component} | `{r.fault}` | {r.kind} | {r.run} | {found} | {r.rate:.2f} | "
-                     f"{'yes' if r.by_generated else 'no'} |")
-    lines += ["", "## Per component", "", "| component | faults caught / total |", "|---|---|"]
+                     f"{'yes' if r.by_generated else 'no'} | {r.commit or 'unknown'} |")
+    lines += ["", "## Per component", "", "| component | faults caught / total (equivalent mutants left out) |",
+              "|---|---|"]
     for component in sorted({r.component for r in results}):
-        rs = [r for r in results if r.component == component]
+        rs = [r for r in results if r.component == component and not r.equivalent]
         lines.append(f"| {component} | {sum(1 for r in rs if r.caught)} / {len(rs)} |")
     golden_only = [r for r in caught if not r.by_generated]
     lines += ["", "## Caught by golden cases only", ""]
     lines += [f"- `{r.fault}` ({r.component}): {r.what}" for r in golden_only] or ["None."]
     lines += ["", "## Not caught", ""]
     lines += [f"- `{r.fault}` ({r.component}, {r.kind}, {r.run} checks run): {r.what}"
-              + (f" -- {r.error}" if r.error else "") for r in results if not r.caught] or ["None."]
+              + (f" -- {r.error}" if r.error else "")
+              for r in results if not r.caught and not r.equivalent] or ["None."]
+    lines += ["", "## Equivalent mutants (no check's formula reads the field)", ""]
+    lines += [f"- `{r.fault}` ({r.component})" for r in equivalent] or ["None."]
     return "\n".join(lines) + "\n"
 
 
@@ -160,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="ci", choices=("ci", "dev"), help="hypothesis profile (default ci)")
     parser.add_argument("--write", default=None, metavar="PATH", help="write the markdown table here")
     parser.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON here")
+    parser.add_argument("--merge", nargs="*", default=(), metavar="JSON",
+                        help="earlier runs' --json results: taken for the registered faults this run does not select "
+                             "(a later file wins over an earlier one)")
     parser.add_argument("--list", action="store_true", help="list the selected faults and exit")
     args = parser.parse_args(argv)
     from .faults import FAULTS
@@ -172,13 +221,24 @@ def main(argv: list[str] | None = None) -> int:
         for f in faults:
             print(f"{f.component:32s} {f.kind:18s} {f.name}")
         return 0
+    earlier: dict[str, Result] = {}
+    for path in args.merge:
+        earlier.update({r.fault: r for r in load_results(Path(path)) if r.fault in FAULTS})
+    selected = {f.name for f in faults}
+    order = {name: i for i, name in enumerate(sorted(
+        FAULTS, key=lambda n: (FAULTS[n].component, FAULTS[n].kind != "convention field", n)))}
+    kept = [r for name, r in earlier.items() if name not in selected]
+    commit = current_commit()
     generated = generated_tests()
     results, start = [], time.monotonic()
+
+    def table() -> list[Result]:
+        return sorted(results + kept, key=lambda r: order[r.fault])
     command = "python -m tests.meta.power " + " ".join(argv if argv is not None else sys.argv[1:])
 
     def write(partial: bool) -> None:
         # After every fault, so that a long run interrupted leaves the table of the faults it finished.
-        text = markdown(results, command=command.strip(), profile=args.profile, seconds=time.monotonic() - start)
+        text = markdown(table(), command=command.strip(), profile=args.profile, seconds=time.monotonic() - start)
         if partial:
             text = text.replace("\n\n", f"\n\n**Partial: {len(results)} of {len(faults)} selected faults run.**\n\n", 1)
         if args.write:
@@ -187,20 +247,22 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
         if args.json:
             Path(args.json).write_text(json.dumps([r.__dict__ | {"rate": r.rate, "by_generated": r.by_generated}
-                                                   for r in results], indent=1) + "\n")
+                                                   for r in table()], indent=1) + "\n")
 
     for i, fault in enumerate(faults, 1):
         r = run_fault(fault, args.profile, generated)
+        r.commit = commit
         results.append(r)
-        verdict = (f"caught by {len(r.caught)}/{r.run}" if r.caught else
-                   f"NOT CAUGHT ({r.run} run){' ' + r.error if r.error else ''}")
+        verdict = (f"caught by {len(r.caught)}/{r.run}" if r.caught else "equivalent (its field is not read)"
+                   if r.equivalent else f"NOT CAUGHT ({r.run} run){' ' + r.error if r.error else ''}")
         print(f"[{i}/{len(faults)}] {fault.name}: {verdict} ({r.seconds:.0f} s)", file=sys.stderr, flush=True)
         if i < len(faults):
             write(partial=True)
     elapsed = time.monotonic() - start
     write(partial=False)
-    uncaught = [r.fault for r in results if not r.caught]
-    print(f"caught {len(results) - len(uncaught)} / {len(results)} in {elapsed:.0f} s; not caught: "
+    uncaught = [r.fault for r in table() if not r.caught and not r.equivalent]
+    counted = [r for r in table() if not r.equivalent]
+    print(f"caught {len(counted) - len(uncaught)} / {len(counted)} in {elapsed:.0f} s; not caught: "
           f"{', '.join(uncaught) or 'none'}", file=sys.stderr)
     return 0
 

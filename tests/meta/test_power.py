@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import pytest
+import torch
 
 from components.contract import COMPONENTS
 from tests.meta import faults as Fm
@@ -47,10 +49,54 @@ def test_a_mutant_changes_the_convention_only_during_the_call():
     assert conv.get_profile("dino").box_iou is before and conv.named("IOU_MMDET").eps == 1e-6
 
 
-def test_the_command_reports_a_cheap_fault_caught(tmp_path):
-    out = tmp_path / "power.md"
-    assert power.main(["--faults", "area-plus-one", "--profile", "dev", "--write", str(out)]) == 0
+def test_the_command_reports_a_cheap_fault_caught_and_merges_earlier_runs(tmp_path):
+    import json
+    out, results = tmp_path / "power.md", tmp_path / "power.json"
+    assert power.main(["--faults", "area-plus-one", "--profile", "dev", "--write", str(out),
+                       "--json", str(results)]) == 0
     text = out.read_text()
-    assert "**Caught: 1 / 1.**" in text
+    assert "**Caught: 1 / 1** (0 equivalent" in text
     row = next(line for line in text.splitlines() if "`area-plus-one`" in line)
     assert "| boxes.area |" in row and "semantic" in row and "| 1.00 |" in row
+    assert row.endswith(f"| {power.current_commit()} |")
+    # An earlier run's results fill the table for faults not run now; a fault no longer registered is dropped.
+    records = json.loads(results.read_text())
+    records += [{**records[0], "fault": "no-longer-registered"},
+                {**records[0], "fault": "points-offset-zero", "component": "anchors.points", "kind": "convention field",
+                 "caught": [], "run": 2, "commit": "0000000"}]
+    results.write_text(json.dumps(records))
+    assert power.main(["--faults", "--merge", str(results), "--write", str(out)]) == 0
+    text = out.read_text()
+    assert "**Caught: 1 / 2** (0 equivalent" in text and "no-longer-registered" not in text
+    assert "| anchors.points | `points-offset-zero` | convention field | 2 | **none** | 0.00 | no | 0000000 |" in text
+
+
+def test_a_mutant_notes_whether_a_formula_reads_its_field(tmp_path, monkeypatch):
+    from oracle import conventions as conv
+    reads = tmp_path / "reads.txt"
+    monkeypatch.setenv(Fm.READS_FILE, str(reads))
+    monkeypatch.setattr(Fm, "_recorded", set())
+    overlap = COMPONENTS["boxes.overlap"].call
+    boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0]], dtype=torch.float64)
+    config = {"aligned": False, "fmt": "xyxy", "convention": "box_iou"}
+    with Fm.mutated_conventions(conv.IoUConvention, "ciou_alpha_eps"):
+        mutated = conv.get_profile("mmdet").box_iou
+        assert type(mutated) is not conv.IoUConvention and isinstance(mutated, conv.IoUConvention)
+        # The dataclass machinery, pickling and validation are not a formula's reads; GIoU does not read it.
+        repr(mutated), dataclasses.replace(mutated, eps=1e-3), pickle.loads(pickle.dumps(mutated)), hash(mutated)
+        overlap({"boxes1": boxes, "boxes2": boxes}, {"op": "giou", **config}, "mmdet")
+        assert not reads.exists()
+        overlap({"boxes1": boxes, "boxes2": boxes / 2}, {"op": "ciou", **config}, "mmdet")
+        assert reads.read_text().startswith("IoUConvention.ciou_alpha_eps oracle.boxes:")
+    assert type(conv.get_profile("mmdet").box_iou) is conv.IoUConvention
+
+
+def test_the_table_leaves_equivalent_mutants_out_of_the_count():
+    caught = power.Result("area-plus-one", "boxes.area", "formula", "w", run=3, caught=[("test_x", "semantic")])
+    missed = power.Result("m~A.x", "boxes.area", "convention field", "w", run=3, field_read=True)
+    same = power.Result("m~A.y", "boxes.area", "convention field", "w", run=3, field_read=False)
+    text = power.markdown([caught, missed, same], command="c", profile="ci", seconds=1.0)
+    assert "**Caught: 1 / 2** (1 equivalent mutants left out" in text
+    assert "equivalent: no check reads the field" in next(line for line in text.splitlines() if "`m~A.y`" in line)
+    assert "| boxes.area | 1 / 2 |" in text
+    assert text.split("## Not caught")[1].split("## Equivalent")[0].count("`m~A.") == 1
