@@ -20,7 +20,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from golden.store import flatten
-from oracle.assign.hungarian import evaluate_matching
+from oracle.assign.hungarian import evaluate_matching, poisoned_entries
 
 from .tolerances import Tolerance, tie_threshold, tolerance
 
@@ -231,12 +231,15 @@ def decision_margins(cost: torch.Tensor, pred: torch.Tensor, gt: torch.Tensor) -
 
 
 def check_matching(path: str, cost: torch.Tensor, ref_pred: torch.Tensor, ref_gt: torch.Tensor,
-                   cand_pred: torch.Tensor, cand_gt: torch.Tensor, dtype: torch.dtype) -> tuple[list[str], int]:
-    """Tie-aware check of one image's matching: ``(problems, number of decisions that are ties)``."""
+                   cand_pred: torch.Tensor, cand_gt: torch.Tensor, dtype: torch.dtype, *,
+                   big_m: bool = False) -> tuple[list[str], int]:
+    """Tie-aware check of one image's matching: ``(problems, number of decisions that are ties)``. With ``big_m``
+    (the ``"max"`` non-finite policy) the tie threshold scales with the finite entries only: the big-M entries
+    (oracle.assign.hungarian.poisoned_entries) are not computed by the candidate, they only count."""
     ev = evaluate_matching(cost, cand_pred.cpu().to(torch.int64), cand_gt.cpu().to(torch.int64))
     if not ev.valid:
         return [f"{path}: not a valid matching: {'; '.join(ev.problems)}"], 0
-    threshold = tie_threshold(cost, dtype)
+    threshold = tie_threshold(cost.masked_fill(poisoned_entries(cost), 0.0) if big_m else cost, dtype)
     problems = []
     if ev.gap > threshold:
         problems.append(f"{path}: total cost {ev.total_cost:.17g} exceeds the optimum {ev.optimal_cost:.17g} by "

@@ -72,6 +72,12 @@ def _matching(profile: str, labels: list[list[int]], num_classes: int = 3, image
     return {"pred_logits": logits, "pred_boxes": boxes, "targets": _targets(profile, labels)}
 
 
+def _nan_logit(inputs: dict) -> dict:
+    logits = inputs["pred_logits"].clone()
+    logits[0, 1, 0] = float("nan")
+    return {**inputs, "pred_logits": logits}
+
+
 def _criterion(profile: str, labels: list[list[int]], num_classes: int = 3) -> dict:
     m = _matching(profile, labels, num_classes)
     return {"outputs": {"pred_logits": m["pred_logits"], "pred_boxes": m["pred_boxes"]}, "targets": m["targets"]}
@@ -96,6 +102,10 @@ def _cases() -> list[InvalidInput]:
         out.append(InvalidInput("more-targets-than-images", "assign.hungarian", p,
                                 lambda p=p: _matching(p, [[0], [1]], images=1),
                                 "two images of targets for a batch of one image", r"expected 1 per-image"))
+        if get_profile(p).matcher.non_finite_cost == "raise":  # the others match it (test_hungarian_non_finite)
+            out.append(InvalidInput("nan-logit", "assign.hungarian", p, lambda p=p: _nan_logit(_matching(p, [[0, 1]])),
+                                    "a NaN prediction logit under a matcher that refuses non-finite costs",
+                                    r"pred_logits: expected finite values"))
     for p in profiles_with("criterion"):
         out.append(InvalidInput("label-equal-to-num-classes", "criteria.set_criterion", p,
                                 lambda p=p: _criterion(p, [[0, 3]]), "a target label equal to num_classes (3)",

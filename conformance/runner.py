@@ -28,7 +28,8 @@ from typing import Any, NoReturn
 import pytest
 import torch
 
-from components.contract import COMPONENTS, criterion_layers, gradients, reference_outputs, with_grad
+from components.contract import (COMPONENTS, criterion_layers, gradients, matcher_convention, reference_outputs,
+                                 with_grad)
 from golden.store import encode, flatten, unflatten
 from oracle import conventions as conv
 from oracle.assign.hungarian import matching_cost_matrix
@@ -204,9 +205,10 @@ def judge_mismatches(component: str, actual: Mapping, expected: Mapping, inputs6
         skip = (comp.matching,)
         if component == "assign.hungarian":
             ties = 0
+            big_m = matcher_convention(config, profile).non_finite_cost == "max"
             for b, (cand, ref) in enumerate(zip(actual["indices"], expected["indices"])):
                 issues, n = check_matching(f"indices.{b}", expected["cost"][b], ref["pred"], ref["gt"], cand["pred"],
-                                           cand["gt"], dtype)
+                                           cand["gt"], dtype, big_m=big_m)
                 problems += [Mismatch(f"indices.{b}", m) for m in issues]
                 ties += n
             if ties:

@@ -234,8 +234,27 @@ def crowded_boxes(draw, gt: torch.Tensor, q: int, *, reach: int = 64) -> torch.T
     return xyxy_to_cxcywh_formula(torch.cat([lo, hi], -1))
 
 
+#: The largest logit magnitude of :func:`large_logits`: 32 on the grid of 1/64 is exact in float16 (11 significant
+#: bits: 2048 steps of 1/64 below 32); bfloat16 rounds it to 1/8 above 16, and the reference sees the rounded inputs.
+LARGE_LOGIT = 32.0
+
+
 @st.composite
-def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bool = False,
+def large_logits(draw, logits_: torch.Tensor) -> torch.Tensor:
+    """``logits_`` (any shape) with each entry, on a coin flip, replaced by one of magnitude in ``[9, 32]`` on the grid
+    of :func:`logits`, of either sign: where a trained decoder's logits go, and where a focal cost in float16 meets
+    ``1 - sigmoid(x)`` rounding to 0 (from 9 on) and, in float32, the ``+ eps`` of DINO's cost deciding (from about
+    17 on). The other entries keep their values; :func:`matching_inputs` adds its tie-free offsets after."""
+    n = logits_.numel()
+    large = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    values = draw(st.lists(st.integers(9 * 64, int(LARGE_LOGIT) * 64), min_size=n, max_size=n))
+    signs = draw(st.lists(st.sampled_from((-1, 1)), min_size=n, max_size=n))
+    big = torch.tensor([s * v / 64 for s, v in zip(signs, values)], dtype=torch.float64).reshape(logits_.shape)
+    return torch.where(torch.tensor(large).reshape(logits_.shape), big, logits_)
+
+
+@st.composite
+def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bool = False, large: bool = False,
                     num_classes: int = 4) -> dict:
     """Canonical ``assign.hungarian`` inputs for a batch of 1-2 images.
 
@@ -245,6 +264,7 @@ def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bo
     On about half the draws the queries of each image with targets crowd round them (:func:`crowded_boxes`), in a
     batch of up to 4 images: there the cost's weights and focal parameters decide the matching (each image a
     separate chance), where queries anywhere in the image are matched by their L1 distance alone.
+    With ``large``, about half the logits are large (:func:`large_logits`, ``|logit|`` in ``[9, 32]``).
     """
     crowded = draw(st.booleans())
     logits_, boxes_, targets, _ = draw(matching_batch(max_images=4 if crowded else 2, max_queries=5, max_targets=4,
@@ -255,6 +275,8 @@ def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bo
         # Logits in [-4, 4] on the grid of :func:`logits`, each drawn (hnp.arrays' fill value would make most alike).
         grid = draw(st.lists(st.integers(-256, 256), min_size=logits_.numel(), max_size=logits_.numel()))
         logits_ = torch.tensor(grid, dtype=torch.float64).reshape(logits_.shape) / 64
+    if large:
+        logits_ = draw(large_logits(logits_))
     if ties and logits_.shape[1] >= 2:
         logits_ = logits_.clone()
         boxes_ = boxes_.clone()
@@ -265,6 +287,22 @@ def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bo
     if pixel:
         targets = [{**t, "image_size": torch.tensor([480.0, 640.0], dtype=torch.float64)} for t in targets]
     return {"pred_logits": logits_, "pred_boxes": boxes_, "targets": targets}
+
+
+@st.composite
+def non_finite_predictions(draw, inputs: dict, where: str) -> dict:
+    """``assign.hungarian`` inputs (:func:`matching_inputs`) with 1-3 entries of ``where`` (``"pred_logits"`` or
+    ``"pred_boxes"``), of an image with targets where there is one, made NaN, +inf or -inf -- the first one NaN:
+    a diverged decoder's outputs. NaN and a non-finite box coordinate poison their cost entries in every dtype; an
+    infinite logit does under a softmax cost (+inf) and where the focal cost's eps is 0 or underflows (float16)."""
+    poisoned = inputs[where].clone()
+    with_targets = [b for b, t in enumerate(inputs["targets"]) if len(t["labels"])] or list(range(len(poisoned)))
+    for i in range(draw(st.integers(1, 3))):
+        b = draw(st.sampled_from(with_targets))
+        value = float("nan") if i == 0 else draw(st.sampled_from((float("nan"), float("inf"), float("-inf"))))
+        q, c = draw(st.integers(0, poisoned.shape[1] - 1)), draw(st.integers(0, poisoned.shape[2] - 1))
+        poisoned[b, q, c] = value
+    return {**inputs, where: poisoned}
 
 
 # --------------------------------------------------------------------------- matcher conventions

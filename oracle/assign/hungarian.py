@@ -10,6 +10,15 @@ with the class cost ``-softmax(logits)[:, label]`` or the focal cost of
 the GIoU convention works in pixels (mmdet ``IoUCost``) the boxes are scaled by the target's
 ``image_size`` first.
 
+Non-finite predictions follow ``MatcherConvention.non_finite_cost``: ``"raise"`` refuses them; otherwise the cost
+is computed in float64 with NaN and inf propagating (a prediction with a non-finite box coordinate: its whole row,
+the L1 term being non-finite for every target; a non-finite class cost: its entries), and every entry that comes out
+non-finite becomes :func:`poison_value` (``"max"``) or 0 (``"zero"``). Under ``"max"`` that big-M,
+``M = (2K + 1) * max(1, m)`` with ``K = min(Q, T)`` and ``m`` the largest finite ``|entry|``, makes the solver
+minimise the number of poisoned pairs first and the finite cost second, exactly: two matchings' finite parts differ
+by at most ``2Km < M``, so one more poisoned pair always costs more. transformers' ``finfo(cost.dtype).max`` aims at
+the same, and sums of several such entries stay finite here, as :func:`evaluate_matching` needs.
+
 Tie-break: where several matchings have the optimal cost, the one scipy's
 ``linear_sum_assignment`` returns on the float64 matrix is the reference's. Co-optimal matchings are
 equally correct; :func:`evaluate_matching` tells them apart from wrong ones by cost (DESIGN §6).
@@ -77,11 +86,19 @@ class MatchingEvaluation:
 LOGIT_BOUND = 1e150
 
 
+def _check_logits(name: str, x: torch.Tensor, conv: MatcherConvention | None) -> None:
+    """Finite logits of magnitude at most :data:`LOGIT_BOUND`; non-finite ones pass where ``conv`` lets them."""
+    if conv is None or conv.non_finite_cost == "raise":
+        check_finite(name, x)
+        check_magnitude(name, x, LOGIT_BOUND, "the focal matching cost")
+    else:
+        check_magnitude(name, x[torch.isfinite(x)], LOGIT_BOUND, "the focal matching cost")
+
+
 def _class_cost_args(logits: TensorLike, labels: TensorLike) -> tuple[torch.Tensor, torch.Tensor]:
     x = as_float64("logits", logits)
     check_rank("logits", x, 2, "([Q, K])")
-    check_finite("logits", x)
-    check_magnitude("logits", x, LOGIT_BOUND, "the focal matching cost")
+    _check_logits("logits", x, None)
     y = as_index("labels", labels)
     check_rank("labels", y, 1, "([T])")
     check_labels("labels", y, x.shape[1])
@@ -133,12 +150,46 @@ def _num_classes(logits: torch.Tensor, conv: MatcherConvention) -> int:
     return logits.shape[-1] - 1 if conv.class_cost == "softmax" else logits.shape[-1]
 
 
+def poison_value(cost: torch.Tensor, poisoned: torch.Tensor) -> float:
+    """The big-M of the ``"max"`` policy for a cost ``[Q, T]`` whose ``poisoned`` (bool ``[Q, T]``) entries were not
+    finite: ``(2 min(Q, T) + 1) * max(1, max |finite entry|)``, above every finite entry."""
+    finite = cost[~poisoned]
+    m = float(finite.abs().max()) if finite.numel() else 0.0
+    return (2 * min(cost.shape) + 1) * max(1.0, m)
+
+
+def poisoned_entries(cost: TensorLike) -> torch.Tensor:
+    """Bool ``[Q, T]``: the entries of a ``"max"``-policy cost matrix ``[Q, T]`` that hold :func:`poison_value` (its
+    largest entries, where they equal the value the other entries give; none otherwise)."""
+    c = as_float64("cost", cost)
+    check_rank("cost", c, 2, "([Q, T])")
+    if c.numel() == 0:
+        return torch.zeros(c.shape, dtype=torch.bool)
+    top = c == c.max()
+    return top if poison_value(c, top) == float(c.max()) else torch.zeros(c.shape, dtype=torch.bool)
+
+
 def _cost_matrix(logits: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, gt_boxes: torch.Tensor,
                  conv: MatcherConvention, image_size: tuple[float, float] | None) -> torch.Tensor:
-    """The validated core: logits ``[Q, K]``, boxes ``[Q, 4]``, labels ``[T]``, gt_boxes ``[T, 4]``."""
+    """The validated core: logits ``[Q, K]``, boxes ``[Q, 4]``, labels ``[T]``, gt_boxes ``[T, 4]``; under a
+    ``non_finite_cost`` policy other than ``"raise"``, logits and boxes may hold NaN and ±inf."""
     q, t = boxes.shape[0], gt_boxes.shape[0]
     if q == 0 or t == 0:
         return torch.zeros((q, t), dtype=torch.float64)
+    if conv.non_finite_cost == "raise":
+        return _finite_cost_matrix(logits, boxes, labels, gt_boxes, conv, image_size)
+    bad_rows = ~torch.isfinite(boxes).all(-1)
+    # The rows with a non-finite box are poisoned whole (their L1 term is); a valid box stands in for the GIoU.
+    stand_in = torch.tensor([0.5, 0.5, 1.0, 1.0], dtype=torch.float64)
+    cost = _finite_cost_matrix(logits, torch.where(bad_rows[:, None], stand_in, boxes), labels, gt_boxes, conv,
+                               image_size)
+    poisoned = ~torch.isfinite(cost) | bad_rows[:, None]
+    value = poison_value(cost, poisoned) if conv.non_finite_cost == "max" else 0.0
+    return torch.where(poisoned, torch.full_like(cost, value), cost)
+
+
+def _finite_cost_matrix(logits: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, gt_boxes: torch.Tensor,
+                        conv: MatcherConvention, image_size: tuple[float, float] | None) -> torch.Tensor:
     if conv.class_cost == "softmax":
         cls = _softmax_class_cost(logits, labels)
     else:
@@ -154,17 +205,28 @@ def _cost_matrix(logits: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor
     return conv.weight_class * cls + conv.weight_bbox * l1 + conv.weight_giou * (conv.giou_cost_offset - g)
 
 
+def _pred_boxes(name: str, boxes: TensorLike, conv: MatcherConvention) -> torch.Tensor:
+    """Validated ``[Q, 4]`` cxcywh predictions; a row with a non-finite coordinate passes where ``conv`` lets it."""
+    if conv.non_finite_cost == "raise":
+        return box_ops.validate_boxes(name, boxes, "cxcywh", rank=2)
+    bx = as_float64(name, boxes)
+    check_rank(name, bx, 2, "([Q, 4] cxcywh boxes)")
+    if bx.shape[-1] != 4:
+        raise fail(name, "[Q, 4] cxcywh boxes", f"shape {tuple(bx.shape)}")
+    box_ops.validate_boxes(name, bx[torch.isfinite(bx).all(-1)], "cxcywh", rank=2)
+    return bx
+
+
 def _image_args(prefix: str, logits: TensorLike, boxes: TensorLike, target: Mapping, conv: MatcherConvention,
                 target_name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                                            tuple[float, float] | None]:
     lg = as_float64(f"{prefix}pred_logits", logits)
     check_rank(f"{prefix}pred_logits", lg, 2, "([Q, K])")
-    check_finite(f"{prefix}pred_logits", lg)
-    check_magnitude(f"{prefix}pred_logits", lg, LOGIT_BOUND, "the focal matching cost")
+    _check_logits(f"{prefix}pred_logits", lg, conv)
     if conv.class_cost == "softmax" and lg.shape[-1] < 2:
         raise fail(f"{prefix}pred_logits", "K >= 2 columns (classes plus the no-object column) for the softmax cost",
                    f"shape {tuple(lg.shape)}")
-    bx = box_ops.validate_boxes(f"{prefix}pred_boxes", boxes, "cxcywh", rank=2)
+    bx = _pred_boxes(f"{prefix}pred_boxes", boxes, conv)
     if bx.shape[0] != lg.shape[0]:
         raise fail(f"{prefix}pred_boxes", f"shape ({lg.shape[0]}, 4) to match pred_logits", f"shape {tuple(bx.shape)}")
     t = target_arg(f"{prefix}{target_name}", target, _num_classes(lg, conv),
@@ -172,7 +234,8 @@ def _image_args(prefix: str, logits: TensorLike, boxes: TensorLike, target: Mapp
     labels, gt, size = t.labels, t.boxes, t.image_size
     if size is not None and conv.giou.units == "pixel":
         # The pixel-unit GIoU scales the normalised boxes by the image size: the scaled boxes keep the bound.
-        for name, b in ((f"{prefix}pred_boxes", bx), (f"{prefix}{target_name}['boxes']", gt)):
+        finite_bx = bx[torch.isfinite(bx).all(-1)]
+        for name, b in ((f"{prefix}pred_boxes", finite_bx), (f"{prefix}{target_name}['boxes']", gt)):
             check_magnitude(name, b * max(size), COORDINATE_BOUND,
                             f"the pixel-unit GIoU (times {prefix}{target_name}['image_size'] {size})", "coordinates")
     return lg, bx, labels, gt, size

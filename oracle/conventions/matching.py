@@ -28,6 +28,16 @@ class MatcherConvention:
       ``models/utils/ops.py``). It shifts every cost by a constant, so the matching is the same but
       the total cost differs.
 
+    - ``non_finite_cost``: what a non-finite prediction (a NaN or ±inf logit or box coordinate) does. ``"raise"``
+      (DETR, DINO, Deformable-DETR, mmdet: scipy's ``linear_sum_assignment`` raises "matrix contains invalid numeric
+      entries"; the reference raises OracleInputError). ``"max"`` (transformers 5.23.0
+      ``loss/loss_for_object_detection.py``, ``loss_deformable_detr.py``, ``loss_rt_detr.py``: ``torch.nan_to_num``
+      to ``finfo(cost.dtype).max`` before the solver): every cost entry that comes out non-finite is avoided
+      wherever a matching can avoid it, and the finite entries are matched optimally; the reference puts the big-M
+      ``(2 min(Q, T) + 1) * max(1, max |finite entry|)`` there (oracle/assign/hungarian.py). ``"zero"``
+      (ultralytics 8.4.190 ``models/utils/ops.py`` ``HungarianMatcher``: ``C[C.isnan() | C.isinf()] = 0.0``):
+      those entries cost 0. Targets stay finite under every policy.
+
     The three weights are in ``[0, 1e100]`` (not all 0) and ``|giou_cost_offset| <= 1e100``, so that the cost of
     bounded inputs stays finite.
     """
@@ -41,9 +51,11 @@ class MatcherConvention:
     focal_eps: float = 1e-8
     giou: IoUConvention = IOU_EXACT
     giou_cost_offset: float = 0.0
+    non_finite_cost: Literal["raise", "max", "zero"] = "raise"
 
     def __post_init__(self) -> None:
         check_choice("MatcherConvention.class_cost", self.class_cost, ("softmax", "focal"))
+        check_choice("MatcherConvention.non_finite_cost", self.non_finite_cost, ("raise", "max", "zero"))
         # Bounded so that a weighted cost of bounded inputs stays finite (oracle/assign/hungarian.py LOGIT_BOUND).
         weights = [check_scalar(f"MatcherConvention.{n}", getattr(self, n), low=0.0, high=1e100)
                    for n in ("weight_class", "weight_bbox", "weight_giou")]

@@ -87,11 +87,12 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="hf_detr",
             upstream="transformers 5.23.0 loss/loss_for_object_detection.py (HungarianMatcher, ImageLoss)",
-            box_iou=IOU_EXACT, iou_loss=IOU_EXACT, matcher=_DETR_MATCHER, background_weight=0.1,
+            # HungarianMatcher.forward: nan_to_num(cost, nan/posinf/neginf=finfo(cost.dtype).max) before the solver.
+            box_iou=IOU_EXACT, iou_loss=IOU_EXACT,
+            matcher=dataclasses.replace(_DETR_MATCHER, non_finite_cost="max"), background_weight=0.1,
             criterion=SetCriterionConvention(classification="softmax", eos_coef=0.1, class_error=False),
             position=PE_DETR,
-            notes=("generalized_box_iou raises ValueError on x1<x0 or y1<y0 (the reference raises OracleInputError)",
-                   "the matcher replaces NaN/inf costs by finfo.max; the reference refuses non-finite input"),
+            notes=("generalized_box_iou raises ValueError on x1<x0 or y1<y0 (the reference raises OracleInputError)",),
         ),
         Profile(
             name="deformable_detr",
@@ -105,8 +106,9 @@ PROFILES: dict[str, Profile] = {
             upstream="transformers 5.23.0 loss/loss_deformable_detr.py (DeformableDetrHungarianMatcher), "
                      "models/deformable_detr/configuration_deformable_detr.py",
             box_iou=IOU_EXACT, iou_loss=IOU_EXACT,
-            # DeformableDetrConfig defaults class_cost=1 (the original repository uses 2).
-            matcher=dataclasses.replace(_DEFORMABLE_MATCHER, weight_class=1.0),
+            # DeformableDetrConfig defaults class_cost=1 (the original repository uses 2); the matcher replaces
+            # NaN/inf costs by finfo(cost.dtype).max (DeformableDetrHungarianMatcher.forward, nan_to_num).
+            matcher=dataclasses.replace(_DEFORMABLE_MATCHER, weight_class=1.0, non_finite_cost="max"),
             criterion=SetCriterionConvention(classification="focal", cardinality="sigmoid_max_gt_half",
                                              class_error=False, weight_ce=1.0),
             position=PE_DEFORMABLE_DETR,
@@ -155,7 +157,7 @@ PROFILES: dict[str, Profile] = {
             box_iou=IOU_ULTRALYTICS_XYXY, iou_loss=IOU_ULTRALYTICS_XYXY,
             matcher=MatcherConvention(class_cost="focal", weight_class=2.0, weight_bbox=5.0, weight_giou=2.0,
                                       focal_alpha=0.25, focal_gamma=2.0, focal_eps=1e-8, giou=IOU_ULTRALYTICS_XYWH,
-                                      giou_cost_offset=1.0),
+                                      giou_cost_offset=1.0, non_finite_cost="zero"),
             focal_gamma=1.5, task_aligned=TAL_ULTRALYTICS, yolov8=YOLOV8_ULTRALYTICS,
             # RTDETRDetectionLoss(nc, use_vfl=True) (nn/tasks.py:1043): DETRLoss's defaults gamma 1.5, alpha 0.25
             # and loss_gain class 1, bbox 5, giou 2 (models/utils/loss.py:44-45, 66).

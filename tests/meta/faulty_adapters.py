@@ -730,3 +730,43 @@ def yolov8_box_gain_hardcoded() -> Adapter:
     return _hardcoded_config("yolov8-box-gain-hardcoded",
                              lambda c: {**c, "gains": {**(c.get("gains") or {}), "box_gain": 7.5}},
                              "criteria.yolov8_detection", "criteria.yolov8_segmentation")
+
+def focal_cost_probability_clamp() -> Adapter:
+    """A focal-cost matcher that clamps its probabilities to ``[1e-4, 1 - 1e-4]`` before the cost, as CenterNet's
+    ``_sigmoid`` (xingyizhou/CenterNet src/lib/models/utils.py, copied into many heads) does "for stability": every
+    logit beyond ``log(9999)`` (about 9.21) costs as that one. Softmax costs are the reference's."""
+    bound = math.log((1 - 1e-4) / 1e-4)
+
+    def matcher(inputs, config, profile):
+        if matcher_convention(config, profile).class_cost == "focal":
+            inputs = {**inputs, "pred_logits": inputs["pred_logits"].clamp(-bound, bound)}
+        return COMPONENTS["assign.hungarian"].call(inputs, config, profile)
+    return _with("focal-cost-probability-clamp", **{"assign.hungarian": matcher})
+
+
+def _non_finite_policy(name: str, policy: str) -> Adapter:
+    """The reference matcher under the non-finite policy ``policy`` (MatcherConvention.non_finite_cost) whatever the
+    profile's."""
+    def matcher(inputs, config, profile):
+        if all(bool(torch.isfinite(inputs[k]).all()) for k in ("pred_logits", "pred_boxes")):
+            return COMPONENTS["assign.hungarian"].call(inputs, config, profile)
+        m = dataclasses.replace(matcher_convention(config, profile), non_finite_cost=policy)
+        return {"indices": _per_image(inputs, config, profile, linear_sum_assignment, matcher=m)["indices"]}
+    return _with(name, **{"assign.hungarian": matcher})
+
+
+def matcher_raises_on_non_finite() -> Adapter:
+    """A matcher that hands a NaN cost to scipy, which raises "matrix contains invalid numeric entries": transformers'
+    HungarianMatcher before it replaced non-finite costs by finfo.max (loss/loss_for_object_detection.py)."""
+    def matcher(inputs, config, profile):
+        if not all(bool(torch.isfinite(inputs[k]).all()) for k in ("pred_logits", "pred_boxes")):
+            linear_sum_assignment(np.full((1, 1), np.nan))
+        return COMPONENTS["assign.hungarian"].call(inputs, config, profile)
+    return _with("matcher-raises-on-non-finite", **{"assign.hungarian": matcher})
+
+
+def non_finite_cost_zero() -> Adapter:
+    """A matcher that replaces NaN and ±inf costs by 0 (ultralytics' HungarianMatcher: ``C[C.isnan() | C.isinf()] =
+    0.0``) where the profile replaces them by finfo.max: a poisoned entry is matched first wherever the finite costs
+    are positive."""
+    return _non_finite_policy("non-finite-cost-zero", "zero")

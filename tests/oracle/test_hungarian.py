@@ -175,3 +175,28 @@ def test_evaluate_matching_gap_is_non_negative_for_every_valid_matching(cost, da
     assert ev.valid
     assert ev.gap >= -1e-12
     assert ev.optimal_cost == pytest.approx(brute_force_min(cost), rel=1e-12, abs=1e-12)
+
+
+def test_non_finite_policies():
+    """"raise" refuses a NaN logit; "max" avoids the poisoned pair where a matching can (big-M, finite sums), and
+    matches a wholly poisoned row only where unavoidable; "zero" gives those entries cost 0."""
+    import dataclasses
+
+    from oracle.assign.hungarian import poisoned_entries
+    from oracle.errors import OracleInputError
+    base = MatcherConvention(class_cost="focal")
+    logits = torch.zeros(1, 3, 2, dtype=torch.float64)
+    logits[0, 0, 0] = float("nan")  # query 0 cannot take a label-0 target
+    boxes = torch.tensor([[[0.3, 0.3, 0.2, 0.2], [0.7, 0.7, 0.2, 0.2], [0.5, 0.5, 0.2, 0.2]]], dtype=torch.float64)
+    boxes[0, 2, 0] = float("inf")  # query 2 is poisoned for every target
+    targets = [{"labels": torch.tensor([0, 1]), "boxes": boxes[0, :2].clone()}]
+    with pytest.raises(OracleInputError, match="finite"):
+        hungarian_match(logits, boxes, targets, convention=base)
+    m = hungarian_match(logits, boxes, targets, convention=dataclasses.replace(base, non_finite_cost="max"))[0]
+    # Query 0 sits on target 0 but may not take it: it takes target 1, query 1 target 0; query 2 stays unmatched.
+    assert m.pred_idx.tolist() == [0, 1] and m.gt_idx.tolist() == [1, 0]
+    poisoned = poisoned_entries(m.cost_matrix)
+    assert poisoned.tolist() == [[True, False], [False, False], [True, True]]
+    assert torch.isfinite(m.cost_matrix).all() and math.isfinite(float(m.cost_matrix.sum()))
+    z = hungarian_match(logits, boxes, targets, convention=dataclasses.replace(base, non_finite_cost="zero"))[0]
+    assert z.cost_matrix[2].tolist() == [0.0, 0.0] and float(z.cost_matrix[0, 0]) == 0.0
