@@ -105,58 +105,56 @@ def matcher_giou_weight_hardcoded() -> Adapter:
     return _hardcoded_matcher("matcher-giou-weight-hardcoded", weight_giou=2.0)
 
 
-def _hardcoded_config(name: str, component: str, criterion: dict | None = None, matcher: dict | None = None) -> Adapter:
+def _criterion_constants(name: str, component: str, criterion: dict | None = None,
+                         matcher: dict | None = None) -> Adapter:
     """The reference ``component`` whose config's ``criterion`` and ``matcher`` fields keep ``criterion`` /
     ``matcher`` (their fields) whatever the config sets: the port that writes the default where the model's config
     has a number."""
-    call = COMPONENTS[component].call
-
-    def constant(inputs, config, profile):
-        c = dict(config)
+    def rewrite(c):
         for key, constants in (("criterion", criterion), ("matcher", matcher)):
             if constants:
                 c[key] = {**dict(c.get(key) or {}), **constants}
-        return call(inputs, c, profile)
-    return _with(name, **{component: constant})
+        return c
+    return _hardcoded_config(name, rewrite, component)
 
 
 def criterion_focal_alpha_hardcoded() -> Adapter:
     """A focal set criterion whose loss keeps alpha 0.25 whatever the config's focal_alpha."""
-    return _hardcoded_config("criterion-focal-alpha-hardcoded", "criteria.set_criterion", {"focal_alpha": 0.25})
+    return _criterion_constants("criterion-focal-alpha-hardcoded", "criteria.set_criterion", {"focal_alpha": 0.25})
 
 
 def criterion_focal_gamma_hardcoded() -> Adapter:
     """A focal set criterion whose loss keeps gamma 2 (transformers' DeformableDetrImageLoss writes gamma=2)."""
-    return _hardcoded_config("criterion-focal-gamma-hardcoded", "criteria.set_criterion", {"focal_gamma": 2.0})
+    return _criterion_constants("criterion-focal-gamma-hardcoded", "criteria.set_criterion", {"focal_gamma": 2.0})
 
 
 def criterion_eos_coef_hardcoded() -> Adapter:
     """A softmax set criterion whose no-object class weight stays 0.1 whatever the config's eos_coef."""
-    return _hardcoded_config("criterion-eos-coef-hardcoded", "criteria.set_criterion", {"eos_coef": 0.1})
+    return _criterion_constants("criterion-eos-coef-hardcoded", "criteria.set_criterion", {"eos_coef": 0.1})
 
 
 def criterion_bbox_weight_hardcoded() -> Adapter:
     """A set criterion whose total weights the L1 box loss 5 whatever the config's bbox coefficient."""
-    return _hardcoded_config("criterion-bbox-weight-hardcoded", "criteria.set_criterion", {"weight_bbox": 5.0})
+    return _criterion_constants("criterion-bbox-weight-hardcoded", "criteria.set_criterion", {"weight_bbox": 5.0})
 
 
 def criterion_matcher_giou_weight_hardcoded() -> Adapter:
     """A set criterion whose own matcher keeps the GIoU cost weight 2 whatever the config sets (ultralytics'
     DETRLoss builds its matcher with fixed cost gains)."""
-    return _hardcoded_config("criterion-matcher-giou-weight-hardcoded", "criteria.set_criterion",
+    return _criterion_constants("criterion-matcher-giou-weight-hardcoded", "criteria.set_criterion",
                              matcher={"weight_giou": 2.0})
 
 
 def mmdet_detr_head_giou_weight_hardcoded() -> Adapter:
     """mmdet's DETR head losses with the GIoU loss weight 2 whatever the config's loss_iou.loss_weight."""
-    return _hardcoded_config("mmdet-detr-head-giou-weight-hardcoded", "criteria.mmdet_detr_head",
+    return _criterion_constants("mmdet-detr-head-giou-weight-hardcoded", "criteria.mmdet_detr_head",
                              {"loss_weight_iou": 2.0})
 
 
 def mmdet_detr_head_bg_cls_weight_hardcoded() -> Adapter:
     """mmdet's softmax DETR head losses with the background class weight 0.1 whatever the config's bg_cls_weight
     (focal heads, which have none, are the reference's)."""
-    fixed = _hardcoded_config("mmdet-detr-head-bg-cls-weight-hardcoded", "criteria.mmdet_detr_head",
+    fixed = _criterion_constants("mmdet-detr-head-bg-cls-weight-hardcoded", "criteria.mmdet_detr_head",
                               {"bg_cls_weight": 0.1})
     call, constant = COMPONENTS["criteria.mmdet_detr_head"].call, fixed.components["criteria.mmdet_detr_head"]
 
@@ -169,13 +167,13 @@ def mmdet_detr_head_bg_cls_weight_hardcoded() -> Adapter:
 
 def mmdet_detr_head_focal_alpha_hardcoded() -> Adapter:
     """mmdet's focal DETR head losses with alpha 0.25 whatever the config's loss_cls.alpha."""
-    return _hardcoded_config("mmdet-detr-head-focal-alpha-hardcoded", "criteria.mmdet_detr_head",
+    return _criterion_constants("mmdet-detr-head-focal-alpha-hardcoded", "criteria.mmdet_detr_head",
                              {"focal_alpha": 0.25})
 
 
 def mmdet_detr_head_matcher_giou_weight_hardcoded() -> Adapter:
     """mmdet's DETR head losses whose HungarianAssigner keeps the IoUCost weight 2 whatever the config sets."""
-    return _hardcoded_config("mmdet-detr-head-matcher-giou-weight-hardcoded", "criteria.mmdet_detr_head",
+    return _criterion_constants("mmdet-detr-head-matcher-giou-weight-hardcoded", "criteria.mmdet_detr_head",
                              matcher={"weight_giou": 2.0})
 
 
@@ -730,6 +728,7 @@ def yolov8_box_gain_hardcoded() -> Adapter:
     return _hardcoded_config("yolov8-box-gain-hardcoded",
                              lambda c: {**c, "gains": {**(c.get("gains") or {}), "box_gain": 7.5}},
                              "criteria.yolov8_detection", "criteria.yolov8_segmentation")
+
 
 def focal_cost_probability_clamp() -> Adapter:
     """A focal-cost matcher that clamps its probabilities to ``[1e-4, 1 - 1e-4]`` before the cost, as CenterNet's

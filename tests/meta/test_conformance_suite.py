@@ -139,6 +139,26 @@ def test_a_matcher_with_a_constant_for_a_config_number_fails(pytester, adapter, 
     assert "the matching is not optimal" in text or "must match target" in text
 
 
+@pytest.mark.parametrize(("adapter", "selection", "expected"), [
+    # A probability clamp "for stability" (CenterNet's _sigmoid): shows only on logits beyond about 9.21.
+    ("focal_cost_probability_clamp",
+     "(test_hungarian_generated and dino-tie-free) or (test_hungarian_large_logits and dino)",
+     {"test_hungarian_generated[dino-tie-free]": ("passed", None),
+      "test_hungarian_large_logits[dino]": ("failed", "semantic")}),
+    # transformers before it replaced non-finite costs: scipy refuses a NaN cost.
+    ("matcher_raises_on_non_finite", "test_hungarian_non_finite and hf_detr",
+     {"test_hungarian_non_finite[hf_detr-pred_logits]": ("failed", "raised"),
+      "test_hungarian_non_finite[hf_detr-pred_boxes]": ("failed", "raised")}),
+    # ultralytics' policy where the profile's is transformers': poisoned pairs matched first.
+    ("non_finite_cost_zero", "test_hungarian_non_finite and hf_detr",
+     {"test_hungarian_non_finite[hf_detr-pred_logits]": ("failed", "semantic"),
+      "test_hungarian_non_finite[hf_detr-pred_boxes]": ("failed", "semantic")}),
+])
+def test_a_matcher_that_mishandles_large_or_non_finite_predictions_fails(pytester, adapter, selection, expected):
+    result, report = run_suite(pytester, faulty(adapter), "--hypothesis-profile=ci", "-k", selection)
+    assert outcomes(report) == expected, result.stdout.str()[-3000:]
+
+
 #: A selection that names exactly these profiles' generated criterion tests (``-k`` matches substrings, so the
 #: profiles chosen are not substrings of others' names: hf_detr, dino, ultralytics).
 _CRITERION = "test_set_criterion_generated[{}]"
