@@ -120,21 +120,25 @@ def test_greedy_matcher_is_not_optimal(pytester):
     assert f"replay: pytest {SUITE} --impl=" in text
 
 
-@pytest.mark.parametrize(("adapter", "profiles", "caught"), [
-    # alpha exists only in the focal cost: the softmax profile's draws cannot show it.
-    ("matcher_alpha_hardcoded", ("dino", "mmdet"), ("dino",)),
-    ("matcher_giou_weight_hardcoded", ("mmdet",), ("mmdet",)),
+@pytest.mark.parametrize(("adapter", "focal_only"), [
+    ("matcher_alpha_hardcoded", True),  # alpha exists only in the focal cost: the softmax profiles cannot show it
+    ("matcher_giou_weight_hardcoded", False),
 ])
-def test_a_matcher_with_a_constant_for_a_config_number_fails(pytester, adapter, profiles, caught):
+def test_a_matcher_with_a_constant_for_a_config_number_fails(pytester, adapter, focal_only):
     # The generated problems draw the matcher's weights and focal parameters (config "matcher"): an optimal matcher
     # that keeps the default for one of them is not optimal under the drawn cost. It returns no cost matrix, so
-    # the matching alone shows it. The ci profile's draws (derandomized), as CI runs them.
-    selection = " or ".join(f"{p}-tie-free" for p in profiles)
+    # the matching alone shows it. The ci profile's draws (derandomized), as CI runs them; which profiles' draws
+    # make the field decide a matching is the draws' affair, so the claim is: some do, and no other failure.
+    from oracle.conventions import get_profile, profiles_with
+    focal = {p for p in profiles_with("matcher") if get_profile(p).matcher.class_cost == "focal"}
     result, report = run_suite(pytester, faulty(adapter), "--hypothesis-profile=ci", "-k",
-                               f"test_hungarian_generated and ({selection})")
+                               "test_hungarian_generated and tie-free")
     got = outcomes(report)
-    assert got == {f"test_hungarian_generated[{p}-tie-free]": ("failed", "semantic") if p in caught
-                   else ("passed", None) for p in profiles}, got
+    assert len(got) == len(profiles_with("matcher")), got
+    failed = {t for t, v in got.items() if v != ("passed", None)}
+    assert failed and all(got[t] == ("failed", "semantic") for t in failed), got
+    if focal_only:
+        assert {t.split("[")[1].split("-tie")[0] for t in failed} <= focal, got
     text = result.stdout.str()
     assert "the matching is not optimal" in text or "must match target" in text
 
