@@ -241,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         text = markdown(table(), command=command.strip(), profile=args.profile, seconds=time.monotonic() - start)
         if partial:
             text = text.replace("\n\n", f"\n\n**Partial: {len(results)} of {len(faults)} selected faults run.**\n\n", 1)
+        missing = len(FAULTS) - len(table())
+        if missing and args.merge:
+            text = text.replace("\n\n", f"\n\n**{missing} of the {len(FAULTS)} registered faults are in no run merged "
+                                          "here.**\n\n", 1)
         if args.write:
             Path(args.write).write_text(text)
         elif not partial:
