@@ -401,7 +401,7 @@ def public_functions() -> list[str]:
 EXEMPT.update({name: _FORMULA_REASON for name in public_functions() if name.endswith("_formula")})
 EXEMPT.update({
     "oracle.assign.hungarian.poison_value": "a helper of the non-finite matcher policy on a validated float64 "
-                                            "cost matrix (its inputs are the matcher's, fuzzed through hungarian_match)",
+                                            "cost matrix (the matcher's inputs, fuzzed through hungarian_match)",
     "oracle.assign.hungarian.poisoned_entries": "reads a cost matrix the reference built (as_float64 and check_rank "
                                                 "guard it); fuzzed through hungarian_match and the comparison tests",
 })
