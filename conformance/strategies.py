@@ -290,19 +290,37 @@ def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bo
 
 
 @st.composite
-def non_finite_predictions(draw, inputs: dict, where: str) -> dict:
+def non_finite_predictions(draw, inputs: dict, where: str, num_classes: int = 4) -> dict:
     """``assign.hungarian`` inputs (:func:`matching_inputs`) with 1-3 entries of ``where`` (``"pred_logits"`` or
     ``"pred_boxes"``), of an image with targets where there is one, made NaN, +inf or -inf -- the first one NaN:
     a diverged decoder's outputs. NaN and a non-finite box coordinate poison their cost entries in every dtype; an
-    infinite logit does under a softmax cost (+inf) and where the focal cost's eps is 0 or underflows (float16)."""
-    poisoned = inputs[where].clone()
-    with_targets = [b for b, t in enumerate(inputs["targets"]) if len(t["labels"])] or list(range(len(poisoned)))
+    infinite logit does under a softmax cost (+inf) and where the focal cost's eps is 0 or underflows (float16).
+
+    On about half the draws the first poisoned query is NaN throughout (as a NaN in its decoder state makes every
+    logit and coordinate of it) and cannot be left unmatched: its image becomes duplicate detections of one object
+    (every query's box the same, one of its drawn boxes) with as many targets as queries,
+    all on that box, with drawn labels (below ``num_classes``). Every finite cost is then the negative class term
+    plus GIoU 1 and L1 0, and the finite costs of a row differ only in their class term: a matcher that stands a
+    huge finite value in for the poisoned costs (transformers' ``finfo.max``) must still tell those close finite
+    costs apart beside it, with no spare target to put a poisoned query on."""
+    boxes = inputs["pred_boxes"].clone()
+    targets = list(inputs["targets"])
+    with_targets = [b for b, t in enumerate(targets) if len(t["labels"])] or list(range(len(boxes)))
+    first = draw(st.sampled_from(with_targets))
+    duplicates = draw(st.booleans())
+    if duplicates:
+        queries = boxes.shape[1]
+        boxes[first] = boxes[first, draw(st.integers(0, queries - 1))]
+        labels = draw(st.lists(st.integers(0, num_classes - 1), min_size=queries, max_size=queries))
+        targets[first] = {**targets[first], "labels": torch.tensor(labels, dtype=torch.int64),
+                          "boxes": boxes[first].clone()}
+    poisoned = {**inputs, "pred_boxes": boxes}[where].clone()
     for i in range(draw(st.integers(1, 3))):
-        b = draw(st.sampled_from(with_targets))
+        b = first if i == 0 else draw(st.sampled_from(with_targets))
         value = float("nan") if i == 0 else draw(st.sampled_from((float("nan"), float("inf"), float("-inf"))))
         q, c = draw(st.integers(0, poisoned.shape[1] - 1)), draw(st.integers(0, poisoned.shape[2] - 1))
-        poisoned[b, q, c] = value
-    return {**inputs, where: poisoned}
+        poisoned[b, q, slice(None) if i == 0 and duplicates else c] = value
+    return {**inputs, "pred_boxes": boxes, where: poisoned, "targets": targets}
 
 
 # --------------------------------------------------------------------------- matcher conventions
