@@ -143,6 +143,9 @@ def _add_options(parser: pytest.Parser) -> None:
     onnx = parser.getgroup("detconf-onnx", "detconf --impl=onnx (docs/onnx.md)")
     onnx.addoption("--onnx-opset", type=int, default=None,
                    help="opset of the exports (default: the newest the installed torch exporter writes)")
+    onnx.addoption("--onnx-source", default=None, metavar="NAME",
+                   help="whose modules are exported: reference (default: the reference's formulas) or ultralytics "
+                        "(its own heads, exported the way it exports them)")
     onnx.addoption("--onnx-model", default=None, metavar="PATH", help="check your own .onnx model instead of exports")
     onnx.addoption("--onnx-spec", default=None, metavar="FILE.toml",
                    help="your model's component, profile, config, input/output names, mask polarity and weights")
@@ -177,6 +180,9 @@ def pytest_configure(config: pytest.Config) -> None:
                   autocast=DTYPES[config.getoption("autocast")] if config.getoption("autocast") else None)
     if state.world_size < 1:
         raise pytest.UsageError(f"--world-size={state.world_size}: expected a number of ranks >= 1")
+    onnx_options = [o for o in state.replay_options if o.startswith("--onnx-")]
+    if onnx_options and state.impl != "onnx":
+        raise pytest.UsageError(f"{onnx_options[0].partition('=')[0]} applies to --impl=onnx, not --impl={state.impl}")
     if state.autocast is not None and state.dtype != torch.float32:
         raise pytest.UsageError(f"--autocast={config.getoption('autocast')} runs the candidate on float32 inputs: "
                                 f"--dtype={config.getoption('dtype')} casts the inputs instead; give one of them")
@@ -221,7 +227,7 @@ def _replay_options(config: pytest.Config) -> tuple[str, ...]:
         options.append(f"--autocast={config.getoption('autocast')}")
     if config.getoption("world_size") > 1:
         options.append(f"--world-size={config.getoption('world_size')}")
-    for name in ("onnx_opset", "onnx_model", "onnx_spec", "onnx_component", "onnx_profile"):
+    for name in ("onnx_source", "onnx_opset", "onnx_model", "onnx_spec", "onnx_component", "onnx_profile"):
         value = config.getoption(name, None)
         if value is not None:
             options.append(f"--{name.replace('_', '-')}={value}")

@@ -35,8 +35,8 @@ import numpy as np
 import torch
 
 from ..onnx import graphs as G
-from ..onnx.export import Graph, example_inputs, export_graph, graph_problems, newest_opset, opset_of, with_weights
-from ..onnx.modules import reference_module
+from ..onnx.export import Graph, example_inputs, graph_problems, newest_opset, opset_of, with_weights
+from ..onnx.sources import SOURCES, Source
 from .base import Adapter, NotProvided, Support, known_differences_file
 
 INSTALL = 'pip install -c constraints.txt "onnx==1.23.2" "onnxruntime==1.31.1" "onnxscript==0.7.2" ' \
@@ -54,6 +54,8 @@ class OnnxAdapter(Adapter):
     def __init__(self, onnx_version: str, ort_version: str):
         self.onnx_version, self.ort_version = onnx_version, ort_version
         self.opset = newest_opset()
+        self.source: Source = SOURCES["reference"]
+        self.library: Adapter | None = None  # a library source's adapter: its supports() applies
         self.user: dict[str, Any] | None = None
         self.exports: list[tuple[str, int, float]] = []  # (component, opset, seconds): the run's export log
         self._graphs: dict[tuple, Graph] = {}
@@ -66,7 +68,12 @@ class OnnxAdapter(Adapter):
                                                             "graph is the export's own precision, not autocast"))
 
     def _version(self) -> str:
-        source = f"model {Path(self.user['model']).name}" if self.user else f"torch {torch.__version__} export"
+        if self.user:
+            source = f"model {Path(self.user['model']).name}"
+        elif self.source.library:
+            source = f"{self.source.library} {self.source.version()} export ({self.source.exporter})"
+        else:
+            source = f"torch {torch.__version__} export"
         return f"onnxruntime {self.ort_version}, opset {self.opset}, {source}"
 
     # ----------------------------------------------------------------- options
@@ -74,6 +81,7 @@ class OnnxAdapter(Adapter):
     def configure(self, config) -> None:
         """Read the ``--onnx-*`` options (conformance/plugin.py calls this once per run)."""
         import pytest
+        self._configure_source(config.getoption("onnx_source", None) or "reference", config)
         opset = config.getoption("onnx_opset")
         if opset is not None:
             if not 17 <= opset <= newest_opset():
@@ -87,6 +95,9 @@ class OnnxAdapter(Adapter):
                                         f"(providers: {onnxruntime.get_available_providers()}); install "
                                         "onnxruntime-gpu on a GPU machine")
         spec_path, model = config.getoption("onnx_spec"), config.getoption("onnx_model")
+        if (spec_path or model) and self.source.name != "reference":
+            raise pytest.UsageError(f"--onnx-source={self.source.name} exports that library's modules; a user's model "
+                                    f"(--onnx-model/--onnx-spec) is checked as it is: give one or the other")
         if spec_path or model:
             try:
                 self.user = user_model_spec(spec_path, model, config.getoption("onnx_component"),
@@ -113,19 +124,43 @@ class OnnxAdapter(Adapter):
                                     "--onnx-model=PATH (or --onnx-spec=FILE.toml) too")
         self.version = self._version()
 
+    def _configure_source(self, name: str, config) -> None:
+        """``--onnx-source=NAME``: the library's modules, its adapter's ``supports``, its exporter's opset and its
+        own known differences (conformance/onnx/sources.py)."""
+        import pytest
+
+        from . import AdapterError, resolve
+        if name not in SOURCES:
+            raise pytest.UsageError(f"--onnx-source={name}: expected one of {', '.join(SOURCES)}")
+        self.source = SOURCES[name]
+        if self.source.library is None:
+            return
+        try:
+            self.library = resolve(self.source.library)
+        except AdapterError as err:
+            raise pytest.UsageError(f"--onnx-source={name} needs {self.source.library}: {err}") from None
+        self.components = {c: self._call(c) for c in sorted(self.source.components)}
+        self.known_differences = known_differences_file(f"onnx-{name}")
+        self.opset = self.source.default_opset()
+        if self.source.half is not None:
+            self.dtypes = self.dtypes | {torch.float16}
+
     def summary(self) -> list[str]:
         """Lines for the terminal summary: what was exported and how long it took."""
         if self.user:
             return [f"onnx: checked {self.user['model']} as {self.user['component']} (opset "
                     f"{self._user_graph().opset})"]
         total = sum(s for _, _, s in self.exports)
-        return [f"onnx: {len(self.exports)} export(s) at opset {self.opset} in {total:.1f} s, reused for every case "
-                f"with the same graph (weights swapped into the initializers)"]
+        return [f"onnx: {len(self.exports)} export(s) of {self.source.name}'s modules ({self.source.exporter}) at opset "
+                f"{self.opset} in {total:.1f} s, reused for every case with the same graph (weights swapped into the "
+                f"initializers)"]
 
     # ----------------------------------------------------------------- support
 
     def supports(self, component, device, dtype, profile, config=None) -> Support:
         base = super().supports(component, device, dtype, profile, config)
+        if base and self.library is not None:  # the library's own conventions, as its adapter declares them
+            return self.library.supports(component, "cpu", dtype, profile, config)
         if not base or config is None or not self.user:
             return base
         declared = self.user["config"]
@@ -195,10 +230,15 @@ class OnnxAdapter(Adapter):
             # A progress line past pytest's capture: an export takes seconds, a run of them minutes.
             print(f"detconf onnx: exporting {component} (opset {self.opset}, graph {len(self._graphs) + 1})",
                   file=sys.__stderr__, flush=True)
-            module = reference_module(component, structural, profile, weights, dtype)
-            example = example_inputs(graph_inputs, tensors, dtype)
-            graph = export_graph(module, graph_inputs, [n for n, _ in _output_names(component, inputs)], example,
-                                 self.opset, optimize=not swap)
+            # A half graph is the library's float32 export converted by the library's own float16 step.
+            half = dtype == torch.float16
+            export_dtype = torch.float32 if half else dtype
+            module = self.source.build(component, structural, profile, weights, export_dtype, tensors)
+            example = example_inputs(graph_inputs, tensors, export_dtype)
+            graph = self.source.export(module, graph_inputs, dict(_output_names(component, inputs)), example,
+                                       self.opset, not swap)
+            if half:
+                graph.model = self.source.half(graph.model)
             if graph.opset != self.opset:
                 raise RuntimeError(f"asked the exporter for opset {self.opset}, got {graph.opset}")
             graph.problems = graph_problems(graph.model, {gi.name: gi.dynamic for gi in graph_inputs},

@@ -1,0 +1,135 @@
+"""Where the module under export comes from: ``--onnx-source=NAME`` (docs/onnx.md, "Libraries' own heads").
+
+- ``reference`` (default): the reference's own formulas (conformance/onnx/modules.py), exported with
+  ``torch.onnx.export(dynamo=True)`` at ``--onnx-opset``.
+- ``ultralytics``: ultralytics' ``Detect`` head in its export mode (``export=True``, ``dynamic=True``,
+  ``format="onnx"``: anchors and strides made in the graph from the feature maps' shapes, as its
+  ``Exporter`` sets them), exported by ultralytics' own ``utils/export/engine.py::torch2onnx``
+  (``torch.onnx.export(dynamo=False)`` with ``dynamic_axes``) at the opset its exporter picks
+  (``best_onnx_opset``), unless ``--onnx-opset`` asks for another. ``--dtype=float16`` checks its half export
+  (``quantize=16`` on the CPU: the float32 graph converted to float16 inside, float32 inputs and outputs).
+
+A source provides a component where its library's adapter does (the same ``supports``: a convention
+the library lacks is not provided here either). Each source keeps its own known differences
+(``known_differences/onnx.toml`` for the reference, ``onnx-<source>.toml`` for a library's).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .export import Graph, export_graph, opset_of
+from .graphs import GraphInput
+from .modules import reference_module
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source of exportable modules. ``build(component, structural, profile, weights, dtype)`` returns the module
+    (forward: the graph inputs in order -> the graph outputs); ``export(module, graph_inputs, output_axes, example,
+    opset, optimize)`` (``output_axes``: each graph output -> its symbolic axes) returns its :class:`Graph`;
+    ``library`` is the adapter whose ``supports`` applies (None: every component of conformance/onnx/graphs.py),
+    ``version()`` its version."""
+
+    name: str
+    components: frozenset[str] | None  # None: every component of conformance/onnx/graphs.py
+    build: Callable[..., torch.nn.Module]
+    export: Callable[..., Graph]
+    exporter: str  # how the export is made, for the report's version line
+    library: str | None = None
+    default_opset: Callable[[], int] | None = None  # the library exporter's own choice
+    version: Callable[[], str] = lambda: ""
+    #: The library exporter's float16 graph (``--dtype=float16``): the float32 export converted as it converts it.
+    half: Callable[[Any], Any] | None = None
+
+
+def _dynamo_export(module, graph_inputs, output_axes, example, opset, optimize) -> Graph:
+    return export_graph(module, graph_inputs, list(output_axes), example, opset, optimize=optimize)
+
+
+# --------------------------------------------------------------------------- ultralytics
+
+class UltralyticsDetectDecode(torch.nn.Module):
+    """box_0 .. box_{L-1} [B, 4 R, h_l, w_l] -> boxes [B, anchors, 4] pixels: ultralytics' ``Detect`` decode
+    (``_get_decode_boxes``: ``make_anchors`` from the maps' shapes, DFL expectation, ``dist2bbox``, times the strides)
+    with the head in the export mode its ``Exporter`` sets (``export``, ``dynamic``, ``format="onnx"``)."""
+
+    def __init__(self, strides: Sequence[float], fmt: str, reg_max: int, dtype: torch.dtype):
+        super().__init__()
+        from ultralytics.nn.modules.head import Detect
+        self.head = Detect(nc=1, reg_max=reg_max, ch=(1,) * len(strides)).to(dtype).eval()
+        self.head.stride = torch.tensor([float(s) for s in strides])
+        self.head.xyxy = fmt == "xyxy"
+        self.head.export, self.head.dynamic, self.head.format = True, True, "onnx"
+
+    def forward(self, *box_maps: torch.Tensor) -> torch.Tensor:
+        b, channels = box_maps[0].shape[:2]
+        preds = {"boxes": torch.cat([m.reshape(b, channels, -1) for m in box_maps], 2), "feats": list(box_maps)}
+        return self.head._get_decode_boxes(preds).transpose(1, 2)
+
+
+def _ultralytics_build(component: str, structural: Mapping[str, Any], profile: str,
+                       weights: Mapping[str, torch.Tensor], dtype: torch.dtype, tensors: Mapping[str, Any]):
+    if component != "heads.yolov8_decode":
+        raise KeyError(f"ultralytics exports no {component}")
+    channels = tensors["box_0"].shape[1]
+    return UltralyticsDetectDecode(structural["strides"], structural["fmt"], channels // 4, dtype)
+
+
+def _torchscript_export(module, graph_inputs: Sequence[GraphInput], output_axes: Mapping[str, Sequence[int]], example,
+                        opset, optimize) -> Graph:
+    """ultralytics' ``torch2onnx`` (``torch.onnx.export(dynamo=False)``), every graph input's dynamic axis declared
+    in ``dynamic_axes`` and each output's symbolic axes named, as ultralytics' ``Exporter`` does with ``dynamic``."""
+    import onnx
+    from ultralytics.utils.export.engine import torch2onnx
+    dynamic = {gi.name: {axis: name for axis, name in gi.dynamic} for gi in graph_inputs}
+    for name, axes in output_axes.items():
+        dynamic[name] = {axis: f"{name}_{axis}" for axis in axes}
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer chatter
+        path = torch2onnx(module, tuple(example), Path(tmp) / "model.onnx", opset=opset,
+                          input_names=[gi.name for gi in graph_inputs], output_names=list(output_axes),
+                          dynamic=dynamic)
+        model = onnx.load(path)
+    return Graph(model=model, inputs={gi.name: gi.name for gi in graph_inputs},
+                 outputs={n: n for n in output_axes}, opset=opset_of(model), seconds=time.perf_counter() - start)
+
+
+def _ultralytics_opset() -> int:
+    import onnx
+    from ultralytics.utils.export.engine import best_onnx_opset
+    return int(best_onnx_opset(onnx))
+
+
+def _ultralytics_half(model):
+    """ultralytics' ``quantize=16`` ONNX export on the CPU (engine/exporter.py, export_onnx): the float32 graph
+    converted by onnxruntime's ``float16.convert_float_to_float16(keep_io_types=True)``: float16 inside, float32
+    inputs and outputs."""
+    from onnxruntime.transformers import float16
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float16.convert_float_to_float16(model, keep_io_types=True)
+
+
+def _ultralytics_version() -> str:
+    import ultralytics
+    return ultralytics.__version__
+
+
+SOURCES: dict[str, Source] = {
+    "reference": Source("reference", None, lambda c, s, p, w, d, t: reference_module(c, s, p, w, d),
+                        _dynamo_export, "torch.onnx.export(dynamo=True)"),
+    "ultralytics": Source("ultralytics", frozenset({"heads.yolov8_decode"}), _ultralytics_build, _torchscript_export,
+                          "ultralytics torch2onnx: torch.onnx.export(dynamo=False)", library="ultralytics",
+                          default_opset=_ultralytics_opset, version=_ultralytics_version, half=_ultralytics_half),
+}
+
