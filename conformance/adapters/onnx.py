@@ -151,9 +151,9 @@ class OnnxAdapter(Adapter):
             return [f"onnx: checked {self.user['model']} as {self.user['component']} (opset "
                     f"{self._user_graph().opset})"]
         total = sum(s for _, _, s in self.exports)
-        return [f"onnx: {len(self.exports)} export(s) of {self.source.name}'s modules ({self.source.exporter}) at opset "
-                f"{self.opset} in {total:.1f} s, reused for every case with the same graph (weights swapped into the "
-                f"initializers)"]
+        return [f"onnx: {len(self.exports)} export(s) of {self.source.name}'s modules ({self.source.exporter}) at "
+                f"opset {self.opset} in {total:.1f} s, reused for every case with the same graph (weights swapped into "
+                f"the initializers)"]
 
     # ----------------------------------------------------------------- support
 
