@@ -81,7 +81,7 @@ class OnnxAdapter(Adapter):
     def configure(self, config) -> None:
         """Read the ``--onnx-*`` options (conformance/plugin.py calls this once per run)."""
         import pytest
-        self._configure_source(config.getoption("onnx_source", None) or "reference", config)
+        self._configure_source(config.getoption("onnx_source", None) or "reference")
         opset = config.getoption("onnx_opset")
         if opset is not None:
             if not 17 <= opset <= newest_opset():
@@ -124,7 +124,7 @@ class OnnxAdapter(Adapter):
                                     "--onnx-model=PATH (or --onnx-spec=FILE.toml) too")
         self.version = self._version()
 
-    def _configure_source(self, name: str, config) -> None:
+    def _configure_source(self, name: str) -> None:
         """``--onnx-source=NAME``: the library's modules, its adapter's ``supports``, its exporter's opset and its
         own known differences (conformance/onnx/sources.py)."""
         import pytest
@@ -144,6 +144,7 @@ class OnnxAdapter(Adapter):
         self.opset = self.source.default_opset()
         if self.source.half is not None:
             self.dtypes = self.dtypes | {torch.float16}
+        self.version = self._version()
 
     def summary(self) -> list[str]:
         """Lines for the terminal summary: what was exported and how long it took."""

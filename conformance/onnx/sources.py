@@ -96,6 +96,8 @@ def _torchscript_export(module, graph_inputs: Sequence[GraphInput], output_axes:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer chatter
+        with torch.no_grad():
+            module(*example)  # the Exporter's dry run before it exports (Detect caches its anchors there)
         path = torch2onnx(module, tuple(example), Path(tmp) / "model.onnx", opset=opset,
                           input_names=[gi.name for gi in graph_inputs], output_names=list(output_axes),
                           dynamic=dynamic)

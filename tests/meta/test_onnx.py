@@ -157,3 +157,57 @@ def test_user_model_options_are_checked():
     run = _pytest("conformance/test_boxes.py", "--impl=onnx", "--onnx-model=missing.onnx",
                   "--onnx-component=position.sine")
     assert run.returncode == 4 and "missing.onnx: no such file" in run.stderr, run.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------- a library's own export
+
+
+def _ultralytics_adapter():
+    if os.environ.get("DETCONF_REQUIRE_THIRD_PARTY") != "1":  # CI must run these
+        pytest.importorskip("ultralytics", reason="the ultralytics extra is not installed")
+    adapter = make_adapter()
+    adapter._configure_source("ultralytics")
+    return adapter
+
+
+def _check_dtype(adapter, case_name, dtype):
+    case = _case(case_name)
+    inputs, outputs = case.load()
+    check(adapter, case.component, inputs, case.config, case.profile, device="cpu", dtype=dtype, label=case.name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_ultralytics_detect_decode_exported_its_way_agrees(dtype):
+    from ultralytics.utils.export.engine import best_onnx_opset
+    adapter = _ultralytics_adapter()
+    for name in ("random-3-levels-xywh", "edge-one-cell-levels-xyxy-rectangular"):
+        _check_dtype(adapter, f"heads.yolov8_decode/{name}", dtype)
+    assert {o for _, o, _ in adapter.exports} == {best_onnx_opset(onnx)}
+    assert "ultralytics" in adapter.version and "dynamo=False" in adapter.version
+    graph = next(iter(adapter._graphs.values()))
+    kinds = {init.data_type for init in graph.model.graph.initializer}
+    # The half export is float16 inside (its DFL weight) with float32 inputs, as ultralytics' quantize=16 writes it.
+    assert kinds == ({onnx.TensorProto.FLOAT16} if dtype == torch.float16 else {onnx.TensorProto.FLOAT})
+    assert graph.model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+def test_ultralytics_export_without_dynamic_axes_fails(monkeypatch):
+    """Detect exported without ``dynamic`` (ultralytics' default) makes its anchors once, at the export's feature-map
+    sizes, and bakes them into the graph: a deployment fed another image size decodes with the wrong anchors."""
+    from conformance.onnx import sources
+    built = sources.UltralyticsDetectDecode.__init__
+
+    def static_head(self, *args, **kwargs):
+        built(self, *args, **kwargs)
+        self.head.dynamic = False
+
+    monkeypatch.setattr(sources.UltralyticsDetectDecode, "__init__", static_head)
+    with pytest.raises(OnnxGraphError, match="output 'boxes': axis 1 is the constant"):
+        _check_dtype(_ultralytics_adapter(), "heads.yolov8_decode/random-3-levels-xywh", torch.float32)
+
+
+def test_onnx_options_are_for_the_onnx_impl_and_a_known_source():
+    wrong_impl = _pytest("conformance", "--impl=oracle", "--onnx-source=ultralytics", "-k", "decode")
+    assert wrong_impl.returncode == 4 and "--onnx-source applies to --impl=onnx" in wrong_impl.stderr
+    unknown = _pytest("conformance", "--impl=onnx", "--onnx-source=nope", "-k", "decode")
+    assert unknown.returncode == 4 and "expected one of reference, ultralytics" in unknown.stderr
