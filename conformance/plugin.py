@@ -144,8 +144,8 @@ def _add_options(parser: pytest.Parser) -> None:
     onnx.addoption("--onnx-opset", type=int, default=None,
                    help="opset of the exports (default: the newest the installed torch exporter writes)")
     onnx.addoption("--onnx-source", default=None, metavar="NAME",
-                   help="whose modules are exported: reference (default: the reference's formulas) or ultralytics "
-                        "(its own heads, exported the way it exports them)")
+                   help="whose modules are exported: reference (default: the reference's formulas), ultralytics, "
+                        "transformers or mmdet (the library's own modules, exported the way it exports them)")
     onnx.addoption("--onnx-model", default=None, metavar="PATH", help="check your own .onnx model instead of exports")
     onnx.addoption("--onnx-spec", default=None, metavar="FILE.toml",
                    help="your model's component, profile, config, input/output names, mask polarity and weights")

@@ -141,7 +141,8 @@ class OnnxAdapter(Adapter):
             raise pytest.UsageError(f"--onnx-source={name} needs {self.source.library}: {err}") from None
         self.components = {c: self._call(c) for c in sorted(self.source.components)}
         self.known_differences = known_differences_file(f"onnx-{name}")
-        self.opset = self.source.default_opset()
+        if self.source.default_opset is not None:
+            self.opset = self.source.default_opset()
         if self.source.half is not None:
             self.dtypes = self.dtypes | {torch.float16}
         self.version = self._version()
@@ -193,7 +194,8 @@ class OnnxAdapter(Adapter):
         if problems:
             raise OnnxGraphError(f"the ONNX graph of {component} is wrong:\n" + "\n".join(f"  - {p}" for p in problems))
         weights = G.weight_tensors(inputs) if G.SPECS[component].weighted else {}
-        session = self._session(graph, weights)
+        session = self._session(graph, self.source.weights(component, weights) if weights and not self.user
+                                else weights)
         declared = {i.name: i.type for i in session.get_inputs()}
         feeds = {}
         for canonical, tensor in tensors.items():

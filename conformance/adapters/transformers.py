@@ -35,7 +35,7 @@ Component mapping (the library computes; the adapter builds its inputs as a user
 - ``position.sine``: ``DetrSinePositionEmbedding`` (profiles ``detr``, ``hf_detr``, ``mmdet``: offset 0)
   and ``DeformableDetrSinePositionEmbedding`` (offset -0.5), with the pixel mask ``~mask``.
 - ``transformer.encoder`` / ``transformer.decoder``: ``DetrEncoder`` / ``DetrDecoder`` built from a
-  ``DetrConfig`` (dropout 0, ReLU) with the case's weights loaded through :func:`_hf_state_dict` (the
+  ``DetrConfig`` (dropout 0, ReLU) with the case's weights loaded through :func:`hf_state_dict` (the
   packed ``in_proj`` splits into ``q_proj``/``k_proj``/``v_proj``; ``out_proj`` is ``o_proj``;
   ``norm1``/``norm2``/``norm3`` are ``self_attn_layer_norm``/``encoder_attn_layer_norm`` (decoder) or
   ``final_layer_norm`` (the last of each layer); ``linear1``/``linear2`` are ``mlp.fc1``/``mlp.fc2``;
@@ -241,10 +241,8 @@ class TransformersAdapter(Adapter):
 
         def position(inputs, config, profile):
             mask = inputs.get("mask")
-            offset = get_profile(profile).position.offset
-            cls = self.mdd.DeformableDetrSinePositionEmbedding if offset == -0.5 else self.md.DetrSinePositionEmbedding
             feats = config.get("num_feats", 128)
-            module = cls(num_position_features=feats, normalize=True)
+            module = sine_position_module(profile, feats)
             if mask is None:
                 b, h, w = config["shape"]
                 return {"pos": module((b, 2 * feats, h, w), "cpu", torch.float64)}
@@ -253,9 +251,7 @@ class TransformersAdapter(Adapter):
 
         def encoder(inputs, config, profile):
             src = inputs["src"]
-            weights = _hf_state_dict(inputs["weights"], "encoder")
-            module = self.md.DetrEncoder(_detr_config(src, config, weights, encoder=True)).to(src.dtype).eval()
-            module.load_state_dict(weights)
+            module = transformer_module(inputs["weights"], config, src.dtype, encoder=True)
             mask = inputs.get("key_padding_mask")
             out = module(inputs_embeds=src, attention_mask=None if mask is None else (~mask).to(torch.int64),
                          spatial_position_embeddings=inputs.get("pos"))
@@ -263,11 +259,8 @@ class TransformersAdapter(Adapter):
 
         def decoder(inputs, config, profile):
             tgt = inputs["tgt"]
-            weights = _hf_state_dict(inputs["weights"], "decoder")
             intermediate = config.get("return_intermediate", True)
-            hf_config = _detr_config(tgt, config, weights, encoder=False, auxiliary_loss=intermediate)
-            module = self.md.DetrDecoder(hf_config).to(tgt.dtype).eval()
-            module.load_state_dict(weights)
+            module = transformer_module(inputs["weights"], config, tgt.dtype, encoder=False)
             mask = inputs.get("memory_key_padding_mask")
             out = module(inputs_embeds=tgt, encoder_hidden_states=inputs["memory"],
                          encoder_attention_mask=None if mask is None else (~mask).to(torch.int64),
@@ -277,19 +270,10 @@ class TransformersAdapter(Adapter):
             return {"hidden": hidden}
 
         def head(inputs, config, profile):
-            # DetrForObjectDetection: class_labels_classifier = nn.Linear(d_model, num_labels + 1) and
-            # bbox_predictor = DetrMLPPredictionHead(d_model, d_model, 4, num_layers=3), then .sigmoid().
             if config.get("num_reg_fcs", 2) != 2:
                 raise NotProvided("transformers' DETR box head has exactly two hidden layers")
             hidden = inputs["hidden"]
-            w = dotted_keys(inputs["weights"])
-            e, k = hidden.shape[-1], w["cls.weight"].shape[0]
-            classifier = torch.nn.Linear(e, k).to(hidden.dtype)
-            classifier.load_state_dict({"weight": w["cls.weight"], "bias": w["cls.bias"]})
-            mlp = self.md.DetrMLPPredictionHead(input_dim=e, hidden_dim=e, output_dim=4, num_layers=3).to(hidden.dtype)
-            mlp.load_state_dict({"layers.0.weight": w["reg.0.weight"], "layers.0.bias": w["reg.0.bias"],
-                                 "layers.1.weight": w["reg.1.weight"], "layers.1.bias": w["reg.1.bias"],
-                                 "layers.2.weight": w["reg.out.weight"], "layers.2.bias": w["reg.out.bias"]})
+            classifier, mlp = detr_head_modules(inputs["weights"], hidden.dtype)
             return {"logits": classifier(hidden), "boxes": mlp(hidden).sigmoid()}
 
         return {"boxes.convert": convert, "boxes.overlap": overlap, "losses.sigmoid_focal_loss": focal,
@@ -324,7 +308,7 @@ _LAYER_NAMES = {"norm1": "self_attn_layer_norm", "linear1": "mlp.fc1", "linear2"
                 "multihead_attn": "encoder_attn"}
 
 
-def _hf_state_dict(weights: Mapping[str, torch.Tensor], stack: str) -> dict[str, torch.Tensor]:
+def hf_state_dict(weights: Mapping[str, torch.Tensor], stack: str) -> dict[str, torch.Tensor]:
     """Map ``layers.{i}.self_attn.in_proj_weight`` etc. to DetrEncoder/DetrDecoder names: the packed in-projection
     splits into ``q_proj``/``k_proj``/``v_proj``, ``out_proj`` is ``o_proj``; encoder ``norm2`` and decoder
     ``norm3`` are ``final_layer_norm``, decoder ``norm2`` is ``encoder_attn_layer_norm``, the decoder's shared
@@ -354,11 +338,57 @@ def _hf_state_dict(weights: Mapping[str, torch.Tensor], stack: str) -> dict[str,
     return out
 
 
-def _detr_config(x: torch.Tensor, config: Mapping[str, Any], weights: Mapping[str, torch.Tensor], *, encoder: bool,
+# --------------------------------------------------------------------------- the modules (also exported to ONNX)
+
+def sine_position_module(profile: str, num_feats: int) -> torch.nn.Module:
+    """``DetrSinePositionEmbedding`` (offset 0), or ``DeformableDetrSinePositionEmbedding`` for the profiles with
+    Deformable-DETR's offset -0.5; called as ``module((B, 2F, H, W), device, dtype, mask=pixel mask int64)``."""
+    from transformers.models.deformable_detr import modeling_deformable_detr as mdd
+    from transformers.models.detr import modeling_detr as md
+    offset = get_profile(profile).position.offset
+    cls = mdd.DeformableDetrSinePositionEmbedding if offset == -0.5 else md.DetrSinePositionEmbedding
+    return cls(num_position_features=num_feats, normalize=True)
+
+
+def transformer_module(weights: Mapping[str, Any], config: Mapping[str, Any], dtype: torch.dtype, *,
+                       encoder: bool) -> torch.nn.Module:
+    """``DetrEncoder`` or ``DetrDecoder`` (``auxiliary_loss`` for ``return_intermediate``) in ``dtype``, eval mode,
+    with the case's canonical weights loaded by their transformers names (:func:`hf_state_dict`)."""
+    from transformers.models.detr import modeling_detr as md
+    state = hf_state_dict(weights, "encoder" if encoder else "decoder")
+    hf_config = _detr_config(config, state, encoder=encoder,
+                             auxiliary_loss=not encoder and config.get("return_intermediate", True))
+    module = (md.DetrEncoder if encoder else md.DetrDecoder)(hf_config).to(dtype).eval()
+    module.load_state_dict(state)
+    return module
+
+
+def detr_head_modules(weights: Mapping[str, Any], dtype: torch.dtype) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """``DetrForObjectDetection``'s heads: ``class_labels_classifier = nn.Linear(d_model, num_labels + 1)`` and
+    ``bbox_predictor = DetrMLPPredictionHead(d_model, d_model, 4, num_layers=3)`` (its output then ``.sigmoid()``),
+    with the case's weights (:data:`HEAD_NAMES`)."""
+    from transformers.models.detr import modeling_detr as md
+    w = dotted_keys(weights)
+    k, e = w["cls.weight"].shape
+    classifier = torch.nn.Linear(e, k).to(dtype)
+    mlp = md.DetrMLPPredictionHead(input_dim=e, hidden_dim=e, output_dim=4, num_layers=3).to(dtype)
+    for module, prefix in ((classifier, "classifier."), (mlp, "mlp.")):
+        module.load_state_dict({name.removeprefix(prefix): w[canonical] for name, canonical in HEAD_NAMES.items()
+                                if name.startswith(prefix)})
+    return classifier, mlp
+
+
+#: The DETR head's transformers parameter names (classifier, mlp) -> the reference's weight names.
+HEAD_NAMES = {"classifier.weight": "cls.weight", "classifier.bias": "cls.bias",
+              "mlp.layers.0.weight": "reg.0.weight", "mlp.layers.0.bias": "reg.0.bias",
+              "mlp.layers.1.weight": "reg.1.weight", "mlp.layers.1.bias": "reg.1.bias",
+              "mlp.layers.2.weight": "reg.out.weight", "mlp.layers.2.bias": "reg.out.bias"}
+
+
+def _detr_config(config: Mapping[str, Any], weights: Mapping[str, torch.Tensor], *, encoder: bool,
                  auxiliary_loss: bool = False):
     import transformers
-    e = x.shape[-1]
-    ffn = weights["layers.0.mlp.fc1.weight"].shape[0]
+    ffn, e = weights["layers.0.mlp.fc1.weight"].shape
     layers, heads = config["num_layers"], config["num_heads"]
     return transformers.DetrConfig(d_model=e, encoder_layers=layers if encoder else 1,
                                    decoder_layers=layers if not encoder else 1, encoder_attention_heads=heads,

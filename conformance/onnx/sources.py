@@ -49,6 +49,9 @@ class Source:
     version: Callable[[], str] = lambda: ""
     #: The library exporter's float16 graph (``--dtype=float16``): the float32 export converted as it converts it.
     half: Callable[[Any], Any] | None = None
+    #: ``weights(component, canonical weights)``: the values of the module's ``initializers`` keys (its parameters
+    #: by the library's names), which the adapter swaps into an export of the same graph.
+    weights: Callable[[str, Mapping[str, torch.Tensor]], dict[str, torch.Tensor]] = lambda component, w: dict(w)
 
 
 def _dynamo_export(module, graph_inputs, output_axes, example, opset, optimize) -> Graph:
@@ -106,6 +109,99 @@ def _torchscript_export(module, graph_inputs: Sequence[GraphInput], output_axes:
                  outputs={n: n for n in output_axes}, opset=opset_of(model), seconds=time.perf_counter() - start)
 
 
+# --------------------------------------------------------------------------- transformers
+
+class TransformersSine(torch.nn.Module):
+    """mask [B, H, W] bool -> pos [B, 2F, H, W]: ``DetrSinePositionEmbedding`` (or Deformable-DETR's) called as
+    ``DetrModel`` calls it, with the pixel mask (1 = valid) as int64."""
+
+    def __init__(self, profile: str, num_feats: int, dtype: torch.dtype):
+        super().__init__()
+        from ..adapters.transformers import sine_position_module
+        self.embedding, self.num_feats, self.dtype = sine_position_module(profile, num_feats), num_feats, dtype
+
+    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        b, h, w = mask.shape
+        return self.embedding((b, 2 * self.num_feats, h, w), mask.device, self.dtype, mask=(~mask).to(torch.int64))
+
+
+class TransformersEncoder(torch.nn.Module):
+    """src, pos [B, L, E], key_padding_mask bool [B, L] -> memory [B, L, E]: ``DetrEncoder`` (attention_mask 1 = valid,
+    ``spatial_position_embeddings``)."""
+
+    def __init__(self, weights, structural, dtype):
+        super().__init__()
+        from ..adapters.transformers import transformer_module
+        self.encoder = transformer_module(weights, structural, dtype, encoder=True)
+        self.initializers = {name: f"encoder.{name}" for name in self.encoder.state_dict()}
+
+    def forward(self, src, pos, key_padding_mask):
+        return self.encoder(inputs_embeds=src, attention_mask=(~key_padding_mask).to(torch.int64),
+                            spatial_position_embeddings=pos).last_hidden_state
+
+
+class TransformersDecoder(torch.nn.Module):
+    """tgt, query_pos [B, Q, E], memory, pos [B, L, E], memory_key_padding_mask bool [B, L] -> hidden [layers, B, Q, E]:
+    ``DetrDecoder`` (``intermediate_hidden_states`` with ``auxiliary_loss``, else the last hidden state)."""
+
+    def __init__(self, weights, structural, dtype):
+        super().__init__()
+        from ..adapters.transformers import transformer_module
+        self.decoder = transformer_module(weights, structural, dtype, encoder=False)
+        self.intermediate = structural.get("return_intermediate", True)
+        self.initializers = {name: f"decoder.{name}" for name in self.decoder.state_dict()}
+
+    def forward(self, tgt, memory, pos, query_pos, memory_key_padding_mask):
+        out = self.decoder(inputs_embeds=tgt, encoder_hidden_states=memory,
+                           encoder_attention_mask=(~memory_key_padding_mask).to(torch.int64),
+                           spatial_position_embeddings=pos, object_queries_position_embeddings=query_pos)
+        return out.intermediate_hidden_states if self.intermediate else out.last_hidden_state[None]
+
+
+class TransformersDetrHead(torch.nn.Module):
+    """hidden [..., Q, E] -> logits [..., Q, K], boxes [..., Q, 4]: ``DetrForObjectDetection``'s
+    ``class_labels_classifier`` and ``bbox_predictor(...).sigmoid()``."""
+
+    def __init__(self, weights, dtype):
+        super().__init__()
+        from ..adapters.transformers import HEAD_NAMES, detr_head_modules
+        self.classifier, self.mlp = detr_head_modules(weights, dtype)
+        self.initializers = {name: name for name in HEAD_NAMES}
+
+    def forward(self, hidden):
+        return self.classifier(hidden), self.mlp(hidden).sigmoid()
+
+
+def _transformers_build(component: str, structural: Mapping[str, Any], profile: str,
+                        weights: Mapping[str, torch.Tensor], dtype: torch.dtype, tensors: Mapping[str, Any]):
+    if component == "position.sine":
+        from oracle.conventions import get_profile
+        return TransformersSine(profile, structural.get("num_feats", get_profile(profile).position.num_feats), dtype)
+    if component == "transformer.encoder":
+        return TransformersEncoder(weights, structural, dtype)
+    if component == "transformer.decoder":
+        return TransformersDecoder(weights, structural, dtype)
+    if component == "heads.detr":
+        if structural.get("num_reg_fcs", 2) != 2:
+            from ..adapters.base import NotProvided
+            raise NotProvided("transformers' DETR box head has exactly two hidden layers")
+        return TransformersDetrHead(weights, dtype)
+    raise KeyError(f"transformers exports no {component}")
+
+
+def _transformers_weights(component: str, weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The canonical weights by the transformers module's parameter names (``initializers`` keys)."""
+    from ..adapters.transformers import HEAD_NAMES, hf_state_dict
+    if component == "heads.detr":
+        return {name: weights[canonical] for name, canonical in HEAD_NAMES.items()}
+    return hf_state_dict(weights, "encoder" if component == "transformer.encoder" else "decoder")
+
+
+def _transformers_version() -> str:
+    import transformers
+    return transformers.__version__
+
+
 def _ultralytics_opset() -> int:
     import onnx
     from ultralytics.utils.export.engine import best_onnx_opset
@@ -133,5 +229,11 @@ SOURCES: dict[str, Source] = {
     "ultralytics": Source("ultralytics", frozenset({"heads.yolov8_decode"}), _ultralytics_build, _torchscript_export,
                           "ultralytics torch2onnx: torch.onnx.export(dynamo=False)", library="ultralytics",
                           default_opset=_ultralytics_opset, version=_ultralytics_version, half=_ultralytics_half),
+    # transformers has no exporter of its own for these modules (its docs point to torch.onnx.export, or optimum):
+    # torch.onnx.export(dynamo=True) at --onnx-opset, every batch, length and spatial axis dynamic.
+    "transformers": Source("transformers", frozenset({"position.sine", "transformer.encoder", "transformer.decoder",
+                                                      "heads.detr"}),
+                           _transformers_build, _dynamo_export, "torch.onnx.export(dynamo=True)",
+                           library="transformers", version=_transformers_version, weights=_transformers_weights),
 }
 

@@ -211,3 +211,35 @@ def test_onnx_options_are_for_the_onnx_impl_and_a_known_source():
     assert wrong_impl.returncode == 4 and "--onnx-source applies to --impl=onnx" in wrong_impl.stderr
     unknown = _pytest("conformance", "--impl=onnx", "--onnx-source=nope", "-k", "decode")
     assert unknown.returncode == 4 and "expected one of reference, ultralytics" in unknown.stderr
+
+
+def _transformers_adapter():
+    if os.environ.get("DETCONF_REQUIRE_THIRD_PARTY") != "1":
+        pytest.importorskip("transformers", reason="the transformers extra is not installed")
+    adapter = make_adapter()
+    adapter._configure_source("transformers")
+    return adapter
+
+
+def test_transformers_modules_exported_agree_and_take_each_case_weights():
+    adapter = _transformers_adapter()
+    for name in ("position.sine/edge-fully-padded-rows-detr", "transformer.encoder/random-padded", "heads.detr/random"):
+        _check(adapter, name)
+    assert "transformers" in adapter.version and len(adapter.exports) == 3
+    # The encoder graph holds DetrEncoder's parameters by their transformers names, which the case's weights replace.
+    encoder = next(g for g in adapter._graphs.values() if "encoder.layers.0.self_attn.q_proj.weight" in
+                   g.initializers.values())
+    assert set(encoder.initializers.values()) <= {i.name for i in encoder.model.graph.initializer}
+
+
+def test_transformers_encoder_exported_without_its_padding_mask_fails(monkeypatch):
+    """An export that drops the key padding mask (a deployment exporting the module without ``attention_mask``)
+    attends to padded keys: the padded case's memory differs."""
+    from conformance.onnx import sources
+
+    def unmasked(self, src, pos, key_padding_mask):
+        return self.encoder(inputs_embeds=src, spatial_position_embeddings=pos).last_hidden_state
+
+    monkeypatch.setattr(sources.TransformersEncoder, "forward", unmasked)
+    with pytest.raises(ConformanceFailure, match="transformer.encoder disagrees with the reference"):
+        _check(_transformers_adapter(), "transformer.encoder/random-padded")
