@@ -506,12 +506,7 @@ class MMDetAdapter(Adapter):
     # positional encoding, the DETR mask path, transformer stacks and the DETR head
 
     def position(self, inputs, config, profile):
-        from oracle.conventions import get_profile
-        pe = get_profile(profile).position
-        t = pe.temperature[0] if isinstance(pe.temperature, tuple) else pe.temperature
-        module = self.MODELS.build(dict(type="SinePositionalEncoding", num_feats=config.get("num_feats", pe.num_feats),
-                                        temperature=t, normalize=pe.normalize, scale=pe.scale, eps=pe.eps,
-                                        offset=pe.offset))
+        module = sine_position_module(profile, config.get("num_feats"))
         mask = inputs.get("mask")
         if mask is None:  # mmdet's no-mask path: positions from the feature map's shape
             b, h, w = config["shape"]
@@ -573,60 +568,21 @@ class MMDetAdapter(Adapter):
             shapes.append((h, w))
         return {"mask": self._detr_mask(shapes, tuple(mask.shape[1:]), tuple(int(v) for v in config["size"]))}
 
-    @staticmethod
-    def _layer_cfg(weights: Mapping[str, torch.Tensor], heads: int, decoder: bool) -> dict:
-        e = weights["layers.0.self_attn.out_proj.weight"].shape[0]
-        ffn = weights["layers.0.linear1.weight"].shape[0]
-        attn = dict(embed_dims=e, num_heads=heads, dropout=0.0, batch_first=True)
-        cfg = dict(self_attn_cfg=attn, ffn_cfg=dict(embed_dims=e, feedforward_channels=ffn, num_fcs=2, ffn_drop=0.0,
-                                                    act_cfg=dict(type="ReLU", inplace=True)))
-        if decoder:
-            cfg["cross_attn_cfg"] = dict(attn)
-        return cfg
-
     def encoder(self, inputs, config, profile):
-        from mmdet.models.layers import DetrTransformerEncoder
-        weights = _weights(inputs)
         src = inputs["src"]
-        # DETR._init_layers builds its encoder as DetrTransformerEncoder(**cfg.encoder).
-        module = DetrTransformerEncoder(num_layers=config["num_layers"],
-                                        layer_cfg=self._layer_cfg(weights, config["num_heads"], decoder=False))
-        module = module.to(src.dtype).eval()  # the run's dtype first, so that loading does not round the weights
-        module.load_state_dict(_mmdet_state_dict(weights))
+        module = transformer_module(_weights(inputs), config, src.dtype, encoder=True)
         return {"memory": module(query=src, query_pos=inputs.get("pos"),
                                  key_padding_mask=inputs.get("key_padding_mask"))}
 
     def decoder(self, inputs, config, profile):
-        from mmdet.models.layers import DetrTransformerDecoder
-        weights = _weights(inputs)
         tgt, memory = inputs["tgt"], inputs["memory"]
-        module = DetrTransformerDecoder(num_layers=config["num_layers"],
-                                        layer_cfg=self._layer_cfg(weights, config["num_heads"], decoder=True),
-                                        return_intermediate=config.get("return_intermediate", True))
-        module = module.to(tgt.dtype).eval()
-        module.load_state_dict(_mmdet_state_dict(weights))
+        module = transformer_module(_weights(inputs), config, tgt.dtype, encoder=False)
         return {"hidden": module(query=tgt, key=memory, value=memory, query_pos=inputs.get("query_pos"),
                                  key_pos=inputs.get("pos"), key_padding_mask=inputs.get("memory_key_padding_mask"))}
 
     def head(self, inputs, config, profile):
         hidden = inputs["hidden"]
-        w = _weights(inputs)
-        n = config.get("num_reg_fcs", 2)
-        if n < 2:
-            raise NotProvided("DETRHead's reg_ffn is an mmcv FFN, which needs num_fcs >= 2")
-        k, e = w["cls.weight"].shape
-        module = self.MODELS.build(dict(type="DETRHead", num_classes=k - 1, embed_dims=e, num_reg_fcs=n,
-                                        loss_cls=_detr_loss_cls()))
-        # reg.{i} -> reg_ffn.layers.{i}.0 (Linear + ReLU blocks), the last hidden Linear reg_ffn.layers.{n-1};
-        # reg.out -> fc_reg (after DETRHead's own ReLU); cls -> fc_cls.
-        state = {"fc_cls.weight": w["cls.weight"], "fc_cls.bias": w["cls.bias"],
-                 "fc_reg.weight": w["reg.out.weight"], "fc_reg.bias": w["reg.out.bias"]}
-        for i in range(n):
-            name = f"reg_ffn.layers.{i}.0" if i < n - 1 else f"reg_ffn.layers.{i}"
-            state.update({f"{name}.weight": w[f"reg.{i}.weight"], f"{name}.bias": w[f"reg.{i}.bias"]})
-        module = module.to(hidden.dtype).eval()
-        module.load_state_dict(state)
-        logits, boxes = module(hidden)
+        logits, boxes = detr_head_module(_weights(inputs), config.get("num_reg_fcs", 2), hidden.dtype)(hidden)
         return {"logits": logits, "boxes": boxes}
 
     # losses
@@ -695,6 +651,72 @@ def _detr_loss_cls() -> dict:
     return dict(type="CrossEntropyLoss", bg_cls_weight=0.1, use_sigmoid=False, loss_weight=1.0, class_weight=1.0)
 
 
+# --------------------------------------------------------------------------- the modules (also exported to ONNX)
+
+def sine_position_module(profile: str, num_feats: int | None = None) -> torch.nn.Module:
+    """``SinePositionalEncoding`` with the profile's convention (``num_feats`` its own unless given); called as
+    ``module(mask)`` (True = padding) or ``module(None, input=feature)``."""
+    from mmdet.registry import MODELS
+
+    from oracle.conventions import get_profile
+    pe = get_profile(profile).position
+    t = pe.temperature[0] if isinstance(pe.temperature, tuple) else pe.temperature
+    return MODELS.build(dict(type="SinePositionalEncoding", num_feats=num_feats or pe.num_feats, temperature=t,
+                             normalize=pe.normalize, scale=pe.scale, eps=pe.eps, offset=pe.offset))
+
+
+def _layer_cfg(weights: Mapping[str, torch.Tensor], heads: int, decoder: bool) -> dict:
+    e = weights["layers.0.self_attn.out_proj.weight"].shape[0]
+    ffn = weights["layers.0.linear1.weight"].shape[0]
+    attn = dict(embed_dims=e, num_heads=heads, dropout=0.0, batch_first=True)
+    cfg = dict(self_attn_cfg=attn, ffn_cfg=dict(embed_dims=e, feedforward_channels=ffn, num_fcs=2, ffn_drop=0.0,
+                                                act_cfg=dict(type="ReLU", inplace=True)))
+    if decoder:
+        cfg["cross_attn_cfg"] = dict(attn)
+    return cfg
+
+
+def transformer_module(weights: Mapping[str, torch.Tensor], config: Mapping[str, Any], dtype: torch.dtype, *,
+                       encoder: bool) -> torch.nn.Module:
+    """``DetrTransformerEncoder`` / ``DetrTransformerDecoder`` as ``DETR._init_layers`` builds them (``**cfg.encoder``),
+    in ``dtype`` (first, so that loading does not round the weights), eval mode, with the case's canonical weights
+    (dotted names) by their mmdet names (:func:`mmdet_state_dict`)."""
+    from mmdet.models.layers import DetrTransformerDecoder, DetrTransformerEncoder
+    layer_cfg = _layer_cfg(weights, config["num_heads"], decoder=not encoder)
+    if encoder:
+        module = DetrTransformerEncoder(num_layers=config["num_layers"], layer_cfg=layer_cfg)
+    else:
+        module = DetrTransformerDecoder(num_layers=config["num_layers"], layer_cfg=layer_cfg,
+                                        return_intermediate=config.get("return_intermediate", True))
+    module = module.to(dtype).eval()
+    module.load_state_dict(mmdet_state_dict(weights))
+    return module
+
+
+def detr_head_module(weights: Mapping[str, torch.Tensor], num_reg_fcs: int, dtype: torch.dtype) -> torch.nn.Module:
+    """``DETRHead`` (``forward(hidden) -> (logits, boxes)``) with the case's weights (:func:`detr_head_state_dict`)."""
+    from mmdet.registry import MODELS
+    if num_reg_fcs < 2:
+        raise NotProvided("DETRHead's reg_ffn is an mmcv FFN, which needs num_fcs >= 2")
+    k, e = weights["cls.weight"].shape
+    module = MODELS.build(dict(type="DETRHead", num_classes=k - 1, embed_dims=e, num_reg_fcs=num_reg_fcs,
+                               loss_cls=_detr_loss_cls()))
+    module = module.to(dtype).eval()
+    module.load_state_dict(detr_head_state_dict(weights, num_reg_fcs))
+    return module
+
+
+def detr_head_state_dict(weights: Mapping[str, torch.Tensor], num_reg_fcs: int) -> dict[str, torch.Tensor]:
+    """reg.{i} -> reg_ffn.layers.{i}.0 (Linear + ReLU blocks), the last hidden Linear reg_ffn.layers.{n-1};
+    reg.out -> fc_reg (after DETRHead's own ReLU); cls -> fc_cls."""
+    state = {"fc_cls.weight": weights["cls.weight"], "fc_cls.bias": weights["cls.bias"],
+             "fc_reg.weight": weights["reg.out.weight"], "fc_reg.bias": weights["reg.out.bias"]}
+    for i in range(num_reg_fcs):
+        name = f"reg_ffn.layers.{i}.0" if i < num_reg_fcs - 1 else f"reg_ffn.layers.{i}"
+        state.update({f"{name}.weight": weights[f"reg.{i}.weight"], f"{name}.bias": weights[f"reg.{i}.bias"]})
+    return state
+
+
 def _weights(inputs) -> dict[str, torch.Tensor]:
     """The case's weight dict by its dotted names (components/canonical.py)."""
     return dotted_keys(inputs["weights"])
@@ -705,7 +727,7 @@ _MMDET_LAYER_NAMES = {"self_attn": "self_attn.attn", "multihead_attn": "cross_at
                       "linear2": "ffn.layers.1", "norm1": "norms.0", "norm2": "norms.1", "norm3": "norms.2"}
 
 
-def _mmdet_state_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def mmdet_state_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``layers.{i}.{module}.{leaf}`` -> mmdet names (``_MMDET_LAYER_NAMES``); the decoder's ``norm`` is ``post_norm``.
     mmcv's MultiheadAttention wraps an ``nn.MultiheadAttention`` as ``.attn`` (packed in_proj, out_proj)."""
     out = {}

@@ -153,9 +153,10 @@ class OnnxAdapter(Adapter):
             return [f"onnx: checked {self.user['model']} as {self.user['component']} (opset "
                     f"{self._user_graph().opset})"]
         total = sum(s for _, _, s in self.exports)
+        reuse = "weights swapped into the initializers" if self.source.swaps_weights else \
+            "a weighted case exported with its own weights"
         return [f"onnx: {len(self.exports)} export(s) of {self.source.name}'s modules ({self.source.exporter}) at "
-                f"opset {self.opset} in {total:.1f} s, reused for every case with the same graph (weights swapped into "
-                f"the initializers)"]
+                f"opset {self.opset} in {total:.1f} s, reused for every case with the same graph ({reuse})"]
 
     # ----------------------------------------------------------------- support
 
@@ -224,7 +225,7 @@ class OnnxAdapter(Adapter):
         # Below opset 18 the exporter converts its opset-18 graph down, which fails on an unoptimized graph (its
         # axes are computed, not constants) and silently stays at 18; so there each case's weights are exported
         # into an optimized graph (folded: nothing to swap), and the export is cached per weights.
-        swap = G.SPECS[component].weighted and self.opset >= 18
+        swap = G.SPECS[component].weighted and self.opset >= 18 and self.source.swaps_weights
         key = (component, json.dumps(structural, sort_keys=True),
                profile if component == "position.sine" else "", static,
                tuple(sorted((k, tuple(v.shape)) for k, v in weights.items())), str(dtype), self.opset,

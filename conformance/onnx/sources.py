@@ -52,6 +52,10 @@ class Source:
     #: ``weights(component, canonical weights)``: the values of the module's ``initializers`` keys (its parameters
     #: by the library's names), which the adapter swaps into an export of the same graph.
     weights: Callable[[str, Mapping[str, torch.Tensor]], dict[str, torch.Tensor]] = lambda component, w: dict(w)
+    #: Whether a weighted graph keeps each parameter as one initializer (exported unoptimized), so that a case's
+    #: weights are swapped in; otherwise (an exporter that folds constants, as mmdeploy's does) each case's weights
+    #: get their own export.
+    swaps_weights: bool = True
 
 
 def _dynamo_export(module, graph_inputs, output_axes, example, opset, optimize) -> Graph:
@@ -197,6 +201,98 @@ def _transformers_weights(component: str, weights: Mapping[str, torch.Tensor]) -
     return hf_state_dict(weights, "encoder" if component == "transformer.encoder" else "decoder")
 
 
+# --------------------------------------------------------------------------- mmdet
+
+class MmdetSine(torch.nn.Module):
+    """mask [B, H, W] bool (True = padding) -> pos [B, 2F, H, W]: ``SinePositionalEncoding(mask)``."""
+
+    def __init__(self, profile: str, num_feats: int | None):
+        super().__init__()
+        from ..adapters.mmdet import sine_position_module
+        self.encoding = sine_position_module(profile, num_feats)
+
+    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        return self.encoding(mask)
+
+
+class MmdetEncoder(torch.nn.Module):
+    """src, pos [B, L, E], key_padding_mask bool [B, L] -> memory: ``DetrTransformerEncoder(query, query_pos,
+    key_padding_mask)``."""
+
+    def __init__(self, weights, structural, dtype):
+        super().__init__()
+        from ..adapters.mmdet import transformer_module
+        self.encoder = transformer_module(weights, structural, dtype, encoder=True)
+
+    def forward(self, src, pos, key_padding_mask):
+        return self.encoder(query=src, query_pos=pos, key_padding_mask=key_padding_mask)
+
+
+class MmdetDecoder(torch.nn.Module):
+    """tgt, query_pos [B, Q, E], memory, pos [B, L, E], memory_key_padding_mask bool [B, L] -> hidden
+    [layers, B, Q, E]: ``DetrTransformerDecoder(query, key=value=memory, query_pos, key_pos, key_padding_mask)``."""
+
+    def __init__(self, weights, structural, dtype):
+        super().__init__()
+        from ..adapters.mmdet import transformer_module
+        self.decoder = transformer_module(weights, structural, dtype, encoder=False)
+
+    def forward(self, tgt, memory, pos, query_pos, memory_key_padding_mask):
+        return self.decoder(query=tgt, key=memory, value=memory, query_pos=query_pos, key_pos=pos,
+                            key_padding_mask=memory_key_padding_mask)
+
+
+class MmdetDetrHead(torch.nn.Module):
+    """hidden [..., Q, E] -> logits, boxes: ``DETRHead.forward``."""
+
+    def __init__(self, weights, num_reg_fcs: int, dtype):
+        super().__init__()
+        from ..adapters.mmdet import detr_head_module
+        self.head = detr_head_module(weights, num_reg_fcs, dtype)
+
+    def forward(self, hidden):
+        return self.head(hidden)
+
+
+def _mmdet_build(component: str, structural: Mapping[str, Any], profile: str,
+                 weights: Mapping[str, torch.Tensor], dtype: torch.dtype, tensors: Mapping[str, Any]):
+    if component == "position.sine":
+        return MmdetSine(profile, structural.get("num_feats"))
+    if component == "transformer.encoder":
+        return MmdetEncoder(weights, structural, dtype)
+    if component == "transformer.decoder":
+        return MmdetDecoder(weights, structural, dtype)
+    if component == "heads.detr":
+        return MmdetDetrHead(weights, structural.get("num_reg_fcs", 2), dtype)
+    raise KeyError(f"mmdet exports no {component}")
+
+
+def _mmdeploy_style_export(module, graph_inputs: Sequence[GraphInput], output_axes: Mapping[str, Sequence[int]],
+                           example, opset, optimize) -> Graph:
+    """``torch.onnx.export(dynamo=False)`` with ``dynamic_axes``, as mmdeploy exports mmdet models
+    (mmdeploy/apis/onnx/export.py: export_params, constant folding, initializers not inputs); each weighted case
+    exported with its own weights (constant folding merges them into other constants)."""
+    import onnx
+    dynamic = {gi.name: {axis: name for axis, name in gi.dynamic} for gi in graph_inputs}
+    for name, axes in output_axes.items():
+        dynamic[name] = {axis: f"{name}_{axis}" for axis in axes}
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = Path(tmp) / "model.onnx"
+        torch.onnx.export(module, tuple(example), str(path), dynamo=False, export_params=True, opset_version=opset,
+                          input_names=[gi.name for gi in graph_inputs], output_names=list(output_axes),
+                          dynamic_axes=dynamic, keep_initializers_as_inputs=False)
+        model = onnx.load(str(path))
+    return Graph(model=model, inputs={gi.name: gi.name for gi in graph_inputs},
+                 outputs={n: n for n in output_axes}, opset=opset_of(model), seconds=time.perf_counter() - start)
+
+
+def _mmdet_version() -> str:
+    import mmdet
+    return mmdet.__version__
+
+
 def _transformers_version() -> str:
     import transformers
     return transformers.__version__
@@ -235,5 +331,10 @@ SOURCES: dict[str, Source] = {
                                                       "heads.detr"}),
                            _transformers_build, _dynamo_export, "torch.onnx.export(dynamo=True)",
                            library="transformers", version=_transformers_version, weights=_transformers_weights),
+    # mmdet deploys through mmdeploy, which exports with torch.onnx.export(dynamo=False) and dynamic_axes (its base
+    # config's opset is 11, below the suite's 17: the exports here are made at 17).
+    "mmdet": Source("mmdet", frozenset({"position.sine", "transformer.encoder", "transformer.decoder", "heads.detr"}),
+                    _mmdet_build, _mmdeploy_style_export, "mmdeploy-style torch.onnx.export(dynamo=False)",
+                    library="mmdet", default_opset=lambda: 17, version=_mmdet_version, swaps_weights=False),
 }
 

@@ -243,3 +243,34 @@ def test_transformers_encoder_exported_without_its_padding_mask_fails(monkeypatc
     monkeypatch.setattr(sources.TransformersEncoder, "forward", unmasked)
     with pytest.raises(ConformanceFailure, match="transformer.encoder disagrees with the reference"):
         _check(_transformers_adapter(), "transformer.encoder/random-padded")
+
+
+def _mmdet_adapter():
+    if os.environ.get("DETCONF_REQUIRE_THIRD_PARTY") != "1":
+        pytest.importorskip("mmdet", reason="mmdet is not installed (bash .ci/install-mmdet)")
+    adapter = make_adapter()
+    adapter._configure_source("mmdet")
+    return adapter
+
+
+def test_mmdet_modules_exported_agree_and_each_weighted_case_gets_its_export():
+    adapter = _mmdet_adapter()
+    for name in ("position.sine/edge-fully-padded-rows-detr", "transformer.decoder/random-intermediate",
+                 "heads.detr/random"):
+        _check(adapter, name)
+    assert "mmdet" in adapter.version and {o for _, o, _ in adapter.exports} == {17}
+    # mmdeploy's export folds constants, so no graph keeps its parameters as swappable initializers.
+    assert all(not g.initializers for g in adapter._graphs.values())
+
+
+def test_mmdet_decoder_exported_without_its_key_positions_fails(monkeypatch):
+    """An export that drops ``key_pos`` (the memory's positional encoding) from the cross-attention."""
+    from conformance.onnx import sources
+
+    def without_key_pos(self, tgt, memory, pos, query_pos, memory_key_padding_mask):
+        return self.decoder(query=tgt, key=memory, value=memory, query_pos=query_pos, key_pos=None,
+                            key_padding_mask=memory_key_padding_mask)
+
+    monkeypatch.setattr(sources.MmdetDecoder, "forward", without_key_pos)
+    with pytest.raises(ConformanceFailure, match="transformer.decoder disagrees with the reference"):
+        _check(_mmdet_adapter(), "transformer.decoder/random-intermediate")
