@@ -8,7 +8,9 @@ Two modes:
   writes) with every batch and spatial axis dynamic, checked (conformance/onnx/export.py:
   no bool CumSum, no fixed dynamic axis), and run on onnxruntime at the check's inputs, whose shapes
   differ from the export's. An export is cached per run and reused for every case with the same
-  graph; a case's weights are swapped into the initializers.
+  graph; a case's weights are swapped into the initializers. With ``--onnx-source=transformers|ultralytics|mmdet``
+  the module is the library's own, exported the way that library's users export it
+  (conformance/onnx/sources.py), with the library adapter's ``supports`` and its own known differences.
 - **A user's model**: ``--onnx-model=PATH`` with ``--onnx-component=NAME`` (and ``--onnx-profile``,
   ``--onnx-input``/``--onnx-output CANONICAL=MODEL_NAME``, ``--onnx-config KEY=VALUE``) or ``--onnx-spec=FILE.toml``
   (same fields, plus ``invert`` for masks of the opposite polarity and ``[weights]``: canonical
