@@ -116,6 +116,8 @@ def test_every_built_in_known_difference_says_what_it_expects():
     import conformance
     from conformance.known import load_known_differences
     files = sorted((Path(conformance.__file__).parent / "adapters" / "known_differences").glob("*.toml"))
-    assert [f.stem for f in files] == ["mmdet", "onnx", "torchvision", "transformers", "ultralytics"]
+    from conformance.onnx.sources import SOURCES
+    sources = {f"onnx-{name}" for name, source in SOURCES.items() if source.library}
+    assert {f.stem for f in files} == {"mmdet", "onnx", "torchvision", "transformers", "ultralytics"} | sources
     for path in files:
         assert all("class" in e and ("outputs" in e or "message" in e) for e in load_known_differences(path))
