@@ -206,6 +206,9 @@ class OnnxAdapter(Adapter):
             if name not in declared:
                 if canonical in OPTIONAL_INPUTS and not bool(tensor.to(torch.float64).abs().sum()):
                     continue  # the model has no such input and the case gives its neutral value
+                if not self.user:  # an export made here lost an input its module takes: the export is wrong
+                    raise OnnxGraphError(f"the exported graph of {component} has no input {canonical!r}: the export "
+                                         f"dropped it (inputs: {sorted(declared)})")
                 raise NotProvided(f"the model has no input for {canonical!r} (inputs: {sorted(declared)})")
             if self.user and canonical in self.user["invert"]:
                 tensor = ~tensor
