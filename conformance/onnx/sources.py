@@ -8,6 +8,9 @@
   (``torch.onnx.export(dynamo=False)`` with ``dynamic_axes``) at the opset its exporter picks
   (``best_onnx_opset``), unless ``--onnx-opset`` asks for another. ``--dtype=float16`` checks its half export
   (``quantize=16`` on the CPU: the float32 graph converted to float16 inside, float32 inputs and outputs).
+- ``transformers`` (``torch.onnx.export(dynamo=True)``: it has no exporter of its own for these modules) and
+  ``mmdet`` (as mmdeploy exports: ``torch.onnx.export(dynamo=False)``, constant folding; ``--dtype=float16`` converts
+  the graph as mmdeploy's onnxruntime fp16 backend does).
 
 A source provides a component where its library's adapter does (the same ``supports``: a convention
 the library lacks is not provided here either). Each source keeps its own known differences
@@ -288,6 +291,18 @@ def _mmdeploy_style_export(module, graph_inputs: Sequence[GraphInput], output_ax
                  outputs={n: n for n in output_axes}, opset=opset_of(model), seconds=time.perf_counter() - start)
 
 
+def _mmdeploy_half(model):
+    """mmdeploy's onnxruntime fp16 backend (configs/_base_/backends/onnxruntime-fp16.py: precision fp16,
+    min_positive_val 1e-7, max_finite_val 1e4, keep_io_types False): the float32 graph converted by the float16
+    converter (onnxconverter-common's, vendored in onnxruntime as ``transformers.float16``): float16 inputs, outputs
+    and computation."""
+    from onnxruntime.transformers import float16
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float16.convert_float_to_float16(model, min_positive_val=1e-7, max_finite_val=1e4, keep_io_types=False,
+                                                disable_shape_infer=False)
+
+
 def _mmdet_version() -> str:
     import mmdet
     return mmdet.__version__
@@ -335,6 +350,7 @@ SOURCES: dict[str, Source] = {
     # config's opset is 11, below the suite's 17: the exports here are made at 17).
     "mmdet": Source("mmdet", frozenset({"position.sine", "transformer.encoder", "transformer.decoder", "heads.detr"}),
                     _mmdet_build, _mmdeploy_style_export, "mmdeploy-style torch.onnx.export(dynamo=False)",
-                    library="mmdet", default_opset=lambda: 17, version=_mmdet_version, swaps_weights=False),
+                    library="mmdet", default_opset=lambda: 17, version=_mmdet_version, swaps_weights=False,
+                    half=_mmdeploy_half),
 }
 

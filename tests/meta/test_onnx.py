@@ -275,3 +275,12 @@ def test_mmdet_decoder_exported_without_its_key_positions_fails(monkeypatch):
     monkeypatch.setattr(sources.MmdetDecoder, "forward", without_key_pos)
     with pytest.raises(OnnxGraphError, match="has no input 'pos': the export dropped it"):
         _check(_mmdet_adapter(), "transformer.decoder/random-intermediate")
+
+
+def test_mmdet_half_export_is_float16_throughout():
+    """mmdeploy's onnxruntime fp16 backend converts inputs and outputs too (keep_io_types=False)."""
+    adapter = _mmdet_adapter()
+    _check_dtype(adapter, "heads.detr/random", torch.float16)
+    graph = next(iter(adapter._graphs.values()))
+    assert graph.model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    assert {i.data_type for i in graph.model.graph.initializer} == {onnx.TensorProto.FLOAT16}
