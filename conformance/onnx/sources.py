@@ -272,9 +272,10 @@ def _mmdet_build(component: str, structural: Mapping[str, Any], profile: str,
 
 def _mmdeploy_style_export(module, graph_inputs: Sequence[GraphInput], output_axes: Mapping[str, Sequence[int]],
                            example, opset, optimize) -> Graph:
-    """``torch.onnx.export(dynamo=False)`` with ``dynamic_axes``, as mmdeploy exports mmdet models
-    (mmdeploy/apis/onnx/export.py: export_params, constant folding, initializers not inputs); each weighted case
-    exported with its own weights (constant folding merges them into other constants)."""
+    """``torch.onnx.export(dynamo=False)`` with ``dynamic_axes``, the call mmdeploy makes for mmdet models
+    (mmdeploy/apis/onnx/export.py: export_params, constant folding, initializers not inputs), without the function
+    rewriters mmdeploy applies around it (mmdeploy is not a dependency); each weighted case exported with its own
+    weights (constant folding merges them into other constants)."""
     import onnx
     dynamic = {gi.name: {axis: name for axis, name in gi.dynamic} for gi in graph_inputs}
     for name, axes in output_axes.items():
