@@ -56,16 +56,13 @@ def test_resized_mask_needs_top_left_rectangles(adapter):
 
 
 def test_weight_names_cover_mmdets_transformer_stacks(adapter):
-    # load_state_dict is strict: every mmdet parameter gets a reference weight and no reference weight is left over.
-    from mmdet.models.layers import DetrTransformerDecoder, DetrTransformerEncoder
-
-    from conformance.adapters.mmdet import _mmdet_state_dict
+    # transformer_module loads strictly: every mmdet parameter gets a reference weight and none is left over.
+    from conformance.adapters.mmdet import transformer_module
     from oracle import params
     enc_w, dec_w = params.encoder_weights(8, 16, 2, 0), params.decoder_weights(8, 16, 2, 0)
-    enc = DetrTransformerEncoder(num_layers=2, layer_cfg=adapter._layer_cfg(enc_w, 2, decoder=False))
-    dec = DetrTransformerDecoder(num_layers=2, layer_cfg=adapter._layer_cfg(dec_w, 2, decoder=True))
-    enc.load_state_dict(_mmdet_state_dict(enc_w))
-    dec.load_state_dict(_mmdet_state_dict(dec_w))
+    config = {"num_layers": 2, "num_heads": 2}
+    transformer_module(enc_w, config, torch.float64, encoder=True)
+    dec = transformer_module(dec_w, config, torch.float64, encoder=False)
     w = dec.post_norm.weight.detach()
     torch.testing.assert_close(w, dec_w["norm.weight"].to(w.dtype), rtol=0, atol=0)
 
