@@ -162,11 +162,12 @@ def test_user_model_options_are_checked():
 # --------------------------------------------------------------------------- a library's own export
 
 
-def _ultralytics_adapter():
+def _source_adapter(source: str):
+    """The ONNX adapter exporting ``source``'s own modules (``--onnx-source``)."""
     if os.environ.get("DETCONF_REQUIRE_THIRD_PARTY") != "1":  # CI must run these
-        pytest.importorskip("ultralytics", reason="the ultralytics extra is not installed")
+        pytest.importorskip(source, reason=f"{source} is not installed (docs/install.md)")
     adapter = make_adapter()
-    adapter._configure_source("ultralytics")
+    adapter._configure_source(source)
     return adapter
 
 
@@ -179,7 +180,7 @@ def _check_dtype(adapter, case_name, dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_ultralytics_detect_decode_exported_its_way_agrees(dtype):
     from ultralytics.utils.export.engine import best_onnx_opset
-    adapter = _ultralytics_adapter()
+    adapter = _source_adapter("ultralytics")
     for name in ("random-3-levels-xywh", "edge-one-cell-levels-xyxy-rectangular"):
         _check_dtype(adapter, f"heads.yolov8_decode/{name}", dtype)
     assert {o for _, o, _ in adapter.exports} == {best_onnx_opset(onnx)}
@@ -203,7 +204,7 @@ def test_ultralytics_export_without_dynamic_axes_fails(monkeypatch):
 
     monkeypatch.setattr(sources.UltralyticsDetectDecode, "__init__", static_head)
     with pytest.raises(OnnxGraphError, match="output 'boxes': axis 1 is the constant"):
-        _check_dtype(_ultralytics_adapter(), "heads.yolov8_decode/random-3-levels-xywh", torch.float32)
+        _check_dtype(_source_adapter("ultralytics"), "heads.yolov8_decode/random-3-levels-xywh", torch.float32)
 
 
 def test_onnx_options_are_for_the_onnx_impl_and_a_known_source():
@@ -213,16 +214,8 @@ def test_onnx_options_are_for_the_onnx_impl_and_a_known_source():
     assert unknown.returncode == 4 and "expected one of reference, ultralytics" in unknown.stderr
 
 
-def _transformers_adapter():
-    if os.environ.get("DETCONF_REQUIRE_THIRD_PARTY") != "1":
-        pytest.importorskip("transformers", reason="the transformers extra is not installed")
-    adapter = make_adapter()
-    adapter._configure_source("transformers")
-    return adapter
-
-
 def test_transformers_modules_exported_agree_and_take_each_case_weights():
-    adapter = _transformers_adapter()
+    adapter = _source_adapter("transformers")
     for name in ("position.sine/edge-fully-padded-rows-detr", "transformer.encoder/random-padded", "heads.detr/random"):
         _check(adapter, name)
     assert "transformers" in adapter.version and len(adapter.exports) == 3
@@ -242,19 +235,11 @@ def test_transformers_encoder_exported_without_its_padding_mask_fails(monkeypatc
 
     monkeypatch.setattr(sources.TransformersEncoder, "forward", unmasked)
     with pytest.raises(ConformanceFailure, match="transformer.encoder disagrees with the reference"):
-        _check(_transformers_adapter(), "transformer.encoder/random-padded")
-
-
-def _mmdet_adapter():
-    if os.environ.get("DETCONF_REQUIRE_THIRD_PARTY") != "1":
-        pytest.importorskip("mmdet", reason="mmdet is not installed (bash .ci/install-mmdet)")
-    adapter = make_adapter()
-    adapter._configure_source("mmdet")
-    return adapter
+        _check(_source_adapter("transformers"), "transformer.encoder/random-padded")
 
 
 def test_mmdet_modules_exported_agree_and_each_weighted_case_gets_its_export():
-    adapter = _mmdet_adapter()
+    adapter = _source_adapter("mmdet")
     for name in ("position.sine/edge-fully-padded-rows-detr", "transformer.decoder/random-intermediate",
                  "heads.detr/random"):
         _check(adapter, name)
@@ -274,12 +259,12 @@ def test_mmdet_decoder_exported_without_its_key_positions_fails(monkeypatch):
 
     monkeypatch.setattr(sources.MmdetDecoder, "forward", without_key_pos)
     with pytest.raises(OnnxGraphError, match="has no input 'pos': the export dropped it"):
-        _check(_mmdet_adapter(), "transformer.decoder/random-intermediate")
+        _check(_source_adapter("mmdet"), "transformer.decoder/random-intermediate")
 
 
 def test_mmdet_half_export_is_float16_throughout():
     """mmdeploy's onnxruntime fp16 backend converts inputs and outputs too (keep_io_types=False)."""
-    adapter = _mmdet_adapter()
+    adapter = _source_adapter("mmdet")
     _check_dtype(adapter, "heads.detr/random", torch.float16)
     graph = next(iter(adapter._graphs.values()))
     assert graph.model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
