@@ -599,7 +599,8 @@ def max_iou_inputs(draw, convention: MaxIoUConvention, *, max_coord: float = 64.
     (the random part's IoU values practically never land on a threshold). With a group the random part may
     have no GT or no prior, and each random GT has a copy of itself among the priors: a GT that overlaps no
     prior (a zero-overlap GT) would, under ``min_pos_iou = 0``, claim every prior of IoU 0 with it, the
-    group's too, and hide the group's decision (zero-overlap GTs are drawn without a group).
+    group's too, and hide the group's decision (zero-overlap GTs are drawn without a group). About a third of
+    the draws add ``gt_boxes_ignore`` (:func:`ignore_boxes`), which never reach the group.
     """
     origin = float(np.ceil(1.5 * max_coord)) + 4.0
     group = draw(st.one_of(st.none(), threshold_group(convention, origin=origin)))
@@ -615,7 +616,34 @@ def max_iou_inputs(draw, convention: MaxIoUConvention, *, max_coord: float = 64.
         gt = torch.cat([extra_gt, gt]) if draw(st.booleans()) else torch.cat([gt, extra_gt])
         priors = torch.cat([extra_priors, priors]) if draw(st.booleans()) else torch.cat([priors, extra_priors])
     labels = draw(st.lists(st.integers(0, 3), min_size=len(gt), max_size=len(gt)))
-    return {"priors": priors, "gt_boxes": gt, "gt_labels": torch.tensor(labels, dtype=torch.int64)}
+    out = {"priors": priors, "gt_boxes": gt, "gt_labels": torch.tensor(labels, dtype=torch.int64)}
+    ignore = draw(ignore_boxes(priors, max_coord=max_coord))
+    if ignore is not None:
+        out["gt_boxes_ignore"] = ignore
+    return out
+
+
+@st.composite
+def ignore_boxes(draw, priors: torch.Tensor, *, max_coord: float) -> torch.Tensor | None:
+    """mmdet's ignore regions (``gt_bboxes_ignore``, ``[M, 4]`` xyxy pixels, M >= 1) for ``priors``, on about a
+    third of the draws (None otherwise): random boxes below ``1.5 * max_coord`` (:func:`boxes_xyxy`) and, half the
+    time, one box that is exactly the left or top half of a prior there, whose IoF with that prior is exactly 0.5
+    (mmdet's ``ignore_iof_thr`` in its configs; the comparison is ``>``). The halved side is an even number of
+    grid steps, so the midpoint is on the grid and the IoF is 0.5 in every dtype."""
+    if not draw(st.integers(0, 2)) == 0:
+        return None
+    boxes = draw(boxes_xyxy(st.integers(0, 2), min_size=1.0, max_coord=max_coord))
+    q = max_coord / 1024  # boxes_xyxy's grid: a side of an even number of steps has its midpoint on the grid
+    halves = [(b, axis) for b in priors.tolist() if max(b) < 1.5 * max_coord for axis in (0, 1)
+              if round((b[axis + 2] - b[axis]) / q) % 2 == 0]
+    if halves and (len(boxes) == 0 or draw(st.booleans())):
+        box, axis = draw(st.sampled_from(halves))
+        half = list(box)
+        half[axis + 2] = (box[axis] + box[axis + 2]) / 2
+        boxes = torch.cat([boxes, torch.tensor([half], dtype=torch.float64)])
+    if len(boxes) == 0:
+        boxes = draw(boxes_xyxy(1, min_size=1.0, max_coord=max_coord))
+    return boxes
 
 
 # --------------------------------------------------------------------------- anchors

@@ -23,5 +23,14 @@ def test_max_iou_generated(detconf, request, convention, data):
     # Positive sizes: torchvision's box_iou has no eps, so a zero-area pair is 0/0 (the reference raises).
     # At least one GT: images without GT are golden edge cases (torchvision's Matcher raises on them).
     # About half the draws put a prior exactly at one of the convention's thresholds (S.max_iou_inputs).
+    # About a third of the draws have ignore regions: under the preset (ignore_iof_thr -1, off) or, as mmdet's configs
+    # that use them set it, 0.5 with IoF relative to the prior (mmdet's default) or to the ignore box.
     inputs = data.draw(S.max_iou_inputs(named(convention, MaxIoUConvention), max_coord=64.0), label="inputs")
-    detconf.check_generated("assign.max_iou", inputs, {"convention": convention}, "mmdet", request)
+    config = {"convention": convention}
+    if "gt_boxes_ignore" in inputs:
+        overrides = data.draw(st.sampled_from([{}, {"ignore_iof_thr": 0.5},
+                                              {"ignore_iof_thr": 0.5, "ignore_wrt_candidates": False}]),
+                           label="convention_overrides")
+        if overrides:
+            config["convention_overrides"] = overrides
+    detconf.check_generated("assign.max_iou", inputs, config, "mmdet", request)

@@ -349,6 +349,24 @@ def _max_iou_strict(threshold: str):
     return assign
 
 
+def _max_iou_ignore(change):
+    """The reference's max-IoU assigner on ``change(convention)`` (a MaxIoUConvention -> one)."""
+    from oracle.assign.max_iou import max_iou_assign
+
+    def assign(inputs, config, profile):
+        convention = change(dense_calls.max_iou_convention(config, profile))
+        r = max_iou_assign(inputs["priors"], inputs["gt_boxes"], inputs["gt_labels"], convention=convention,
+                           gt_boxes_ignore=inputs.get("gt_boxes_ignore"))
+        return {"gt_inds": r.gt_inds, "max_overlaps": r.max_overlaps, "labels": r.labels}
+    return assign
+
+
+def _ignore_at_threshold(c):
+    # One float64 ULP down: ``iof > nextafter(t, -inf)`` is ``iof >= t`` on the reference's float64 IoF.
+    return dataclasses.replace(c, ignore_iof_thr=math.nextafter(c.ignore_iof_thr, -math.inf)) \
+        if c.ignore_iof_thr > 0 else c
+
+
 def _task_aligned_topk(delta: int):
     def call(inputs, config, profile):
         with mutated_conventions(conv.TaskAlignedConvention, "topk", lambda name, k, _: [max(k + delta, 1)]):
@@ -493,7 +511,16 @@ def _handwritten() -> list[Fault]:
     strict = [_hand(f"max-iou-strict-{t.replace('[lo]', '-lo').replace('_', '-')}", "assign.max_iou",
                     "threshold/kink", f"the comparison at {t} wrong about equality (faulty_adapters.strict_comparison)",
                     _max_iou_strict(t)) for t in ("min_pos_iou", "neg_iou_thr", "neg_iou_thr[lo]")]
+    ignore = [
+        _hand("max-iou-ignore-at-threshold", "assign.max_iou", "threshold/kink",
+              "a prior whose IoF with an ignore region is exactly ignore_iof_thr is ignored (>= for mmdet's >)",
+              _max_iou_ignore(_ignore_at_threshold)),
+        _hand("max-iou-ignore-wrt-candidates-hardcoded", "assign.max_iou", "convention field",
+              "IoF always relative to the prior (ignore_wrt_candidates=True), whatever the config says",
+              _max_iou_ignore(lambda c: dataclasses.replace(c, ignore_wrt_candidates=True))),
+    ]
     return [
+        *ignore,
         _existing("wrong-giou-eps", "boxes.overlap", "convention field", F.wrong_giou_eps),
         _existing("focal-wrong-count", "criteria.set_criterion", "formula", F.focal_wrong_count),
         _existing("greedy-matcher", "assign.hungarian", "formula", F.greedy_matcher),

@@ -5,6 +5,7 @@ changes the reference's output)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from fractions import Fraction
 
 import pytest
@@ -70,6 +71,40 @@ def test_a_comparison_wrong_about_equality_at_the_threshold_changes_the_decision
 
 
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _plain_iof(priors: torch.Tensor, ignore: torch.Tensor) -> torch.Tensor:
+    """IoF ``[N, M]`` of each prior with each ignore box, relative to the prior's area, in their own dtype (mmdet's
+    ``bbox_overlaps(mode='iof')``: intersection over the first boxes' area)."""
+    lt = torch.max(priors[:, None, :2], ignore[None, :, :2])
+    rb = torch.min(priors[:, None, 2:], ignore[None, :, 2:])
+    wh = (rb - lt).clamp(min=0)
+    area = (priors[:, 2] - priors[:, 0]) * (priors[:, 3] - priors[:, 1])
+    return wh[..., 0] * wh[..., 1] / area[:, None]
+
+
+def test_the_ignore_regions_put_a_prior_exactly_at_iof_one_half_in_every_dtype():
+    """Some generated ignore regions are half of a prior: IoF 0.5 exactly, in every dtype, where mmdet's ``>`` and a
+    ``>=`` disagree (the reference with the threshold one float64 ULP lower, which is ``>=`` on exact values)."""
+    from hypothesis import find
+
+    convention = named("MAX_IOU_RETINANET_MMDET", MaxIoUConvention)
+
+    def at_half(inputs) -> bool:
+        ignore = inputs.get("gt_boxes_ignore")
+        return ignore is not None and bool((_plain_iof(inputs["priors"], ignore) == 0.5).any())
+    inputs = find(S.max_iou_inputs(convention), at_half)
+    for dtype in DTYPES:
+        p, ig = inputs["priors"].to(dtype), inputs["gt_boxes_ignore"].to(dtype)
+        assert torch.equal(p.double(), inputs["priors"]) and torch.equal(ig.double(), inputs["gt_boxes_ignore"])
+        assert bool((_plain_iof(p, ig) == 0.5).any()), dtype
+    on = dataclasses.replace(convention, ignore_iof_thr=0.5)
+    args = (inputs["priors"], inputs["gt_boxes"], inputs["gt_labels"])
+    right = max_iou_assign(*args, convention=on, gt_boxes_ignore=inputs["gt_boxes_ignore"])
+    at_or_above = dataclasses.replace(on, ignore_iof_thr=math.nextafter(0.5, -math.inf))
+    wrong = max_iou_assign(*args, convention=at_or_above, gt_boxes_ignore=inputs["gt_boxes_ignore"])
+    # An ignored prior's overlaps are -1 (its max_overlaps shows it even where gt_inds was -1 already).
+    assert not torch.equal(right.max_overlaps, wrong.max_overlaps), (inputs, right)
 
 
 @pytest.mark.parametrize("ratio", S.CDN_LABEL_NOISE_RATIOS)
