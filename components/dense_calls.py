@@ -119,11 +119,19 @@ def call_max_iou(inputs, config, profile):
     return {"gt_inds": result.gt_inds, "max_overlaps": result.max_overlaps, "labels": result.labels}
 
 
+#: The numeric fields of an anchor head that ``criteria.anchor_head``'s config ``head_overrides`` may replace: what an
+#: mmdet config sets beside the head's type (``loss_cls`` alpha and gamma, ``loss_bbox`` beta, the loss weights,
+#: ``train_cfg`` allowed_border and pos_weight); the anchors, the assigner and the losses' form stay the preset's.
+ANCHOR_HEAD_FIELDS = ("focal_alpha", "focal_gamma", "smooth_l1_beta", "loss_weight_cls", "loss_weight_bbox",
+                      "allowed_border", "pos_weight")
+
+
 def anchor_head_config(config, profile: str | None = None):
-    """config ``head``: a preset (``RETINANET_HEAD_MMDET``) or, absent, the profile's ``anchor_head``; ``strides``
-    (optional) replaces its anchor generator's strides (same anchors per level), so that small images keep every
-    level."""
+    """config ``head``: a preset (``RETINANET_HEAD_MMDET``) or, absent, the profile's ``anchor_head``, with
+    ``head_overrides`` (``{field: value}``, fields of :data:`ANCHOR_HEAD_FIELDS`) replaced; ``strides`` (optional)
+    replaces its anchor generator's strides (same anchors per level), so that small images keep every level."""
     head = _convention(config, "head", "anchor_head", profile, conv.AnchorHeadConfig)
+    head = replace_fields(head, config.get("head_overrides"), ANCHOR_HEAD_FIELDS, "config.head_overrides (anchor head)")
     if "strides" in config:
         head = dataclasses.replace(head, anchor_generator=dataclasses.replace(
             head.anchor_generator, strides=tuple(config["strides"])))

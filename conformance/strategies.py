@@ -678,6 +678,82 @@ def anchor_points_config(draw) -> dict:
     return {"featmap_sizes": [draw(_featmap) for _ in range(3)], "strides": [8, 16, 32],
             "offset": draw(st.sampled_from([0.0, 0.5]))}
 
+# --------------------------------------------------------------------------- anchor heads
+
+#: Realistic values of an anchor head's numeric fields (components.dense_calls.ANCHOR_HEAD_FIELDS) in mmdet configs:
+#: focal alpha and gamma as the set criterion's (RetinaNet's FocalLoss 0.25 and 2); SmoothL1Loss beta 1/9 (RPN,
+#: configs/_base_/models/faster-rcnn_r50_fpn.py before it moved to L1) or 1 (the RoI heads); loss weights 1 (RetinaNet,
+#: RPN) or 2 (GFL's and ATSS's box terms); ``train_cfg.allowed_border`` -1 (every current config), 0 (mmdet 1.x's RPN)
+#: or 8 px; ``pos_weight`` -1 (every config: weight 1) or 2.
+ANCHOR_HEAD_FIELD_VALUES = {
+    "focal_alpha": CRITERION_FIELD_VALUES["focal_alpha"],
+    "focal_gamma": CRITERION_FIELD_VALUES["focal_gamma"],
+    "smooth_l1_beta": st.sampled_from((1.0 / 9.0, 1.0)),
+    "loss_weight_cls": st.sampled_from((1.0, 2.0)),
+    "loss_weight_bbox": st.sampled_from((1.0, 2.0)),
+    "allowed_border": st.sampled_from((-1.0, 0.0, 8.0)),
+    "pos_weight": st.sampled_from((-1.0, 2.0)),
+}
+
+#: The padded size (H, W) of a generated anchor-head batch: every level of RetinaNet's strides 8-128 and AnchorHead's
+#: 4-64 has at least one cell.
+ANCHOR_HEAD_PAD = (64, 96)
+
+
+@st.composite
+def anchor_head_inputs(draw, head, *, num_classes: int = 3) -> tuple[dict, dict]:
+    """``(inputs, config)`` of ``criteria.anchor_head`` for the preset ``head`` (its name): 1-2 images padded to
+    :data:`ANCHOR_HEAD_PAD`, each with its own ``img_shape`` (32-64 x 32-96 px: anchors beyond it are invalid), and
+    0-4 targets each (an image with no anchor inside its ``allowed_border`` gets the padded size: mmdet raises
+    on it); ``cls_scores [B, A * C', H_l, W_l]`` and ``bbox_preds [B, A * 4, H_l, W_l]`` per level (mmdet's
+    layout) from a drawn seed. A target is an anchor inside the image jittered by up to 3 px (its best anchor is then
+    clear of the others: an exact IoU tie would let float32 rounding choose) or a random box of sides >= 4 px. On
+    about half the draws the config replaces some of the head's numeric fields (:data:`ANCHOR_HEAD_FIELD_VALUES`;
+    focal alpha and gamma only for a focal head, beta only for a smooth-L1 one)."""
+    from components.dense_calls import anchor_head_config
+    conf = anchor_head_config({"head": head})
+    gen = conf.anchor_generator
+    fields = {f: v for f, v in ANCHOR_HEAD_FIELD_VALUES.items()
+              if (conf.classification == "sigmoid_focal" or not f.startswith("focal_"))
+              and (conf.regression == "smooth_l1" or f != "smooth_l1_beta")}
+    overrides = draw_overrides(draw, fields)
+    batch = draw(st.integers(1, 2))
+    metas = [{"img_shape": [draw(st.integers(32, ANCHOR_HEAD_PAD[0])), draw(st.integers(32, ANCHOR_HEAD_PAD[1]))],
+              "pad_shape": list(ANCHOR_HEAD_PAD)} for _ in range(batch)]
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed"))
+    sizes = [(-(-ANCHOR_HEAD_PAD[0] // int(s)), -(-ANCHOR_HEAD_PAD[1] // int(s))) for s in gen.strides]
+    a = gen.num_base_anchors[0]
+    cls_scores = [torch.from_numpy(rng.standard_normal((batch, a * conf.cls_out_channels(num_classes), h, w)) * 2)
+                  for h, w in sizes]
+    bbox_preds = [torch.from_numpy(rng.standard_normal((batch, a * 4, h, w)) * 0.3) for h, w in sizes]
+    anchors = torch.cat(gen.grid_anchors(sizes)).numpy()
+    border = overrides.get("allowed_border", conf.allowed_border)
+    targets = []
+    for meta in metas:
+        h, w = meta["img_shape"]
+        if border >= 0 and not ((anchors[:, 0] >= -border) & (anchors[:, 1] >= -border) & (anchors[:, 2] < w + border)
+                                & (anchors[:, 3] < h + border)).any():
+            # No anchor inside the image's border (mmdet raises ValueError, as the reference does): the padded size.
+            meta["img_shape"] = list(ANCHOR_HEAD_PAD)
+            h, w = ANCHOR_HEAD_PAD
+        n = draw(st.integers(0, 4))
+        inside = np.nonzero((anchors[:, 0] >= 0) & (anchors[:, 1] >= 0) & (anchors[:, 2] <= w)
+                            & (anchors[:, 3] <= h))[0]
+        boxes = []
+        for k in rng.choice(inside, size=min(n, len(inside)), replace=False):
+            if rng.random() < 0.5:
+                boxes.append(np.clip(anchors[k] + rng.uniform(-3.0, 3.0, 4), 0, [w, h, w, h]))
+            else:
+                x1, y1 = rng.uniform(0, w - 4), rng.uniform(0, h - 4)
+                boxes.append([x1, y1, rng.uniform(x1 + 4, w), rng.uniform(y1 + 4, h)])
+        targets.append({"boxes": torch.tensor(np.array(boxes).reshape(-1, 4), dtype=torch.float64),
+                        "labels": torch.from_numpy(rng.integers(0, num_classes, len(boxes)))})
+    config = {"head": head, "num_classes": num_classes, "img_metas": metas}
+    if overrides:
+        config["head_overrides"] = overrides
+    return {"cls_scores": cls_scores, "bbox_preds": bbox_preds, "targets": targets}, config
+
+
 # --------------------------------------------------------------------------- task-aligned assigner and YOLOv8
 
 #: ``(featmap_sizes, strides)`` of the generated YOLOv8 inputs: a 32 px image whose coarsest level is one cell

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance import strategies as S
-from conformance._cases import generated, golden_params
-from oracle.conventions import MaxIoUConvention, named, presets_of
+from conformance._cases import costly, generated, golden_params
+from oracle.conventions import AnchorHeadConfig, MaxIoUConvention, named, presets_of
 
 
 @pytest.mark.parametrize("case", golden_params("assign.max_iou", "criteria.anchor_head"))
@@ -34,3 +34,13 @@ def test_max_iou_generated(detconf, request, convention, data):
         if overrides:
             config["convention_overrides"] = overrides
     detconf.check_generated("assign.max_iou", inputs, config, "mmdet", request)
+
+
+@pytest.mark.parametrize("head", presets_of(AnchorHeadConfig))
+@costly(4)
+@given(data=st.data())
+def test_anchor_head_generated(detconf, request, head, data):
+    # A whole batch's loss per draw (a thousand anchors): a quarter of the profile's examples. About half the draws
+    # replace the head's loss fields (S.anchor_head_inputs): a constant where a config has a number shows.
+    inputs, config = data.draw(S.anchor_head_inputs(head), label="batch")
+    detconf.check_generated("criteria.anchor_head", inputs, config, "mmdet", request)

@@ -367,6 +367,15 @@ def _ignore_at_threshold(c):
         if c.ignore_iof_thr > 0 else c
 
 
+def _anchor_head_field_ignored(field: str):
+    """The reference anchor head with its preset's ``field`` whatever the config's ``head_overrides`` say: a constant
+    where mmdet's config has a number."""
+    def call(inputs, config, profile):
+        overrides = {k: v for k, v in config.get("head_overrides", {}).items() if k != field}
+        return _ref("criteria.anchor_head")(inputs, {**config, "head_overrides": overrides}, profile)
+    return call
+
+
 def _task_aligned_topk(delta: int):
     def call(inputs, config, profile):
         with mutated_conventions(conv.TaskAlignedConvention, "topk", lambda name, k, _: [max(k + delta, 1)]):
@@ -519,8 +528,12 @@ def _handwritten() -> list[Fault]:
               "IoF always relative to the prior (ignore_wrt_candidates=True), whatever the config says",
               _max_iou_ignore(lambda c: dataclasses.replace(c, ignore_wrt_candidates=True))),
     ]
+    anchor_head = [_hand(f"anchor-head-{f.replace('_', '-')}-hardcoded", "criteria.anchor_head", "convention field",
+                         f"the preset's {f} whatever the config sets", _anchor_head_field_ignored(f))
+                   for f in dense_calls.ANCHOR_HEAD_FIELDS]
     return [
         *ignore,
+        *anchor_head,
         _existing("wrong-giou-eps", "boxes.overlap", "convention field", F.wrong_giou_eps),
         _existing("focal-wrong-count", "criteria.set_criterion", "formula", F.focal_wrong_count),
         _existing("greedy-matcher", "assign.hungarian", "formula", F.greedy_matcher),
