@@ -464,8 +464,8 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in [
               exact_dtypes={"fg_mask": torch.bool}),
     Component("criteria.anchor_head", D.call_anchor_head, ("cls_scores", "bbox_preds"), lambda o: o["total"],
               optional_outputs=("labels", "label_weights"), profile_dependent=False,
-              doc="cls_scores, bbox_preds per level, targets; config head (+ head_overrides), num_classes, img_metas -> "
-                  "loss_cls, "
+              doc="cls_scores, bbox_preds per level, targets; config head (+ head_overrides), num_classes, "
+                  "img_metas -> loss_cls, "
                   "loss_bbox (per level), avg_factor, total, labels, label_weights",
               exact_dtypes={"labels": torch.int64}),
 ]}
