@@ -31,7 +31,6 @@ import torch
 from components.contract import (COMPONENTS, criterion_layers, gradients, matcher_convention, reference_outputs,
                                  with_grad)
 from golden.store import encode, flatten, unflatten
-from oracle import conventions as conv
 from oracle.assign.hungarian import matching_cost_matrix
 from oracle.errors import OracleInputError
 
@@ -140,8 +139,9 @@ def run_candidate(adapter: Adapter, component: str, inputs64: Mapping[str, Any],
 
 def _criterion_problems(inputs64: Mapping[str, Any], config: Mapping[str, Any], profile: str, candidate: Mapping,
                         dtype: torch.dtype) -> list[Mismatch]:
-    """Validity and optimality of a candidate criterion's matchings under the reference costs."""
-    matcher = conv.get_profile(profile).matcher
+    """Validity and optimality of a candidate criterion's matchings under the reference costs: the profile's matcher
+    with the config's ``matcher`` fields, the criterion's own."""
+    matcher = matcher_convention(config, profile)
     problems = []
     layers = criterion_layers(inputs64["outputs"])
     for key, per_image in candidate.items():

@@ -29,13 +29,10 @@ def test_set_criterion_generated(detconf, request, profile, data):
                                                          max_queries=4, max_targets=4))
     outputs = {"pred_logits": logits[-1], "pred_boxes": boxes[-1],
                "aux_outputs": [{"pred_logits": logits[0], "pred_boxes": boxes[0]}]}
-    # About half the draws replace the profile's loss weights, no-object weight or focal parameters: a constant where
-    # a model's config has a number shows. (The criterion's own matcher fields are not drawn here yet: with them,
-    # transformers' float32 criterion reported a matching 0.47 off the optimum on one draw whose float64 run agreed,
-    # not understood yet; assign.hungarian's generated tests draw them.)
+    # About half the draws replace the profile's loss weights, no-object weight or focal parameters, and about half
+    # its own matcher's cost weights and focal parameters: a constant where a model's config has a number shows.
     config = {"num_classes": 3,
-              **_overrides(data, S.CRITERION_FIELD_VALUES, p.criterion.classification, p.matcher.class_cost,
-                           matcher=False)}
+              **_overrides(data, S.CRITERION_FIELD_VALUES, p.criterion.classification, p.matcher.class_cost)}
     detconf.check_generated("criteria.set_criterion", {"outputs": outputs, "targets": targets}, config, profile,
                             request)
 

@@ -179,6 +179,8 @@ _HEAD = "test_mmdet_detr_head_generated[{}]"
      (_CRITERION.format("ultralytics"),), (_CRITERION.format("ultralytics"),)),
     ("criterion_bbox_weight_hardcoded", "test_set_criterion_generated and hf_detr",
      (_CRITERION.format("hf_detr"),), (_CRITERION.format("hf_detr"),)),
+    ("criterion_matcher_giou_weight_hardcoded", "test_set_criterion_generated and hf_detr",
+     (_CRITERION.format("hf_detr"),), (_CRITERION.format("hf_detr"),)),
     ("mmdet_detr_head_giou_weight_hardcoded", "test_mmdet_detr_head_generated and not deformable",
      (_HEAD.format("detr"),), (_HEAD.format("detr"),)),
     ("mmdet_detr_head_bg_cls_weight_hardcoded", "test_mmdet_detr_head_generated",
@@ -210,6 +212,26 @@ def test_an_optimal_matching_that_breaks_ties_differently_passes(pytester):
     got = outcomes(report)
     assert got and all(v[0] == "passed" for v in got.values()), got
     assert any("tied decision" in " ".join(t.get("notes", [])) for t in report["tests"])
+
+
+def test_a_criterion_matching_is_judged_under_the_configs_matcher():
+    # Three identical targets, four queries: which query goes unmatched depends on the box cost's weight. The
+    # reference's matching under the config's weight_bbox 1 is optimal for that config, and 0.336 above the optimum
+    # under the profile's weight 5: a judge that ignored the config's matcher would fail the reference itself.
+    from components.contract import call_set_criterion
+    from conformance.runner import _criterion_problems
+    logits = torch.zeros(1, 4, 4, dtype=torch.float64)
+    logits[0, 0, 0] = 1.0
+    boxes = torch.tensor([[[54, 54, 36, 36], [52, 74, 24, 36], [66, 54, 36, 36], [54, 54, 36, 36]]],
+                         dtype=torch.float64) / 64
+    targets = [{"labels": torch.tensor([0, 0, 0]), "boxes": torch.tensor([[0.125, 0.125, 0.25, 0.25]] * 3,
+                                                                          dtype=torch.float64)}]
+    inputs = {"outputs": {"pred_logits": logits, "pred_boxes": boxes}, "targets": targets}
+    config = {"num_classes": 3, "matcher": {"weight_bbox": 1.0}}
+    indices = call_set_criterion(inputs, config, "hf_detr")["indices"]
+    assert _criterion_problems(inputs, config, "hf_detr", indices, torch.float32) == []
+    under_profile = _criterion_problems(inputs, {"num_classes": 3}, "hf_detr", indices, torch.float32)
+    assert len(under_profile) == 1 and "not optimal" in under_profile[0].message
 
 
 def test_right_value_wrong_gradient(pytester):
