@@ -700,6 +700,18 @@ ANCHOR_HEAD_FIELD_VALUES = {
 ANCHOR_HEAD_PAD = (64, 96)
 
 
+def _best_anchor_is_clear(box: np.ndarray, anchors: np.ndarray, gap: float = 1e-3) -> bool:
+    """Whether the xyxy ``box``'s best IoU with ``anchors`` ``[A, 4]`` exceeds its second best by ``gap`` relatively.
+    A box inside several anchors of one area (RetinaNet's ratios keep the area) has the same IoU with each, so
+    mmdet's low-quality step (``gt_max_assign_all``: every anchor equal to the GT's best) takes whichever of them its
+    rounding makes equal: a tie, not a convention."""
+    lt, rb = np.maximum(anchors[:, :2], box[:2]), np.minimum(anchors[:, 2:], box[2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    union = np.prod(anchors[:, 2:] - anchors[:, :2], axis=1) + np.prod(box[2:] - box[:2]) - inter
+    best = np.sort(inter / union)[::-1]
+    return len(best) < 2 or best[0] - best[1] >= gap * best[0]
+
+
 @st.composite
 def anchor_head_inputs(draw, head, *, num_classes: int = 3) -> tuple[dict, dict]:
     """``(inputs, config)`` of ``criteria.anchor_head`` for the preset ``head`` (its name): 1-2 images padded to
@@ -707,7 +719,8 @@ def anchor_head_inputs(draw, head, *, num_classes: int = 3) -> tuple[dict, dict]
     0-4 targets each (an image with no anchor inside its ``allowed_border`` gets the padded size: mmdet raises
     on it); ``cls_scores [B, A * C', H_l, W_l]`` and ``bbox_preds [B, A * 4, H_l, W_l]`` per level (mmdet's
     layout) from a drawn seed. A target is an anchor inside the image jittered by up to 3 px (its best anchor is then
-    clear of the others: an exact IoU tie would let float32 rounding choose) or a random box of sides >= 4 px. On
+    clear of the others) or a random box of sides >= 4 px, kept where its best anchor is clear of the next
+    (:func:`_best_anchor_is_clear`: an exact IoU tie would let rounding choose the low-quality matches). On
     about half the draws the config replaces some of the head's numeric fields (:data:`ANCHOR_HEAD_FIELD_VALUES`;
     focal alpha and gamma only for a focal head, beta only for a smooth-L1 one)."""
     from components.dense_calls import anchor_head_config
@@ -739,13 +752,18 @@ def anchor_head_inputs(draw, head, *, num_classes: int = 3) -> tuple[dict, dict]
         n = draw(st.integers(0, 4))
         inside = np.nonzero((anchors[:, 0] >= 0) & (anchors[:, 1] >= 0) & (anchors[:, 2] <= w)
                             & (anchors[:, 3] <= h))[0]
+        # The anchors the assigner sees: every one without a border test, else those within allowed_border.
+        seen = anchors if border < 0 else anchors[(anchors[:, 0] >= -border) & (anchors[:, 1] >= -border)
+                                                  & (anchors[:, 2] < w + border) & (anchors[:, 3] < h + border)]
         boxes = []
         for k in rng.choice(inside, size=min(n, len(inside)), replace=False):
             if rng.random() < 0.5:
-                boxes.append(np.clip(anchors[k] + rng.uniform(-3.0, 3.0, 4), 0, [w, h, w, h]))
+                box = np.clip(anchors[k] + rng.uniform(-3.0, 3.0, 4), 0, [w, h, w, h])
             else:
                 x1, y1 = rng.uniform(0, w - 4), rng.uniform(0, h - 4)
-                boxes.append([x1, y1, rng.uniform(x1 + 4, w), rng.uniform(y1 + 4, h)])
+                box = np.array([x1, y1, rng.uniform(x1 + 4, w), rng.uniform(y1 + 4, h)])
+            if _best_anchor_is_clear(box, seen):
+                boxes.append(box)
         targets.append({"boxes": torch.tensor(np.array(boxes).reshape(-1, 4), dtype=torch.float64),
                         "labels": torch.from_numpy(rng.integers(0, num_classes, len(boxes)))})
     config = {"head": head, "num_classes": num_classes, "img_metas": metas}
