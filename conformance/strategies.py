@@ -705,11 +705,10 @@ def _best_anchor_is_clear(box: np.ndarray, anchors: np.ndarray, gap: float = 1e-
     A box inside several anchors of one area (RetinaNet's ratios keep the area) has the same IoU with each, so
     mmdet's low-quality step (``gt_max_assign_all``: every anchor equal to the GT's best) takes whichever of them its
     rounding makes equal: a tie, not a convention."""
-    lt, rb = np.maximum(anchors[:, :2], box[:2]), np.minimum(anchors[:, 2:], box[2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    union = np.prod(anchors[:, 2:] - anchors[:, :2], axis=1) + np.prod(box[2:] - box[:2]) - inter
-    best = np.sort(inter / union)[::-1]
-    return len(best) < 2 or best[0] - best[1] >= gap * best[0]
+    from oracle.boxes import iou
+    best = iou(torch.from_numpy(np.asarray(box, dtype=np.float64)[None]), torch.from_numpy(anchors))[0]
+    best = best.sort(descending=True).values
+    return len(best) < 2 or bool(best[0] - best[1] >= gap * best[0])
 
 
 @st.composite
