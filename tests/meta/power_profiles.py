@@ -1,4 +1,5 @@
-"""A pytest plugin for the power runs (tests/meta/power.py): the suite's hypothesis profiles without shrinking.
+"""A pytest plugin for the power runs (tests/meta/power.py) and the meta tests that ask only whether a fault fails
+(suite_runs.CI_NO_SHRINK): the suite's hypothesis profiles without shrinking.
 
 ``ci-no-shrink`` and ``dev-no-shrink`` are ``ci`` and ``dev`` (same examples, same count) minus the shrink phase:
 whether a test fails does not depend on shrinking its failing example, which is most of a failing test's time."""

@@ -26,6 +26,11 @@ def run_suite(pytester, impl: str, *args: str):
     return result, report
 
 
+#: The ci profile's draws without the shrink phase (tests/meta/power_profiles.py), for the checks that ask whether
+#: and how a test fails, not what its minimal example is: shrinking is most of a failing generated test's time.
+CI_NO_SHRINK = ("-p", "tests.meta.power_profiles", "--hypothesis-profile=ci-no-shrink")
+
+
 def outcomes(report) -> dict[str, tuple[str, str | None]]:
     return {t["test"].split("::", 1)[1]: (t["outcome"], t.get("class")) for t in report["tests"]}
 

@@ -21,7 +21,7 @@ import golden
 from components.contract import COMPONENTS
 from ..conftest import require_executable
 
-from .suite_runs import SUITE, faulty, outcomes, run_suite
+from .suite_runs import CI_NO_SHRINK, SUITE, faulty, outcomes, run_suite
 
 
 def test_the_reference_passes_everything(pytester):
@@ -127,12 +127,11 @@ def test_greedy_matcher_is_not_optimal(pytester):
 def test_a_matcher_with_a_constant_for_a_config_number_fails(pytester, adapter, focal_only):
     # The generated problems draw the matcher's weights and focal parameters (config "matcher"): an optimal matcher
     # that keeps the default for one of them is not optimal under the drawn cost. It returns no cost matrix, so
-    # the matching alone shows it. The ci profile's draws (derandomized), as CI runs them; which profiles' draws
-    # make the field decide a matching is the draws' affair, so the claim is: some do, and no other failure.
+    # the matching alone shows it. The ci profile's draws (derandomized), as CI runs them, unshrunk; which profiles'
+    # draws make the field decide a matching is the draws' affair, so the claim is: some do, and no other failure.
     from oracle.conventions import get_profile, profiles_with
     focal = {p for p in profiles_with("matcher") if get_profile(p).matcher.class_cost == "focal"}
-    result, report = run_suite(pytester, faulty(adapter), "--hypothesis-profile=ci", "-k",
-                               "test_hungarian_generated and tie-free")
+    result, report = run_suite(pytester, faulty(adapter), *CI_NO_SHRINK, "-k", "test_hungarian_generated and tie-free")
     got = outcomes(report)
     assert len(got) == len(profiles_with("matcher")), got
     failed = {t for t, v in got.items() if v != ("passed", None)}
@@ -194,8 +193,8 @@ def test_a_criterion_with_a_constant_for_a_config_number_fails(pytester, adapter
     # The generated criterion tests draw the loss weights, the no-object weight, the focal parameters and the
     # criterion's own matcher's (config "criterion" and "matcher"): a criterion that keeps the default for one of
     # them gives another total (or matching) on the draws that change it, and passes where the field does not apply.
-    # The ci profile's draws (derandomized), as CI runs them.
-    result, report = run_suite(pytester, faulty(adapter), "--hypothesis-profile=ci", "-k", selection)
+    # The ci profile's draws (derandomized), as CI runs them, unshrunk.
+    result, report = run_suite(pytester, faulty(adapter), *CI_NO_SHRINK, "-k", selection)
     got = outcomes(report)
     assert got == {i: ("failed", "semantic") if i in caught else ("passed", None) for i in ids}, got
 
@@ -694,6 +693,6 @@ def test_generated_yolov8_inputs_catch_task_aligned_dfl_and_empty_mask_faults(py
 def test_a_dense_head_with_a_constant_for_a_config_number_fails(pytester, adapter, selection, caught):
     # The generated dense-head tests draw the coders' means and stds, the task-aligned assigner's topk, alpha, beta
     # and eps, and the YOLOv8 gains (conformance/strategies.py): a port that keeps a default fails semantically.
-    _, report = run_suite(pytester, faulty(adapter), "--hypothesis-profile=ci", "-k", selection)
+    _, report = run_suite(pytester, faulty(adapter), *CI_NO_SHRINK, "-k", selection)
     got = outcomes(report)
     assert {t: got.get(t) for t in caught} == {t: ("failed", "semantic") for t in caught}, got
