@@ -700,15 +700,42 @@ ANCHOR_HEAD_FIELD_VALUES = {
 ANCHOR_HEAD_PAD = (64, 96)
 
 
-def _best_anchor_is_clear(box: np.ndarray, anchors: np.ndarray, gap: float = 1e-3) -> bool:
-    """Whether the xyxy ``box``'s best IoU with ``anchors`` ``[A, 4]`` exceeds its second best by ``gap`` relatively.
-    A box inside several anchors of one area (RetinaNet's ratios keep the area) has the same IoU with each, so
-    mmdet's low-quality step (``gt_max_assign_all``: every anchor equal to the GT's best) takes whichever of them its
-    rounding makes equal: a tie, not a convention."""
+def _best_anchor_is_decided(box: np.ndarray, anchors: np.ndarray, gap: float = 1e-3) -> bool:
+    """Whether the xyxy ``box``'s best IoU with ``anchors`` ``[A, 4]`` decides its low-quality matches in every dtype:
+    clear of the next by ``gap`` relatively, or an exact tie. A box inside several anchors of one area (RetinaNet's
+    ratios keep the area) has the same IoU with each in real arithmetic, but their sides are irrational, so mmdet's
+    low-quality step (``gt_max_assign_all``: every anchor equal to the GT's best) takes whichever of them its rounding
+    makes equal: a tie decided by rounding, not by a convention. The tie is exact where every anchor within ``gap`` of
+    the best has integer corners and the same sides, and the box has integer corners and lies inside each: then the
+    intersection is the box and every IoU formula gives them one value in every dtype."""
     from oracle.boxes import iou
-    best = iou(torch.from_numpy(np.asarray(box, dtype=np.float64)[None]), torch.from_numpy(anchors))[0]
-    best = best.sort(descending=True).values
-    return len(best) < 2 or bool(best[0] - best[1] >= gap * best[0])
+    ious = iou(torch.from_numpy(np.asarray(box, dtype=np.float64)[None]), torch.from_numpy(anchors))[0].numpy()
+    best = ious.max(initial=0.0)
+    group = anchors[ious > best * (1.0 - gap)]
+    if best <= 0.0 or len(group) < 2:
+        return True
+    sides = group[:, 2:] - group[:, :2]
+    return bool((group == np.round(group)).all() and (box == np.round(box)).all() and (sides == sides[0]).all()
+                and (group[:, :2] <= box[:2]).all() and (group[:, 2:] >= box[2:]).all())
+
+
+def _box_in_neighbouring_anchors(rng: np.random.Generator, anchors: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """An integer xyxy box inside ``anchors[k]`` (``k`` drawn from ``candidates``, anchors with integer corners) and
+    the next anchor of its sides to the right, below, or both (then the diagonal one too): 2 or 4 anchors with the
+    same IoU with it exactly (:func:`_best_anchor_is_decided`). Its sides are drawn so that the IoU falls below the
+    assigners' thresholds as often as above: the low-quality step then decides, for all tied anchors."""
+    a = anchors[rng.choice(candidates)]
+    same = anchors[(anchors[:, 2:] - anchors[:, :2] == a[2:] - a[:2]).all(1)]
+    region = a.copy()
+    for axis in ([0], [1], [0, 1])[rng.integers(0, 3)]:
+        other = 1 - axis
+        after = same[(same[:, other] == a[other]) & (same[:, axis] > a[axis]), axis]
+        if len(after):
+            region[axis] = after.min()
+    lo, hi = region[:2], region[2:]
+    side = np.floor((hi - lo) * rng.uniform(0.3, 1.0, 2))
+    corner = lo + np.floor(rng.uniform(0.0, 1.0, 2) * (hi - lo - side + 1))
+    return np.concatenate([corner, corner + side])
 
 
 @st.composite
@@ -718,8 +745,10 @@ def anchor_head_inputs(draw, head, *, num_classes: int = 3) -> tuple[dict, dict]
     0-4 targets each (an image with no anchor inside its ``allowed_border`` gets the padded size: mmdet raises
     on it); ``cls_scores [B, A * C', H_l, W_l]`` and ``bbox_preds [B, A * 4, H_l, W_l]`` per level (mmdet's
     layout) from a drawn seed. A target is an anchor inside the image jittered by up to 3 px (its best anchor is then
-    clear of the others) or a random box of sides >= 4 px, kept where its best anchor is clear of the next
-    (:func:`_best_anchor_is_clear`: an exact IoU tie would let rounding choose the low-quality matches). On
+    clear of the others), a random box of sides >= 4 px, or an integer box inside 2 or 4 neighbouring anchors of
+    integer corners (:func:`_box_in_neighbouring_anchors`: an exact tie at the GT's best IoU, where the low-quality
+    step and ``gt_max_assign_all`` decide), kept where its best IoU decides its matches in every dtype
+    (:func:`_best_anchor_is_decided`: a tie decided by rounding is not a convention). On
     about half the draws the config replaces some of the head's numeric fields (:data:`ANCHOR_HEAD_FIELD_VALUES`;
     focal alpha and gamma only for a focal head, beta only for a smooth-L1 one)."""
     from components.dense_calls import anchor_head_config
@@ -754,14 +783,18 @@ def anchor_head_inputs(draw, head, *, num_classes: int = 3) -> tuple[dict, dict]
         # The anchors the assigner sees: every one without a border test, else those within allowed_border.
         seen = anchors if border < 0 else anchors[(anchors[:, 0] >= -border) & (anchors[:, 1] >= -border)
                                                   & (anchors[:, 2] < w + border) & (anchors[:, 3] < h + border)]
+        integer = inside[(anchors[inside] == np.round(anchors[inside])).all(1)]
         boxes = []
         for k in rng.choice(inside, size=min(n, len(inside)), replace=False):
-            if rng.random() < 0.5:
+            kind = rng.integers(0, 3 if len(integer) else 2)
+            if kind == 0:
                 box = np.clip(anchors[k] + rng.uniform(-3.0, 3.0, 4), 0, [w, h, w, h])
-            else:
+            elif kind == 1:
                 x1, y1 = rng.uniform(0, w - 4), rng.uniform(0, h - 4)
                 box = np.array([x1, y1, rng.uniform(x1 + 4, w), rng.uniform(y1 + 4, h)])
-            if _best_anchor_is_clear(box, seen):
+            else:
+                box = _box_in_neighbouring_anchors(rng, anchors, integer)
+            if _best_anchor_is_decided(box, seen):
                 boxes.append(box)
         targets.append({"boxes": torch.tensor(np.array(boxes).reshape(-1, 4), dtype=torch.float64),
                         "labels": torch.from_numpy(rng.integers(0, num_classes, len(boxes)))})

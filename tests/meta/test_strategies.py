@@ -1,6 +1,6 @@
 """conformance/strategies.py: the max-IoU draws at a threshold (and the CDN label-noise draws at ratio / 2) are
 exactly at it in every dtype, and their decision is the threshold comparison's (a comparison wrong about equality
-changes the reference's output)."""
+changes the reference's output); the anchor-head draws' exact ties at a GT's best IoU are ties in every dtype."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from conformance import strategies as S
 from oracle.assign.max_iou import max_iou_assign
-from oracle.conventions import MAX_IOU_RPN_MMDET, MaxIoUConvention, named, presets_of
+from components.dense_calls import anchor_head_config
+from oracle.conventions import MAX_IOU_RPN_MMDET, AnchorHeadConfig, MaxIoUConvention, named, presets_of
 
 from .faulty_adapters import strict_comparison
 
@@ -127,3 +128,38 @@ def test_the_cdn_inputs_put_label_noise_draws_exactly_at_the_threshold():
     inputs, config = find(S.cdn_inputs(), at_threshold)
     p, ratio = inputs["draws"]["label_p"], config["label_noise_ratio"]
     assert int((p < ratio / 2).sum()) == len(inputs["draws"]["relabel"]) < int((p <= ratio / 2).sum())
+
+
+@pytest.mark.parametrize("head", presets_of(AnchorHeadConfig))
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")  # find()'s report of a whole batch
+def test_the_anchor_head_inputs_tie_a_gt_exactly_below_the_positive_threshold_in_every_dtype(head):
+    """Some generated GTs have their best IoU with 2 or 4 anchors at once, exactly, in every dtype, below the
+    assigner's ``pos_iou_thr``: the low-quality step then decides, and ``gt_max_assign_all`` (every tied anchor, or
+    the first) changes the reference's assignment."""
+    from hypothesis import find
+
+    config = anchor_head_config({"head": head})
+    gen = config.anchor_generator
+    anchors = torch.cat(gen.grid_anchors([(-(-S.ANCHOR_HEAD_PAD[0] // int(s)), -(-S.ANCHOR_HEAD_PAD[1] // int(s)))
+                                          for s in gen.strides]))
+
+    def tied_below(gt: torch.Tensor) -> torch.Tensor:
+        ious = _plain_iou(gt, anchors)
+        best = ious.max(1, keepdim=True).values
+        return ((ious == best).sum(1) > 1) & (best[:, 0] < config.assigner.pos_iou_thr)
+
+    def has_tie(example) -> bool:
+        return any(bool(tied_below(t["boxes"]).any()) for t in example[0]["targets"])
+    inputs, _ = find(S.anchor_head_inputs(head), has_tie)
+    gt = next(t["boxes"] for t in inputs["targets"] if bool(tied_below(t["boxes"]).any()))
+    gt = gt[tied_below(gt)][:1]
+    tied = _plain_iou(gt, anchors)[0] == _plain_iou(gt, anchors)[0].max()
+    for dtype in DTYPES:
+        g, a = gt.to(dtype), anchors[tied].to(dtype)
+        assert torch.equal(g.double(), gt) and torch.equal(a.double(), anchors[tied]), dtype  # exact inputs
+        assert len(set(_plain_iou(g, a)[0].tolist())) == 1, (dtype, gt, anchors[tied])
+    labels = torch.zeros(1, dtype=torch.int64)
+    every = max_iou_assign(anchors, gt, labels, convention=config.assigner).gt_inds
+    first = max_iou_assign(anchors, gt, labels,
+                           convention=dataclasses.replace(config.assigner, gt_max_assign_all=False)).gt_inds
+    assert int((every == 1).sum()) == int(tied.sum()) > int((first == 1).sum()) == 1, (gt, anchors[tied])
