@@ -167,6 +167,30 @@ def criterion_batch(draw, *, num_classes: int = 4, softmax: bool = True, layers:
     return lg, boxes, targets
 
 
+
+#: The mask terms' weights: DETR's ``--mask_loss_coef`` and ``--dice_loss_coef`` 1 (detr main.py), DetrConfig's
+#: ``mask_loss_coefficient`` and ``dice_loss_coefficient`` 1, Mask2Former's ``loss_mask`` and ``loss_dice`` 5 (mmdet
+#: configs/mask2former), on a grid of 1/4 from 0.5 to 8.
+MASK_FIELD_VALUES = {"weight_mask": st.integers(2, 32).map(lambda k: k / 4),
+                     "weight_dice": st.integers(2, 32).map(lambda k: k / 4)}
+
+
+@st.composite
+def with_masks(draw, logits_: torch.Tensor, targets: list[dict]) -> tuple[torch.Tensor, list[dict]]:
+    """DETR's segmentation inputs for a :func:`criterion_batch`: ``pred_masks [B, Q, h, w]`` mask logits at the last
+    layer (``logits_ [L, B, Q, K]``; h, w in 1-6, |logit| <= 8) and each target's binary ``masks [n, H_i, W_i]``
+    (H_i, W_i in 1-8 per image, so that the criterion pads them to the batch's largest and resizes the predictions
+    up or down to it)."""
+    b, q = logits_.shape[1:3]
+    h, w = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    pred = draw(logits((b, q, h, w), bound=8.0))
+    out = []
+    for t in targets:
+        size = (len(t["labels"]), draw(st.integers(1, 8)), draw(st.integers(1, 8)))
+        bits = draw(hnp.arrays(np.bool_, size))
+        out.append({**t, "masks": torch.from_numpy(bits.astype(np.float64))})
+    return pred, out
+
 #: DINO's label-noise ratios: its configs' 0.5, a quarter and all; ``ratio / 2`` is a multiple of 1/8.
 CDN_LABEL_NOISE_RATIOS = (0.5, 0.25, 1.0)
 #: Box-noise scales: DINO's configs' 1.0, a half, and none (dyadic: the noised corners stay on a binary grid).

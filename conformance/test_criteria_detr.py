@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 
 from conformance import strategies as S
-from conformance._cases import generated, golden_params
-from oracle.conventions import profiles_with
+from conformance._cases import costly, generated, golden_params
+from oracle.conventions import get_profile, profiles_with
 
 #: Every profile with a criterion convention (oracle.conventions.profiles_with).
 PROFILES = profiles_with("criterion")
@@ -22,7 +22,6 @@ def test_golden(case, detconf, request):
 @generated
 @given(data=S.st.data())
 def test_set_criterion_generated(detconf, request, profile, data):
-    from oracle.conventions import get_profile
     p = get_profile(profile)
     softmax = p.criterion.classification == "softmax"
     logits, boxes, targets = data.draw(S.criterion_batch(num_classes=3, softmax=softmax, layers=2, max_images=2,
@@ -33,6 +32,29 @@ def test_set_criterion_generated(detconf, request, profile, data):
     # its own matcher's cost weights and focal parameters: a constant where a model's config has a number shows.
     config = {"num_classes": 3,
               **_overrides(data, S.CRITERION_FIELD_VALUES, p.criterion.classification, p.matcher.class_cost)}
+    detconf.check_generated("criteria.set_criterion", {"outputs": outputs, "targets": targets}, config, profile,
+                            request)
+
+
+#: The profiles whose libraries compute DETR's mask terms (``loss_mask``, ``loss_dice``): facebookresearch/detr
+#: ``--masks`` (models/segmentation.py) and transformers' ``DetrForSegmentation``.
+MASK_PROFILES = ("detr", "hf_detr")
+
+
+@pytest.mark.parametrize("profile", MASK_PROFILES)
+@costly(2)
+@given(data=S.st.data())
+def test_set_criterion_masks_generated(detconf, request, profile, data):
+    # Each draw pads the targets' masks of its own sizes and resizes the predicted masks to them; about half the draws
+    # replace the mask terms' weights, about half the other loss weights and the matcher's cost weights.
+    logits, boxes, targets = data.draw(S.criterion_batch(num_classes=3, softmax=True, layers=2, max_images=2,
+                                                         max_queries=4, max_targets=4))
+    pred_masks, targets = data.draw(S.with_masks(logits, targets), label="masks")
+    outputs = {"pred_logits": logits[-1], "pred_boxes": boxes[-1], "pred_masks": pred_masks,
+               "aux_outputs": [{"pred_logits": logits[0], "pred_boxes": boxes[0]}]}
+    p = get_profile(profile)
+    config = {"num_classes": 3, **_overrides(data, {**S.CRITERION_FIELD_VALUES, **S.MASK_FIELD_VALUES},
+                                             p.criterion.classification, p.matcher.class_cost)}
     detconf.check_generated("criteria.set_criterion", {"outputs": outputs, "targets": targets}, config, profile,
                             request)
 
