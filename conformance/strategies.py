@@ -409,6 +409,27 @@ def _coder_stds(draw) -> list[float]:
     return [xy, xy, wh, wh]
 
 
+
+@st.composite
+def on_clip_border(draw, anchors: torch.Tensor, deltas: torch.Tensor, max_shape: tuple[int, int],
+                   means: list[float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(anchors [N, 4] xyxy, deltas [N, 4])`` as given on about half the draws; otherwise 1-N rows moved so that
+    their decoded box has a corner exactly on the clip border of ``max_shape`` ``(H, W)``: zero deltas (an exact
+    decode where the coder's ``means`` are zero; left as given otherwise) and the anchor shifted along one axis
+    until x1 = 0, y1 = 0, x2 = W or y2 = H, on the 1/16 px grid of :func:`boxes_xyxy`. The clip is a kink there:
+    mmdet's ``torch.where(x > max, max, x)`` keeps the corner's whole gradient, ``torch.minimum`` would halve it."""
+    if (means is not None and any(means)) or draw(st.booleans()):
+        return anchors, deltas
+    h, w = max_shape
+    anchors, deltas = anchors.clone(), deltas.clone()
+    for i in draw(st.lists(st.integers(0, len(anchors) - 1), min_size=1, unique=True), label="rows"):
+        edge = draw(st.integers(0, 3), label="edge")  # x1, y1, x2, y2
+        shift = (0.0, 0.0, float(w), float(h))[edge] - float(anchors[i, edge])
+        anchors[i, edge % 2] += shift
+        anchors[i, edge % 2 + 2] += shift
+        deltas[i] = 0.0
+    return anchors, deltas
+
 #: The delta coders' ``means``: 0 in every config (mmdet ``target_means``; torchvision has none), and small
 #: non-zero ones (multiples of 0.05 up to 0.2 in size) that ``DeltaXYWHBBoxCoder`` takes, so that a coder that
 #: ignores the parameter is drawn against it.

@@ -136,7 +136,11 @@ class DeltaXYWHCoder:
         if self.clip_border and max_shape is not None:
             h, w = (check_scalar(f"max_shape[{i}]", v, low=0.0) for i, v in enumerate(_pair("max_shape", max_shape)))
             upper = torch.tensor([w, h, w, h], dtype=torch.float64)
-            boxes = torch.minimum(boxes.clamp(min=0.0), upper)
+            # mmdet's delta2bbox (mmdet/models/task_modules/coders/delta_xywh_bbox_coder.py) clips with
+            # torch.where(x > max, max, x): a corner exactly on the border keeps its whole gradient, as clamp's
+            # lower side does (torch.minimum would split it in half with the border).
+            boxes = boxes.clamp(min=0.0)
+            boxes = torch.where(boxes > upper, upper, boxes)
         return boxes
 
 

@@ -442,6 +442,17 @@ def _dist2bbox_no_half(inputs, config, profile):
     return out
 
 
+def _decode_clip_minimum(inputs, config, profile):
+    """The decoded boxes clipped to the border with torch.minimum: a corner exactly on it gets half its gradient
+    (mmdet's torch.where keeps it whole)."""
+    shape = config.get("max_shape")
+    boxes = _ref("coders.delta_xywh_decode")(inputs, {**config, "max_shape": None}, profile)["boxes"]
+    if shape is not None and config.get("clip_border", True):
+        h, w = shape
+        boxes = torch.minimum(boxes.clamp(min=0.0), boxes.new_tensor([w, h, w, h]))
+    return {"boxes": boxes}
+
+
 def _bbox2dist_reg_max(inputs, config, profile):
     """bbox2dist called with reg_max where ultralytics passes reg_max - 1: the clamp one bin too high."""
     reg_max = config.get("reg_max")
@@ -607,6 +618,8 @@ def _handwritten() -> list[Fault]:
               _points_offset_zero),
         _hand("dist2bbox-no-half", "coders.dist2bbox", "formula", "cxcywh centre shifted by (r - l), not half",
               _dist2bbox_no_half),
+        _hand("decode-clip-gradient-halved", "coders.delta_xywh_decode", "threshold/kink",
+              "a corner exactly on the clip border gets half its gradient (torch.minimum)", _decode_clip_minimum),
         _hand("bbox2dist-clamp-one-bin-high", "coders.bbox2dist", "threshold/kink",
               "distances clamped at reg_max - 0.01, not reg_max - 1 - 0.01", _bbox2dist_reg_max),
         _hand("dfl-bins-from-one", "coders.dfl_expectation", "threshold/kink", "the bins projected as 1 .. reg_max",

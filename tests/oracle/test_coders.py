@@ -70,6 +70,22 @@ def test_decode_clamps():
     assert unclipped[0, 0].item() == pytest.approx(-307.5)
 
 
+
+def test_a_corner_exactly_on_the_clip_border_keeps_its_whole_gradient():
+    # anchor [10, 10, 48, 48] (w = h = 38), zero deltas: the box is the anchor, y2 = 48 = H exactly. d(sum)/d(dy):
+    # y1 and y2 each move by h = 38, so 76; mmdet's torch.where(y > H, H, y) passes y2's part whole, where
+    # torch.minimum(y, H) would give it half (38 + 19 = 57). x2 = 48 < W = 64 is not clipped: 76 too. The size
+    # deltas move the two sides oppositely: 0.
+    deltas = torch.zeros(1, 4, dtype=torch.float64, requires_grad=True)
+    boxes = CODER_MMDET.decode(torch.tensor([[10.0, 10.0, 48.0, 48.0]]), deltas, max_shape=(48, 64))
+    boxes.sum().backward()
+    assert boxes.tolist() == [[10.0, 10.0, 48.0, 48.0]]
+    assert deltas.grad.tolist() == [[76.0, 76.0, 0.0, 0.0]]
+    # On the lower border x1 = 0 as well (clamp keeps the gradient at equality, as mmdet's torch.where(x < 0, 0, x)).
+    deltas = torch.zeros(1, 4, dtype=torch.float64, requires_grad=True)
+    CODER_MMDET.decode(torch.tensor([[0.0, 0.0, 48.0, 48.0]]), deltas, max_shape=(48, 64)).sum().backward()
+    assert deltas.grad.tolist() == [[96.0, 96.0, 0.0, 0.0]]
+
 def test_against_torchvision_box_coder():
     det = import_or_skip("torchvision.models.detection._utils", TV_INSTALL)
     anchors = torch.tensor([[0.0, 0.0, 10.0, 20.0], [5.0, 5.0, 9.0, 7.0], [3.0, 1.0, 50.0, 9.0]])
