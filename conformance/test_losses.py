@@ -61,10 +61,14 @@ def box_weights(n: int) -> st.SearchStrategy[list[float]]:
 @given(data=st.data(), reduction=st.sampled_from(["none", "sum", "mean"]))
 def test_box_losses_weighted_generated(detconf, request, name, profile, convention, data, reduction):
     # weight [n] (one per box, as the contract's [N] element-wise loss): reduction 'none' keeps shape [n], zeros
-    # included, whatever the weights.
+    # included, whatever the weights. mmdet's IoU losses also take a weight per coordinate [n, 4] (its box heads'
+    # bbox_weights), averaged over the four: drawn on about half of mmdet's draws.
     import torch
     n = data.draw(st.sampled_from([3, 5]), label="boxes")
-    weight = data.draw(box_weights(n), label="weight")
+    per_coordinate = profile == "mmdet" and data.draw(st.booleans(), label="per_coordinate")
+    weight = data.draw(box_weights(4 * n) if per_coordinate else box_weights(n), label="weight")
+    if per_coordinate:
+        weight = [weight[i:i + 4] for i in range(0, 4 * n, 4)]
     pred, target = data.draw(S.box_pair(st.just(n), st.just(n), small=S.small_boxes_fit(detconf.dtype)))
     detconf.check_generated(f"losses.{name}", {"pred": pred, "target": target,
                                                 "weight": torch.tensor(weight, dtype=torch.float64)},

@@ -265,13 +265,20 @@ def _box_loss(overlap, pred: TensorLike, target: TensorLike, fmt: str, conventio
     p = as_float64("pred", pred)
     t = as_float64("target", target)
     loss = 1 - overlap(p, t, aligned=True, fmt=fmt, convention=convention, names=("pred", "target"))
+    if weight is not None:
+        weight = as_float64("weight", weight)
+        if weight.dim() > 1 and weight.shape == p.shape:
+            # A per-coordinate weight [N, 4], as mmdet's box heads pass their bbox_weights: the mean over the four
+            # (mmdet/models/losses/iou_loss.py, GIoULoss.forward and CIoULoss.forward: weight.mean(-1)).
+            weight = _weight_arg(weight, p.shape).mean(-1)
     return reduce_loss(loss, weight=weight, reduction=reduction, avg_factor=avg_factor, avg_factor_eps=avg_factor_eps)
 
 
 def giou_loss(pred: TensorLike, target: TensorLike, *, fmt: box_ops.BoxFormat = "xyxy",
               convention: IoUConvention = IOU_EXACT, weight: TensorLike = None, reduction: Reduction = "mean",
               avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
-    """``1 - GIoU(pred_i, target_i)``; pred and target ``[N, 4]`` in ``fmt``, weight ``[N]``.
+    """``1 - GIoU(pred_i, target_i)``; pred and target ``[N, 4]`` in ``fmt``, weight ``[N]`` (or ``[N, 4]``, per
+    coordinate: mmdet's, averaged over the four).
 
     DETR's ``loss_giou`` (normalised xyxy, ``/ num_boxes``), mmdet ``GIoULoss`` (pixel xyxy,
     ``IOU_MMDET``), torchvision ``generalized_box_iou_loss`` (``IOU_TORCHVISION_LOSS``).
@@ -282,14 +289,16 @@ def giou_loss(pred: TensorLike, target: TensorLike, *, fmt: box_ops.BoxFormat = 
 def diou_loss(pred: TensorLike, target: TensorLike, *, fmt: box_ops.BoxFormat = "xyxy",
               convention: IoUConvention = IOU_EXACT, weight: TensorLike = None, reduction: Reduction = "mean",
               avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
-    """``1 - DIoU(pred_i, target_i)``; pred and target ``[N, 4]`` (torchvision ``distance_box_iou_loss``)."""
+    """``1 - DIoU(pred_i, target_i)``; pred and target ``[N, 4]``, weight ``[N]`` or ``[N, 4]`` as
+    :func:`giou_loss` (torchvision ``distance_box_iou_loss``)."""
     return _box_loss(box_ops._diou, pred, target, fmt, convention, weight, reduction, avg_factor, avg_factor_eps)
 
 
 def ciou_loss(pred: TensorLike, target: TensorLike, *, fmt: box_ops.BoxFormat = "xyxy",
               convention: IoUConvention = IOU_EXACT, weight: TensorLike = None, reduction: Reduction = "mean",
               avg_factor: object = None, avg_factor_eps: float = 0.0) -> torch.Tensor:
-    """``1 - CIoU(pred_i, target_i)``; pred and target ``[N, 4]`` in ``fmt``, weight ``[N]``.
+    """``1 - CIoU(pred_i, target_i)``; pred and target ``[N, 4]`` in ``fmt``, weight ``[N]`` (or ``[N, 4]``, per
+    coordinate: mmdet's, averaged over the four).
 
     torchvision ``complete_box_iou_loss`` (``IOU_TORCHVISION_LOSS``), ultralytics ``BboxLoss``
     (``IOU_ULTRALYTICS_XYXY``), mmdet ``CIoULoss`` (``IOU_MMDET_CIOU_LOSS``).

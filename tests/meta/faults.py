@@ -442,6 +442,14 @@ def _dist2bbox_no_half(inputs, config, profile):
     return out
 
 
+def _iou_loss_coordinate_weights_summed(inputs, config, profile):
+    """A per-coordinate weight [N, 4] summed over the four, where mmdet's IoU losses average it."""
+    weight = inputs.get("weight")
+    if weight is not None and weight.dim() > 1:
+        inputs = {**inputs, "weight": weight.sum(-1)}
+    return _ref("losses.giou_loss")(inputs, config, profile)
+
+
 def _decode_clip_minimum(inputs, config, profile):
     """The decoded boxes clipped to the border with torch.minimum: a corner exactly on it gets half its gradient
     (mmdet's torch.where keeps it whole)."""
@@ -618,6 +626,9 @@ def _handwritten() -> list[Fault]:
               _points_offset_zero),
         _hand("dist2bbox-no-half", "coders.dist2bbox", "formula", "cxcywh centre shifted by (r - l), not half",
               _dist2bbox_no_half),
+        _hand("iou-loss-coordinate-weights-summed", "losses.giou_loss", "convention field",
+              "a per-coordinate weight [N, 4] summed over the four, not averaged (mmdet's weight.mean(-1))",
+              _iou_loss_coordinate_weights_summed),
         _hand("decode-clip-gradient-halved", "coders.delta_xywh_decode", "threshold/kink",
               "a corner exactly on the clip border gets half its gradient (torch.minimum)", _decode_clip_minimum),
         _hand("bbox2dist-clamp-one-bin-high", "coders.bbox2dist", "threshold/kink",

@@ -236,6 +236,22 @@ def test_mmdet_giou_loss_in_pixels_with_avg_factor_eps():
     assert got == pytest.approx((1 - giou) / (1 + FLT_EPS), rel=1e-15)
 
 
+
+def test_iou_losses_take_mmdets_per_coordinate_weights_as_their_mean():
+    # Identical boxes: loss 0. Side by side, a gap of 1: IoU 0, enclosing 3 x 1, union 2, GIoU -1/3, loss 4/3.
+    p = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]], dtype=torch.float64)
+    t = torch.tensor([[0.0, 0.0, 1.0, 1.0], [2.0, 0.0, 3.0, 1.0]], dtype=torch.float64)
+    # Per-coordinate weights [2, 4] (mmdet's bbox_weights): their means 1.75 and 0.5 weigh the two boxes.
+    w = torch.tensor([[1.0, 2.0, 2.0, 2.0], [0.0, 1.0, 1.0, 0.0]], dtype=torch.float64)
+    got = L.giou_loss(p, t, weight=w, reduction="none", convention=IOU_MMDET)
+    assert got.tolist() == pytest.approx([0.0, 2.0 / 3.0], rel=1e-15, abs=1e-15)
+    # CIoU of the side-by-side pair: IoU 0, centre distance 2 over the enclosing diagonal^2 = 10, equal aspects.
+    got = L.ciou_loss(p, t, weight=w, reduction="sum")
+    assert got.item() == pytest.approx(0.5 * (1 + 4 / 10), rel=1e-15)
+    for bad in (torch.ones(2, 3), torch.ones(2, 4, 1)):
+        with pytest.raises(OracleInputError, match="weight"):
+            L.giou_loss(p, t, weight=bad)
+
 # --------------------------------------------------------------------------- dice
 
 def test_dice_hand_value():
