@@ -49,6 +49,16 @@ def test_dist2bbox_generated(detconf, request, distances, points, fmt):
 
 
 @generated
+@given(points=S.boxes_xyxy(st.just(6), max_coord=64.0), boxes=S.boxes_xyxy(st.just(6), max_coord=64.0),
+       reg_max=st.sampled_from([16, 8]))
+def test_bbox2dist_generated(detconf, request, points, boxes, reg_max):
+    # Anchor points (a box's corner, on the 1/16 px grid) inside and outside their target boxes of up to 96 px, in
+    # grid units: distances below 0 and beyond reg_max - 1 - 0.01 reach both clamps.
+    detconf.check_generated("coders.bbox2dist", {"points": points[:, :2], "boxes": boxes}, {"reg_max": reg_max},
+                            "ultralytics", request)
+
+
+@generated
 @given(logits=S.logits((3, 4, 16), bound=8.0))
 def test_dfl_expectation_generated(detconf, request, logits):
     detconf.check_generated("coders.dfl_expectation", {"logits": logits}, {}, "ultralytics", request)
