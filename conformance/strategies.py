@@ -167,7 +167,6 @@ def criterion_batch(draw, *, num_classes: int = 4, softmax: bool = True, layers:
     return lg, boxes, targets
 
 
-
 #: The mask terms' weights: DETR's ``--mask_loss_coef`` and ``--dice_loss_coef`` 1 (detr main.py), DetrConfig's
 #: ``mask_loss_coefficient`` and ``dice_loss_coefficient`` 1, Mask2Former's ``loss_mask`` and ``loss_dice`` 5 (mmdet
 #: configs/mask2former), on a grid of 1/4 from 0.5 to 8.
@@ -190,6 +189,7 @@ def with_masks(draw, logits_: torch.Tensor, targets: list[dict]) -> tuple[torch.
         bits = draw(hnp.arrays(np.bool_, size))
         out.append({**t, "masks": torch.from_numpy(bits.astype(np.float64))})
     return pred, out
+
 
 #: DINO's label-noise ratios: its configs' 0.5, a quarter and all; ``ratio / 2`` is a multiple of 1/8.
 CDN_LABEL_NOISE_RATIOS = (0.5, 0.25, 1.0)
@@ -409,7 +409,6 @@ def _coder_stds(draw) -> list[float]:
     return [xy, xy, wh, wh]
 
 
-
 @st.composite
 def on_clip_border(draw, anchors: torch.Tensor, deltas: torch.Tensor, max_shape: tuple[int, int],
                    means: list[float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -429,6 +428,7 @@ def on_clip_border(draw, anchors: torch.Tensor, deltas: torch.Tensor, max_shape:
         anchors[i, edge % 2 + 2] += shift
         deltas[i] = 0.0
     return anchors, deltas
+
 
 #: The delta coders' ``means``: 0 in every config (mmdet ``target_means``; torchvision has none), and small
 #: non-zero ones (multiples of 0.05 up to 0.2 in size) that ``DeltaXYWHBBoxCoder`` takes, so that a coder that
@@ -767,8 +767,8 @@ def _best_anchor_is_decided(box: np.ndarray, anchors: np.ndarray, gap: float = 1
 def _box_in_neighbouring_anchors(rng: np.random.Generator, anchors: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """An integer xyxy box inside ``anchors[k]`` (``k`` drawn from ``candidates``, anchors with integer corners) and
     the next anchor of its sides to the right, below, or both (then the diagonal one too): 2 or 4 anchors with the
-    same IoU with it exactly (:func:`_best_anchor_is_decided`). Its sides are drawn so that the IoU falls below the
-    assigners' thresholds as often as above: the low-quality step then decides, for all tied anchors."""
+    same IoU with it exactly (:func:`_best_anchor_is_decided`). Its sides are 30-100 % of the region's, so that the
+    IoU often falls below the assigners' thresholds: the low-quality step then decides, for all tied anchors."""
     a = anchors[rng.choice(candidates)]
     same = anchors[(anchors[:, 2:] - anchors[:, :2] == a[2:] - a[:2]).all(1)]
     region = a.copy()
