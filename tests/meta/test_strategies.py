@@ -13,9 +13,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from components.dense_calls import anchor_head_config
 from conformance import strategies as S
 from oracle.assign.max_iou import max_iou_assign
-from components.dense_calls import anchor_head_config
 from oracle.conventions import MAX_IOU_RPN_MMDET, AnchorHeadConfig, MaxIoUConvention, named, presets_of
 
 from .faulty_adapters import strict_comparison

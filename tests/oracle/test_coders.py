@@ -70,7 +70,6 @@ def test_decode_clamps():
     assert unclipped[0, 0].item() == pytest.approx(-307.5)
 
 
-
 def test_a_corner_exactly_on_the_clip_border_keeps_its_whole_gradient():
     # anchor [10, 10, 48, 48] (w = h = 38), zero deltas: the box is the anchor, y2 = 48 = H exactly. d(sum)/d(dy):
     # y1 and y2 each move by h = 38, so 76; mmdet's torch.where(y > H, H, y) passes y2's part whole, where
