@@ -446,6 +446,44 @@ def coder_overrides() -> st.SearchStrategy[dict]:
     return field_overrides(CODER_FIELD_VALUES)
 
 
+#: The fields only the delta coder's decode reads: ``wh_ratio_clip`` 16/1000 (mmdet's ``DeltaXYWHBBoxCoder`` and
+#: torchvision's ``bbox_xform_clip = log(1000 / 16)``) or values from 1/100 to 1/20 (a clamp of the size deltas at
+#: 4.6 to 3.0: decoded sizes stay below 100 times the anchor's, finite in float16); ``add_ctr_clamp`` on (mmdet's
+#: YOLOF) with ``ctr_clamp`` 32 px (its default) or 4-64 px.
+DECODE_FIELD_VALUES = {
+    "wh_ratio_clip": st.sampled_from((16 / 1000, 0.01, 0.02, 0.032, 0.05)),
+    "add_ctr_clamp": st.just(True),
+    "ctr_clamp": st.one_of(st.just(32.0), st.integers(4, 64).map(float)),
+}
+
+
+def decode_overrides() -> st.SearchStrategy[dict]:
+    """Config keys of ``coders.delta_xywh_decode``: :data:`CODER_FIELD_VALUES` and :data:`DECODE_FIELD_VALUES` as
+    :func:`field_overrides` draws them."""
+    return field_overrides({**CODER_FIELD_VALUES, **DECODE_FIELD_VALUES})
+
+
+@st.composite
+def past_the_size_clamp(draw, deltas: torch.Tensor, config: dict) -> torch.Tensor:
+    """``deltas [N, 4]`` as given on about half the draws; otherwise 1-N rows whose size deltas (w, h) denormalise
+    (``d * std + mean``, the ``config``'s coder) to 1/4 - 2 beyond ``±|log(wh_ratio_clip)|``, on a grid of 1/64
+    past it, on either side: the clamp decides those rows' sizes and zeroes their gradients, and where it is from
+    above only (``wh_clamp="upper"``, ``add_ctr_clamp``) the rows below it decode to sizes down to 1/740 of the
+    anchor's. A coder that clamps at another ratio, on one side where it should on two, or not at all, fails."""
+    if draw(st.booleans()):
+        return deltas
+    max_ratio = abs(math.log(config.get("wh_ratio_clip", 16 / 1000)))
+    means = config.get("means", (0.0,) * 4)
+    stds = config.get("stds", (1.0,) * 4)
+    deltas = deltas.clone()
+    for i in draw(st.lists(st.integers(0, len(deltas) - 1), min_size=1, unique=True), label="rows"):
+        for j in (2, 3):
+            past = max_ratio + draw(st.integers(16, 128), label="past") / 64
+            target = past if draw(st.booleans(), label="above") else -past
+            deltas[i, j] = (target - means[j]) / stds[j]
+    return deltas
+
+
 #: The task-aligned assigner's numeric fields (components/dense_calls.py ``TASK_ALIGNED_FIELDS``) in configs: topk 10
 #: (ultralytics ``v8DetectionLoss``) or 13 (ultralytics' class default, mmdet TOOD, PP-YOLOE), or 4-13; alpha 0.5
 #: (ultralytics) or 1 (TOOD), or 0.25-1.5 in steps of 0.25; beta 6 (all), or 2-8; eps 1e-9 (ultralytics) or up to

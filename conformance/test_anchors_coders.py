@@ -29,11 +29,13 @@ def test_delta_xywh_encode_generated(detconf, request, anchors, gt, coder):
 
 @generated
 @given(anchors=S.boxes_xyxy(st.just(5), min_size=1.0 / 16, max_coord=64.0),
-       deltas=S.logits((5, 4), bound=3.0), clip=st.booleans(), coder=S.coder_overrides(),
+       deltas=S.logits((5, 4), bound=3.0), clip=st.booleans(), coder=S.decode_overrides(),
        wh_clamp=st.sampled_from(["both", "upper"]), data=st.data())
 def test_delta_xywh_decode_generated(detconf, request, anchors, deltas, clip, coder, wh_clamp, data):
-    # wh_clamp "upper" (no lower clamp of the size deltas) is torchvision's BoxCoder, "both" mmdet's coder.
+    # wh_clamp "upper" (no lower clamp of the size deltas) is torchvision's BoxCoder, "both" mmdet's coder. About
+    # half the draws put size deltas past the clamp, on either side.
     config = {**coder, "wh_clamp": wh_clamp, "max_shape": [48, 64] if clip else None}
+    deltas = data.draw(S.past_the_size_clamp(deltas, config), label="past the clamp")
     if clip:
         # About half the clipped draws put decoded corners exactly on the border, where the clip is a kink.
         anchors, deltas = data.draw(S.on_clip_border(anchors, deltas, (48, 64), coder.get("means")), label="border")
