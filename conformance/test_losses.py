@@ -25,12 +25,22 @@ def test_sigmoid_focal_generated(detconf, request, logits, targets, alpha, gamma
                             {"alpha": alpha, "gamma": gamma, "reduction": reduction}, "dino", request)
 
 
+#: Per-class weights ``[C]`` of a cross-entropy: DETR's ``empty_weight`` (1 per class, ``eos_coef`` 0.1 for the
+#: no-object class, last) or per-class values on a dyadic grid; and per-logit ``pos_weight``s of a binary one.
+def class_weights(c: int) -> st.SearchStrategy[list[float]]:
+    return st.one_of(st.just([1.0] * (c - 1) + [0.1]),
+                     st.lists(st.sampled_from([0.25, 0.5, 1.0, 2.0, 4.0]), min_size=c, max_size=c))
+
+
 @generated
-@given(logits=S.logits((5, 4), bound=12.0), labels=st.lists(st.integers(0, 3), min_size=5, max_size=5))
-def test_softmax_cross_entropy_generated(detconf, request, logits, labels):
+@given(logits=S.logits((5, 4), bound=12.0), labels=st.lists(st.integers(0, 3), min_size=5, max_size=5),
+       class_weight=st.one_of(st.none(), class_weights(4)), reduction=st.sampled_from(["none", "sum", "mean"]))
+def test_softmax_cross_entropy_generated(detconf, request, logits, labels, class_weight, reduction):
     import torch
-    detconf.check_generated("losses.softmax_cross_entropy", {"logits": logits, "labels": torch.tensor(labels)},
-                            {"reduction": "mean"}, "detr", request)
+    inputs = {"logits": logits, "labels": torch.tensor(labels)}
+    if class_weight is not None:
+        inputs["class_weight"] = torch.tensor(class_weight, dtype=torch.float64)
+    detconf.check_generated("losses.softmax_cross_entropy", inputs, {"reduction": reduction}, "detr", request)
 
 
 #: (loss, profile, convention): GIoU under every profile's iou_loss convention, and the DIoU/CIoU losses of the
@@ -99,11 +109,15 @@ def test_l1_generated(detconf, request, pred, target, reduction, avg_factor):
 
 @generated
 @given(logits=S.logits((4, 6), bound=8.0), targets=S.probabilities((4, 6)), binary=st.booleans(),
-       reduction=st.sampled_from(["none", "sum", "mean"]))
-def test_sigmoid_binary_cross_entropy_generated(detconf, request, logits, targets, binary, reduction):
+       reduction=st.sampled_from(["none", "sum", "mean"]), pos_weight=st.one_of(st.none(), class_weights(6)))
+def test_sigmoid_binary_cross_entropy_generated(detconf, request, logits, targets, binary, reduction, pos_weight):
+    import torch
     targets = (targets > 0.5).to(targets.dtype) if binary else targets
-    detconf.check_generated("losses.sigmoid_binary_cross_entropy", {"logits": logits, "targets": targets},
-                            {"reduction": reduction}, "mmdet", request)
+    inputs = {"logits": logits, "targets": targets}
+    if pos_weight is not None:
+        inputs["pos_weight"] = torch.tensor(pos_weight, dtype=torch.float64)
+    detconf.check_generated("losses.sigmoid_binary_cross_entropy", inputs, {"reduction": reduction}, "mmdet",
+                            request)
 
 
 @generated
