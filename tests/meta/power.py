@@ -79,12 +79,27 @@ class Result:
     error: str = ""
     seconds: float = 0.0
     commit: str = ""  # the project's commit the fault ran at (git describe: "-dirty" for uncommitted changes)
-    field_read: bool | None = None  # a registry mutant: whether a formula read its field (None: not known)
+    field_read: bool | None = None  # a convention mutant: whether a formula read its field (None: not known)
+
+    @property
+    def equivalence(self) -> str | None:
+        """Why the mutant is no fault, if it is none: no check's formula read its field (it changes nothing the suite
+        runs), or the reason tests/meta/faults.py ``EQUIVALENT_IN_EFFECT`` gives for it (read, but unable to change
+        what a check compares)."""
+        if self.field_read is False:
+            return "no check reads the field"
+        from .faults import equivalent_in_effect
+        return equivalent_in_effect(self.fault)
 
     @property
     def equivalent(self) -> bool:
-        """A mutant whose field no check's formula read: it changes nothing the suite runs, so it is no fault."""
-        return not self.caught and self.field_read is False
+        """An equivalent mutant (:attr:`equivalence`) that no check caught: left out of the count."""
+        return not self.caught and self.equivalence is not None
+
+    @property
+    def wrong_equivalence(self) -> bool:
+        """A mutant listed as equivalent in effect that a check caught: the listed reason is wrong."""
+        return bool(self.caught) and self.equivalence is not None
 
     @property
     def rate(self) -> float:
@@ -172,12 +187,13 @@ def markdown(results: list[Result], *, command: str, profile: str, seconds: floa
              "component's checks fails; the catch rate is failed / run.", "",
              f"**Caught: {len(caught)} / {len(results) - len(equivalent)}** ({len(equivalent)} equivalent mutants "
              "left out: convention fields that no check's formula reads, such as the CIoU fields where only GIoU is "
-             "computed; listed at the end).", "",
+             "computed, and fields read where they cannot change what a check compares, each with its reason in "
+             "tests/meta/faults.py `EQUIVALENT_IN_EFFECT`; listed at the end).", "",
              "| component | fault | kind | checks run | checks that caught it (failed) | catch rate | by a generated "
              "test? | commit |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         found = f"{len(r.caught)}: {_classes(r.caught)}; {_tests(r.caught)}" if r.caught else \
-            "equivalent: no check reads the field" if r.equivalent else \
+            f"equivalent: {r.equivalence}" if r.equivalent else \
             ("**none**" + (f" ({r.error})" if r.error else ""))
         lines.append(f"| {r.component} | `{r.fault}` | {r.kind} | {r.run} | {found} | {r.rate:.2f} | "
                      f"{'yes' if r.by_generated else 'no'} | {r.commit or 'unknown'} |")
@@ -193,8 +209,12 @@ def markdown(results: list[Result], *, command: str, profile: str, seconds: floa
     lines += [f"- `{r.fault}` ({r.component}, {r.kind}, {r.run} checks run): {r.what}"
               + (f" -- {r.error}" if r.error else "")
               for r in results if not r.caught and not r.equivalent] or ["None."]
-    lines += ["", "## Equivalent mutants (no check's formula reads the field)", ""]
-    lines += [f"- `{r.fault}` ({r.component})" for r in equivalent] or ["None."]
+    wrong = [r for r in results if r.wrong_equivalence]
+    if wrong:
+        lines += ["", "## Listed as equivalent in effect, but caught: the reason is wrong", ""]
+        lines += [f"- `{r.fault}` ({r.component}): {r.equivalence}" for r in wrong]
+    lines += ["", "## Equivalent mutants", ""]
+    lines += [f"- `{r.fault}` ({r.component}): {r.equivalence}" for r in equivalent] or ["None."]
     return "\n".join(lines) + "\n"
 
 
@@ -257,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         r = run_fault(fault, args.profile, generated)
         r.commit = commit
         results.append(r)
-        verdict = (f"caught by {len(r.caught)}/{r.run}" if r.caught else "equivalent (its field is not read)"
+        verdict = (f"caught by {len(r.caught)}/{r.run}" if r.caught else f"equivalent ({r.equivalence})"
                    if r.equivalent else f"NOT CAUGHT ({r.run} run){' ' + r.error if r.error else ''}")
         print(f"[{i}/{len(faults)}] {fault.name}: {verdict} ({r.seconds:.0f} s)", file=sys.stderr, flush=True)
         if i < len(faults):
@@ -268,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     counted = [r for r in table() if not r.equivalent]
     print(f"caught {len(counted) - len(uncaught)} / {len(counted)} in {elapsed:.0f} s; not caught: "
           f"{', '.join(uncaught) or 'none'}", file=sys.stderr)
+    wrong = [r.fault for r in table() if r.wrong_equivalence]
+    if wrong:
+        print(f"listed as equivalent in effect (tests/meta/faults.py EQUIVALENT_IN_EFFECT) but caught: "
+              f"{', '.join(wrong)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import pickle
 
 import pytest
@@ -100,3 +101,45 @@ def test_the_table_leaves_equivalent_mutants_out_of_the_count():
     assert "equivalent: no check reads the field" in next(line for line in text.splitlines() if "`m~A.y`" in line)
     assert "| boxes.area | 1 / 2 |" in text
     assert text.split("## Not caught")[1].split("## Equivalent")[0].count("`m~A.") == 1
+
+
+def test_a_config_mutant_notes_whether_a_formula_reads_its_field(tmp_path, monkeypatch):
+    # The delta coder is built from the case's config inside the call: encode never reads the decode-only fields.
+    reads = tmp_path / "reads.txt"
+    monkeypatch.setenv(Fm.READS_FILE, str(reads))
+    monkeypatch.setattr(Fm, "_recorded", set())
+    boxes = torch.tensor([[0.0, 0.0, 4.0, 4.0], [1.0, 2.0, 9.0, 6.0]], dtype=torch.float64)
+    encode = Fm.FAULTS["coders.delta_xywh_encode~DeltaXYWHCoder.clip_border"].factory().components
+    encode["coders.delta_xywh_encode"]({"anchors": boxes, "gt": boxes + 1}, {}, "mmdet")
+    assert not reads.exists()
+    decode = Fm.FAULTS["coders.delta_xywh_decode~DeltaXYWHCoder.clip_border"].factory().components
+    decode["coders.delta_xywh_decode"]({"anchors": boxes, "deltas": torch.zeros(2, 4, dtype=torch.float64)},
+                                       {"max_shape": [5, 5]}, "mmdet")
+    assert reads.read_text().startswith("DeltaXYWHCoder.clip_border oracle.coders:decode")
+    from oracle.coders import DeltaXYWHCoder
+    assert "__getattribute__" not in vars(DeltaXYWHCoder)
+
+
+def test_every_mutant_listed_as_equivalent_in_effect_is_registered_with_a_reason():
+    for glob, why in Fm.EQUIVALENT_IN_EFFECT.items():
+        assert any(fnmatch.fnmatchcase(name, glob) for name in Fm.FAULTS), glob
+        assert len(why) > 40, glob
+    # Only convention mutants: a handwritten fault is a fault by construction.
+    assert all(Fm.FAULTS[n].kind == "convention field" for n in Fm.FAULTS if Fm.equivalent_in_effect(n))
+
+
+def test_a_mutant_equivalent_in_effect_is_left_out_while_uncaught_and_a_wrong_reason_fails_the_run(tmp_path):
+    import json
+    name = "assign.max_iou~MaxIoUConvention.iou.intersection"
+    kept = power.Result(name, "assign.max_iou", "convention field", "w", run=3, field_read=True)
+    text = power.markdown([kept], command="c", profile="ci", seconds=1.0)
+    assert "**Caught: 0 / 0** (1 equivalent" in text
+    assert "equivalent: 'clamp' and 'strict' give the same overlaps" in next(
+        line for line in text.splitlines() if f"`{name}`" in line)
+    caught = dataclasses.replace(kept, caught=[("test_x", "semantic")])
+    assert caught.wrong_equivalence and not caught.equivalent
+    assert "## Listed as equivalent in effect, but caught" in power.markdown([caught], command="c", profile="ci",
+                                                                              seconds=1.0)
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps([caught.__dict__]))
+    assert power.main(["--faults", "--merge", str(results), "--write", str(tmp_path / "p.md")]) == 1
