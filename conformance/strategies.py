@@ -998,8 +998,36 @@ def _boxes_near_gts(rng: np.random.Generator, points: np.ndarray, gts: np.ndarra
     return np.concatenate([np.minimum(out[:, :2], out[:, 2:]), np.maximum(out[:, :2], out[:, 2:])], axis=1)
 
 
+#: How far inside a GT's side :func:`side_by_the_margin` moves an anchor point: 1/64 px, between mmdet's centre
+#: margin (0.01 px) and twice it, so a centre test with another margin decides otherwise. Exact in float16 for
+#: coordinates below 32 px and in float32, not in bfloat16 (8 significant bits).
+MARGIN_OFFSET = 1 / 64
+
+
 @st.composite
-def task_aligned_inputs(draw, name: str, *, gap: float, num_classes: int = 3) -> tuple[dict, dict]:
+def side_by_the_margin(draw, per_image: list[np.ndarray], points: np.ndarray) -> list[np.ndarray]:
+    """Per-image ``[n_i, 4]`` xyxy pixel GTs as given on about half the draws; otherwise one GT's side moved inward
+    to :data:`MARGIN_OFFSET` px short of the nearest anchor point ``points [A, 2]`` inside it along that axis, so
+    that the point's centre test (``distance > centre_margin``) turns on the margin. No GT, no change."""
+    with_gts = [i for i, g in enumerate(per_image) if len(g)]
+    if not with_gts or draw(st.booleans()):
+        return per_image
+    i = draw(st.sampled_from(with_gts), label="image")
+    k = draw(st.integers(0, len(per_image[i]) - 1), label="gt")
+    side = draw(st.integers(0, 3), label="side")  # x1, y1, x2, y2
+    box, axis = per_image[i][k], side % 2
+    along = np.unique(points[:, axis])
+    inside = along[(box[axis] < along) & (along < box[axis + 2])]
+    if not len(inside):
+        return per_image
+    out = [g.copy() for g in per_image]
+    out[i][k, side] = inside[0] - MARGIN_OFFSET if side < 2 else inside[-1] + MARGIN_OFFSET
+    return out
+
+
+@st.composite
+def task_aligned_inputs(draw, name: str, *, gap: float, num_classes: int = 3,
+                        margin_offsets: bool = False) -> tuple[dict, dict]:
     """``(inputs, config)``: tie-free ``assign.task_aligned`` inputs under the preset ``name``
     (components/contract.py): pd_scores ``[B, A, C]`` in [0.05, 0.95],
     pd_bboxes ``[B, A, 4]`` xyxy pixels (near a GT containing the anchor: positive overlaps), anchor_points
@@ -1007,7 +1035,8 @@ def task_aligned_inputs(draw, name: str, *, gap: float, num_classes: int = 3) ->
     ``[B, n]``, gt_bboxes ``[B, n, 4]`` xyxy pixels (padded rows zero), mask_gt ``[B, n]``. Draws that are not
     :func:`task_aligned_tie_free` at ``gap`` are rejected. config: ``convention`` (``name``), ``stride_val``
     (ultralytics' of the draw's strides) and, on about half the draws, ``convention_overrides``
-    (:func:`task_aligned_overrides`)."""
+    (:func:`task_aligned_overrides`). With ``margin_offsets`` (a dtype where :data:`MARGIN_OFFSET` is exact), one GT
+    side in about half the draws lies that far from an anchor point (:func:`side_by_the_margin`)."""
     from hypothesis import assume
 
     from oracle import conventions
@@ -1024,6 +1053,8 @@ def task_aligned_inputs(draw, name: str, *, gap: float, num_classes: int = 3) ->
     points = grid * stride
     h, w = featmap_sizes[0][0] * strides[0], featmap_sizes[0][1] * strides[0]
     per_image = [g * np.array([w, h, w, h]) for g in draw(yolo_targets(featmap_sizes, strides))]
+    if margin_offsets:
+        per_image = draw(side_by_the_margin(per_image, points.numpy()), label="side by the margin")
     b, n, a = len(per_image), max(len(g) for g in per_image), len(points)
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1), label="seed"))
     gt, mask = np.zeros((b, n, 4)), np.zeros((b, n), dtype=bool)
