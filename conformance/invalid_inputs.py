@@ -89,6 +89,26 @@ _NEGATIVE_BOX = torch.tensor([[0.5, 0.0, 0.25, 1.0], [0.1, 0.1, 0.4, 0.6]], dtyp
 _OVERLAP = {"op": "iou", "aligned": False, "fmt": "xyxy", "convention": "box_iou"}
 
 
+#: Three levels of one cell each: 3 anchor points, fewer than any YOLOv8 profile's top-k (10).
+_ONE_CELL_PER_LEVEL = {"featmap_sizes": [[1, 1], [1, 1], [1, 1]], "strides": [8, 16, 32]}
+
+
+def _yolov8_one_target(anchors: int = 3, classes: int = 3, segmentation: bool = False) -> dict:
+    """``criteria.yolov8_detection`` (or ``_segmentation``, with 4 prototypes of 4 x 4 and an index map of 8 x 8)
+    inputs: one image of ``anchors`` anchors with one GT (normalised cxcywh)."""
+    out = {"pred_distri": torch.linspace(-2, 2, anchors * 64, dtype=F64).reshape(1, anchors, 64),
+           "pred_logits": torch.linspace(-1, 1, anchors * classes, dtype=F64).reshape(1, anchors, classes),
+           "batch": {"batch_idx": torch.tensor([0]), "cls": torch.tensor([1]),
+                     "bboxes": torch.tensor([[0.5, 0.5, 0.5, 0.5]], dtype=F64)}}
+    if segmentation:
+        masks = torch.zeros(1, 8, 8, dtype=F64)
+        masks[0, 2:6, 2:6] = 1.0
+        out["batch"]["masks"] = masks
+        out["mask_coefficients"] = torch.linspace(-1, 1, anchors * 4, dtype=F64).reshape(1, anchors, 4)
+        out["proto"] = torch.linspace(-1, 1, 64, dtype=F64).reshape(1, 4, 4, 4)
+    return out
+
+
 def _cases() -> list[InvalidInput]:
     out = []
     for p in profiles_with("matcher"):
@@ -127,6 +147,14 @@ def _cases() -> list[InvalidInput]:
     out.append(InvalidInput("label-beyond-the-logits", "losses.softmax_cross_entropy", "detr",
                             lambda: {"logits": torch.zeros(2, 3, dtype=F64), "labels": torch.tensor([0, 3])},
                             "a label beyond the last logit column", r"labels in \[0, 3\)", {"reduction": "mean"}))
+    for p in profiles_with("yolov8"):
+        if not get_profile(p).yolov8.assigner.clip_topk:  # mmdet's assigner takes min(topk, A) instead
+            why = "an image of 3 anchor points, fewer than the assigner's top-k (ultralytics' torch.topk raises)"
+            out.append(InvalidInput("fewer-anchors-than-topk", "criteria.yolov8_detection", p, _yolov8_one_target,
+                                    why, "at most the number of anchors", dict(_ONE_CELL_PER_LEVEL)))
+            out.append(InvalidInput("fewer-anchors-than-topk", "criteria.yolov8_segmentation", p,
+                                    lambda: _yolov8_one_target(segmentation=True), why,
+                                    "at most the number of anchors", {**_ONE_CELL_PER_LEVEL, "overlap_mask": True}))
     return out
 
 

@@ -713,6 +713,9 @@ EQUIVALENT_IN_EFFECT: dict[str, str] = {
     "criteria.*~*.matcher.giou_cost_offset": _CONSTANT_COST,
     "criteria.*~MatcherConvention.non_finite_cost": _FINITE_BEFORE_MATCHING,
     "criteria.*~*.matcher.non_finite_cost": _FINITE_BEFORE_MATCHING,
+    "criteria.yolov8_segmentation~YOLOv8LossConfig.overlap_mask": (
+        "the format of the masks input, which every golden case and generated test of the segmentation loss gives "
+        "in its config (overlap_mask) and which replaces the profile's field (components/dense_calls.py)"),
 }
 
 
