@@ -49,6 +49,12 @@ def _task_aligned_cases() -> list[Case]:
         case("edge-no-target-rows", "TAL_ULTRALYTICS", 1404, ("edge:empty-targets",), [0, 0]),
         case("edge-targets-smaller-than-stride", "TAL_ULTRALYTICS", 1405, ("edge:small-targets",), [2, 2],
              gt_size=(3.0, 7.0), boxes_near_gts=True),
+        # Four large GTs: an anchor in two GTs' top-k has its largest overlap with a third GT whose top-k it is not
+        # in, so ultralytics' resolve (the maximum over every GT row) and mmdet's (over the selecting GTs) differ.
+        # Seed 1435 is the first from 1406 where they do and every top-k and resolve is decided by a relative gap
+        # of at least float32's tie gap (0.01; tests/golden/test_golden.py checks that the resolve decides here).
+        case("edge-anchor-resolved-to-a-gt-that-did-not-select-it", "TAL_ULTRALYTICS", 1435, ("edge:resolve",), [4],
+             gt_size=(30.0, 60.0)),
     ]
 
 

@@ -69,3 +69,23 @@ def test_a_threshold_case_changes_under_its_perturbation(name):
         assert got.keys() <= expected.keys()
         changed = [k for k in got if not torch.equal(got[k].to(expected[k].dtype), expected[k])]
         assert changed, f"{name}: its outputs do not change with the comparison at {perturbation} made strict"
+
+
+def test_the_resolve_case_decides_between_the_two_resolutions():
+    # edge:resolve exists for TaskAlignedConvention.resolve: under mmdet's resolution (the maximum over the GTs
+    # that selected the anchor) its assignment differs from ultralytics' (the maximum over every GT row).
+    import dataclasses
+
+    from components.dense_calls import task_aligned_convention
+    from oracle.assign.task_aligned import task_aligned_assign
+
+    (case,) = golden.cases(tag="edge:resolve")
+    inputs, _ = golden.load(case.name)
+    convention = task_aligned_convention(case.config)
+    assert convention.resolve == "max_overlap_any_gt"
+    args = [inputs[k] for k in ("pd_scores", "pd_bboxes", "anchor_points", "gt_labels", "gt_bboxes", "mask_gt")]
+    ours = task_aligned_assign(*args, convention=convention, stride_val=case.config["stride_val"])
+    theirs = task_aligned_assign(*args, convention=dataclasses.replace(convention, resolve="max_overlap_candidate_gt"),
+                                 stride_val=case.config["stride_val"])
+    moved = (ours.target_gt_idx != theirs.target_gt_idx) & ours.fg_mask & theirs.fg_mask
+    assert bool(moved.any())

@@ -701,6 +701,11 @@ _FINITE_BEFORE_MATCHING = (
     "mmdet_detr_head.py) before it matches, so the matcher's policy for them is never reached inside it "
     "(assign.hungarian's non-finite checks catch this mutant)")
 
+_CLAMPED_AT_ZERO = (
+    "the task-aligned assigner clamps its CIoU overlaps at 0 (oracle/assign/task_aligned.py, as ultralytics' "
+    "TaskAlignedAssigner.iou_calculation: clamp_(0)), and CIoU <= IoU <= 1: a clamp to [-1, 1] before that changes "
+    "nothing")
+
 #: Fault-name globs -> why a mutant whose field a formula reads still cannot change anything a check compares (an
 #: equivalent mutant in effect). tests/meta/power.py leaves such a mutant out of the count only while no check
 #: catches it: a listed mutant that is caught is reported as a wrong reason, and the run fails.
@@ -713,6 +718,8 @@ EQUIVALENT_IN_EFFECT: dict[str, str] = {
     "criteria.*~*.matcher.giou_cost_offset": _CONSTANT_COST,
     "criteria.*~MatcherConvention.non_finite_cost": _FINITE_BEFORE_MATCHING,
     "criteria.*~*.matcher.non_finite_cost": _FINITE_BEFORE_MATCHING,
+    "assign.task_aligned~*iou.ciou_clamp": _CLAMPED_AT_ZERO,
+    "criteria.yolov8_*~*.assigner.iou.ciou_clamp": _CLAMPED_AT_ZERO,
     "criteria.yolov8_segmentation~YOLOv8LossConfig.overlap_mask": (
         "the format of the masks input, which every golden case and generated test of the segmentation loss gives "
         "in its config (overlap_mask) and which replaces the profile's field (components/dense_calls.py)"),
