@@ -52,6 +52,7 @@ class Fault:
     what: str
     factory: Callable[[], Adapter]
     notes_reads: bool = False  # a convention mutant: its field's first read by a formula goes to READS_FILE
+    dtype: str = "float32"  # the run's --dtype: where the fault lives (a float16 overflow shows in float16 only)
 
 
 KINDS = ("convention field", "threshold/kink", "formula", "gradient", "dtype", "tie-break", "precision", "input check",
@@ -554,8 +555,8 @@ def _hand(name: str, component: str, kind: str, what: str, call) -> Fault:
     return Fault(name, component, kind, what, functools.partial(_with, name, component, call))
 
 
-def _existing(name: str, component: str, kind: str, factory) -> Fault:
-    return Fault(name, component, kind, (factory.__doc__ or "").strip().splitlines()[0], factory)
+def _existing(name: str, component: str, kind: str, factory, dtype: str = "float32") -> Fault:
+    return Fault(name, component, kind, (factory.__doc__ or "").strip().splitlines()[0], factory, dtype=dtype)
 
 
 def _handwritten() -> list[Fault]:
@@ -622,7 +623,8 @@ def _handwritten() -> list[Fault]:
                   F.task_aligned_topk_off_by_one),
         _existing("iou-loss-zero-weights-raise", "losses.giou_loss", "empty shape", F.iou_loss_zero_weights_raise),
         _existing("dfl-bins-swapped", "criteria.yolov8_detection", "formula", F.dfl_bins_swapped),
-        _existing("seg-proto-sum-times-zero", "criteria.yolov8_segmentation", "dtype", F.seg_proto_sum_times_zero),
+        _existing("seg-proto-sum-times-zero", "criteria.yolov8_segmentation", "dtype", F.seg_proto_sum_times_zero,
+                  dtype="float16"),
         _existing("seg-empty-per-target-masks-raise", "criteria.yolov8_segmentation", "empty shape",
                   F.seg_empty_per_target_masks_raise),
         *strict,

@@ -143,3 +143,20 @@ def test_a_mutant_equivalent_in_effect_is_left_out_while_uncaught_and_a_wrong_re
     results = tmp_path / "r.json"
     results.write_text(json.dumps([caught.__dict__]))
     assert power.main(["--faults", "--merge", str(results), "--write", str(tmp_path / "p.md")]) == 1
+
+
+def test_a_fault_that_lives_in_another_dtype_runs_and_is_shown_in_it(monkeypatch):
+    # A float16 overflow cannot show in the default float32 run: the fault names its dtype and the run uses it.
+    fault = Fm.FAULTS["seg-proto-sum-times-zero"]
+    assert fault.dtype == "float16"
+    seen = {}
+
+    def fake_run(cmd, **kwargs):
+        seen["cmd"] = cmd
+        raise power.subprocess.TimeoutExpired(cmd, 1)
+    monkeypatch.setattr(power.subprocess, "run", fake_run)
+    result = power.run_fault(fault, "ci", {})
+    assert "--dtype=float16" in seen["cmd"] and result.dtype == "float16"
+    row = next(line for line in power.markdown([result], command="c", profile="ci", seconds=1.0).splitlines()
+               if "`seg-proto-sum-times-zero`" in line)
+    assert "| dtype (float16 run) |" in row
