@@ -99,8 +99,10 @@ class Result:
 
     @property
     def wrong_equivalence(self) -> bool:
-        """A mutant listed as equivalent in effect that a check caught: the listed reason is wrong."""
-        return bool(self.caught) and self.equivalence is not None
+        """A mutant listed as equivalent in effect that a check caught: the listed reason is wrong. (A caught
+        mutant whose read was not noted, a read in a subprocess the call was pickled to, is simply caught.)"""
+        from .faults import equivalent_in_effect
+        return bool(self.caught) and equivalent_in_effect(self.fault) is not None
 
     @property
     def rate(self) -> float:
@@ -215,7 +217,8 @@ def markdown(results: list[Result], *, command: str, profile: str, seconds: floa
     wrong = [r for r in results if r.wrong_equivalence]
     if wrong:
         lines += ["", "## Listed as equivalent in effect, but caught: the reason is wrong", ""]
-        lines += [f"- `{r.fault}` ({r.component}): {r.equivalence}" for r in wrong]
+        from .faults import equivalent_in_effect
+        lines += [f"- `{r.fault}` ({r.component}): {equivalent_in_effect(r.fault)}" for r in wrong]
     lines += ["", "## Equivalent mutants", ""]
     lines += [f"- `{r.fault}` ({r.component}): {r.equivalence}" for r in equivalent] or ["None."]
     return "\n".join(lines) + "\n"
