@@ -99,6 +99,16 @@ def _yolov8_cases() -> list[Case]:
                                                          "cls": torch.as_tensor([1, 2, 0]),
                                                          "bboxes": f64([[-0.05, 0.02, 0.4, 0.3], [0.5, 0.5, 0.3, 0.4],
                                                                         [0.4, 0.6, 0.5, 0.3]])}}),
+        # Four large GTs in one image: an anchor in two GTs' top-k resolves to a third GT whose top-k it is not in
+        # (ultralytics' resolve against mmdet's; tests/golden/test_threshold_cases.py checks that the losses
+        # differ). Seed 1658: one of the first seeds from 1620 where they do with every top-k and resolve decided
+        # by at least float32's relative tie gap (0.01), and the largest relative difference of the losses among
+        # those (0.7 %).
+        Case(f"{D}/edge-anchor-resolved-to-a-gt-that-did-not-select-it", D, "ultralytics", dict(YOLO_LEVELS), 1658,
+             ("edge:resolve",), lambda rng: det(rng, [4], size=(0.4, 0.8))),
+        Case(f"{S}/edge-anchor-resolved-to-a-gt-that-did-not-select-it", S, "ultralytics",
+             {**YOLO_LEVELS, "overlap_mask": True}, 1658, ("edge:resolve",),
+             lambda rng: seg(rng, [4], size=(0.4, 0.8))),
         Case(f"{S}/edge-one-target-per-image-overlap-masks", S, "ultralytics", {**YOLO_LEVELS, "overlap_mask": True},
              1615, ("edge:targets-equal-batch-size",), lambda rng: seg(rng, [1, 1])),
         Case(f"{S}/edge-one-target-per-image-per-target-masks", S, "ultralytics",

@@ -71,21 +71,35 @@ def test_a_threshold_case_changes_under_its_perturbation(name):
         assert changed, f"{name}: its outputs do not change with the comparison at {perturbation} made strict"
 
 
-def test_the_resolve_case_decides_between_the_two_resolutions():
-    # edge:resolve exists for TaskAlignedConvention.resolve: under mmdet's resolution (the maximum over the GTs
-    # that selected the anchor) its assignment differs from ultralytics' (the maximum over every GT row).
-    import dataclasses
+def _other_resolve(case):
+    """The case's reference outputs ``({name: tensor}, {name: tensor})`` under ultralytics' resolution and under
+    mmdet's instead (every preset and profile changed for the call: tests/meta/faults.py)."""
+    from components.contract import COMPONENTS
+    from oracle.conventions import TaskAlignedConvention, YOLOv8LossConfig
+    from tests.meta.faults import mutated_conventions
 
-    from components.dense_calls import task_aligned_convention
-    from oracle.assign.task_aligned import task_aligned_assign
-
-    (case,) = golden.cases(tag="edge:resolve")
+    def candidate_gt(name, value, annotation):
+        return ["max_overlap_candidate_gt"]
     inputs, _ = golden.load(case.name)
-    convention = task_aligned_convention(case.config)
-    assert convention.resolve == "max_overlap_any_gt"
-    args = [inputs[k] for k in ("pd_scores", "pd_bboxes", "anchor_points", "gt_labels", "gt_bboxes", "mask_gt")]
-    ours = task_aligned_assign(*args, convention=convention, stride_val=case.config["stride_val"])
-    theirs = task_aligned_assign(*args, convention=dataclasses.replace(convention, resolve="max_overlap_candidate_gt"),
-                                 stride_val=case.config["stride_val"])
-    moved = (ours.target_gt_idx != theirs.target_gt_idx) & ours.fg_mask & theirs.fg_mask
-    assert bool(moved.any())
+    call = COMPONENTS[case.component].call
+    ours = flatten(call(inputs, case.config, case.profile), "")
+    with mutated_conventions(TaskAlignedConvention, "resolve", candidate_gt), \
+            mutated_conventions(YOLOv8LossConfig, "assigner.resolve", candidate_gt):
+        theirs = flatten(call(inputs, case.config, case.profile), "")
+    return ours, theirs
+
+
+@pytest.mark.parametrize("case", golden.cases(tag="edge:resolve"), ids=lambda c: c.name)
+def test_a_resolve_case_decides_between_the_two_resolutions(case):
+    # edge:resolve exists for TaskAlignedConvention.resolve: an anchor in two GTs' top-k whose largest overlap is
+    # with a third GT, so that mmdet's resolution (over the GTs that selected it) gives other outputs than
+    # ultralytics' (over every GT row).
+    assert case.profile == "ultralytics" and case.config.get("convention", "TAL_ULTRALYTICS") == "TAL_ULTRALYTICS"
+    ours, theirs = _other_resolve(case)
+    assert ours.keys() == theirs.keys()
+    assert any(not torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_every_component_with_a_resolve_has_a_resolve_case():
+    assert {c.component for c in golden.cases(tag="edge:resolve")} == {
+        "assign.task_aligned", "criteria.yolov8_detection", "criteria.yolov8_segmentation"}
