@@ -100,7 +100,8 @@ class Result:
     @property
     def wrong_equivalence(self) -> bool:
         """A mutant listed as equivalent in effect that a check caught: the listed reason is wrong. (A caught
-        mutant whose read was not noted, a read in a subprocess the call was pickled to, is simply caught.)"""
+        mutant that no formula read is simply caught: one whose field only validation reads, and which the
+        candidate's validation refuses where the reference computes.)"""
         from .faults import equivalent_in_effect
         return bool(self.caught) and equivalent_in_effect(self.fault) is not None
 

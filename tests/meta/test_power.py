@@ -138,7 +138,7 @@ def test_a_mutant_equivalent_in_effect_is_left_out_while_uncaught_and_a_wrong_re
         line for line in text.splitlines() if f"`{name}`" in line)
     caught = dataclasses.replace(kept, caught=[("test_x", "semantic")])
     assert caught.wrong_equivalence and not caught.equivalent
-    # A caught mutant whose read went unnoted (in a subprocess) is caught, not a wrong reason.
+    # A caught mutant that no formula read (only validation did, and refused it) is caught, not a wrong reason.
     unnoted = power.Result("m~A.x", "boxes.area", "convention field", "w", run=3, field_read=False, caught=[("t", "s")])
     assert not unnoted.wrong_equivalence and not unnoted.equivalent
     assert "## Listed as equivalent in effect, but caught" in power.markdown([caught], command="c", profile="ci",
