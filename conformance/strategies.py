@@ -21,24 +21,58 @@ from oracle.conventions import MaxIoUConvention
 _unit = st.floats(0.0, 1.0, allow_nan=False, allow_infinity=False, width=64)
 
 
+def seeded_rng(draw) -> np.random.Generator:
+    """A numpy generator from a drawn seed, for the bulk of a draw's values: one hypothesis choice for a whole array,
+    where ``hnp.arrays`` and ``st.lists`` make one per element (the generated tests spent most of their time so).
+    Shapes, counts and variants stay hypothesis' own choices, which it drives to their bounds."""
+    return np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed"))
+
+
+def grid_integers(rng: np.random.Generator, lo: int, hi: int, shape: tuple[int, ...]) -> np.ndarray:
+    """An int64 array of ``shape`` with entries in ``[lo, hi]``: 1/8 of them ``lo``, 1/16 ``hi``, the rest uniform.
+    Like hypothesis' own numbers it reaches the bounds, where the kinks are (zero sizes, boxes at the image's edge,
+    the largest logits); the uniform rest spreads between them."""
+    values = rng.integers(lo, hi + 1, shape)
+    edge = rng.random(shape)
+    return np.where(edge < 1 / 8, lo, np.where(edge < 3 / 16, hi, values))
+
+
+def grid_logits(rng: np.random.Generator, shape: tuple[int, ...], bound: float) -> torch.Tensor:
+    """Float64 logits as :func:`logits` gives them (``[-bound, bound]`` on the grid of 1/64, zero and both bounds
+    among them: :func:`grid_integers`, with a random sign for the bound), from ``rng``."""
+    steps = int(bound * 64)
+    magnitude = grid_integers(rng, 0, steps, shape)
+    sign = np.where(rng.random(shape) < 0.5, -1, 1)
+    return torch.from_numpy(sign * magnitude / 64.0)
+
+
 @st.composite
 def boxes_xyxy(draw, n: int | st.SearchStrategy[int] = st.integers(0, 6), *, min_size: float = 0.0,
                max_coord: float = 1.0) -> torch.Tensor:
-    """``[n, 4]`` xyxy boxes with corners in ``[0, max_coord]`` and sides >= ``min_size``.
+    """``[n, 4]`` xyxy boxes (:func:`grid_boxes`) from a drawn count and seed."""
+    count = draw(n) if isinstance(n, st.SearchStrategy) else n
+    return grid_boxes(seeded_rng(draw), count, min_size=min_size, max_coord=max_coord)
+
+
+def grid_boxes(rng: np.random.Generator, count: int, *, min_size: float = 0.0, max_coord: float = 1.0) -> torch.Tensor:
+    """``[count, 4]`` float64 xyxy boxes with sides >= ``min_size``: top-left corners in ``[0, 0.9 * max_coord]``,
+    sides up to ``0.6 * max_coord``, each at its bounds often (:func:`grid_integers`); about 1/8 of the boxes after
+    the first repeat an earlier one (identical boxes: IoU 1, tied costs).
 
     ``min_size=0`` allows zero-width, zero-height and zero-area boxes.
     """
-    count = draw(n) if isinstance(n, st.SearchStrategy) else n
-    xy = draw(hnp.arrays(np.float64, (count, 2), elements=st.floats(0.0, max_coord * 0.9, width=64)))
-    wh = draw(hnp.arrays(np.float64, (count, 2),
-                         elements=st.floats(min_size, max(min_size, max_coord * 0.6), width=64)))
     # Corners on a dyadic grid (multiples of max_coord / 1024, exact even in float16): centres and
     # half-sizes are then exact in every dtype, so a candidate and the reference on its rounded inputs
     # take the same side of every kink (touching boxes, clamps); see docs/conformance.md.
     q = max_coord / 1024
-    xy = np.round(xy / q) * q
-    wh = np.maximum(np.round(wh / q) * q, np.ceil(min_size / q) * q)
-    return torch.from_numpy(np.concatenate([xy, xy + wh], axis=1))
+    smallest = math.ceil(min_size / q - 1e-9)
+    xy = grid_integers(rng, 0, 922, (count, 2))
+    wh = grid_integers(rng, smallest, max(smallest, 614), (count, 2))
+    boxes = np.concatenate([xy, xy + wh], axis=1)
+    for i in range(1, count):
+        if rng.random() < 1 / 8:
+            boxes[i] = boxes[rng.integers(0, i)]
+    return torch.from_numpy(boxes * q)
 
 
 def boxes_positive(n: int | st.SearchStrategy[int] = st.integers(1, 6)) -> st.SearchStrategy[torch.Tensor]:
@@ -103,40 +137,46 @@ def probabilities(shape: tuple[int, ...]) -> st.SearchStrategy[torch.Tensor]:
 
 @st.composite
 def normalized_cxcywh(draw, n: int) -> torch.Tensor:
-    """``[n, 4]`` normalised cxcywh boxes of positive size inside the unit square."""
-    xyxy = draw(boxes_xyxy(n, min_size=1e-2, max_coord=1.0))
-    return xyxy_to_cxcywh_formula(xyxy)
+    """``[n, 4]`` normalised cxcywh boxes of positive size (sides >= 1e-2)."""
+    return grid_cxcywh(seeded_rng(draw), n)
+
+
+def grid_cxcywh(rng: np.random.Generator, n: int) -> torch.Tensor:
+    """:func:`normalized_cxcywh` from ``rng``."""
+    return xyxy_to_cxcywh_formula(grid_boxes(rng, n, min_size=1e-2, max_coord=1.0))
+
+
+def grid_problem(rng: np.random.Generator, q: int, t: int, *, num_classes: int = 4,
+                 softmax: bool = True) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """One image's matching problem from ``rng``: ``(pred_logits [q, K], pred_boxes [q, 4] cxcywh, target dict)``
+    with ``t`` targets (:func:`grid_cxcywh`, labels below ``num_classes``). ``K = num_classes + 1`` for the softmax
+    cost (no-object column last), ``num_classes`` for focal; logits in ``[-8, 8]`` (:func:`grid_logits`)."""
+    k = num_classes + 1 if softmax else num_classes
+    target = {"labels": torch.from_numpy(rng.integers(0, num_classes, t)), "boxes": grid_cxcywh(rng, t)}
+    return grid_logits(rng, (q, k), 8.0), grid_cxcywh(rng, q), target
 
 
 @st.composite
 def matching_problem(draw, *, max_queries: int = 6, max_targets: int = 6, num_classes: int = 4,
-                     softmax: bool = True, queries: int | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """One image: ``(pred_logits [Q, K], pred_boxes [Q, 4] cxcywh, target dict)``.
-
-    ``K = num_classes + 1`` for the softmax cost (no-object column last), ``num_classes`` for focal.
-    ``Q`` is ``queries`` if given, else drawn from ``[1, max_queries]``. The target count may be 0
-    and may exceed the query count.
-    """
-    q = queries if queries is not None else draw(st.integers(1, max_queries))
-    t = draw(st.integers(0, max_targets))
-    k = num_classes + 1 if softmax else num_classes
-    lg = draw(logits((q, k), bound=8.0))
-    pred = draw(normalized_cxcywh(q))
-    gt = draw(normalized_cxcywh(t))
-    labels = torch.tensor(draw(st.lists(st.integers(0, num_classes - 1), min_size=t, max_size=t)), dtype=torch.int64)
-    return lg, pred, {"labels": labels, "boxes": gt}
+                     softmax: bool = True) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """One image (:func:`grid_problem`): Q in ``[1, max_queries]``, a target count in ``[0, max_targets]`` (it may
+    exceed Q)."""
+    q, t = draw(st.integers(1, max_queries)), draw(st.integers(0, max_targets))
+    return grid_problem(seeded_rng(draw), q, t, num_classes=num_classes, softmax=softmax)
 
 
 @st.composite
-def matching_batch(draw, *, max_images: int = 3, max_queries: int = 5, max_targets: int = 5,
+def matching_batch(draw, *, max_images: int = 3, max_queries: int = 5, max_targets: int = 5, num_classes: int = 4,
                    softmax: bool = True) -> tuple[torch.Tensor, torch.Tensor, list[dict], list[tuple]]:
-    """A batch: ``(pred_logits [B, Q, K], pred_boxes [B, Q, 4], targets, per-image problems)``."""
+    """A batch: ``(pred_logits [B, Q, K], pred_boxes [B, Q, 4], targets, per-image problems)`` of B in ``[1,
+    max_images]`` images (:func:`grid_problem`), Q in ``[1, max_queries]``, each image's target count in ``[0,
+    max_targets]``."""
     q = draw(st.integers(1, max_queries))
-    problems = draw(st.lists(matching_problem(max_targets=max_targets, softmax=softmax, queries=q),
-                             min_size=1, max_size=max_images))
-    logits = torch.stack([p[0] for p in problems])
-    boxes = torch.stack([p[1] for p in problems])
-    return logits, boxes, [p[2] for p in problems], problems
+    counts = draw(st.lists(st.integers(0, max_targets), min_size=1, max_size=max_images))
+    rng = seeded_rng(draw)
+    problems = [grid_problem(rng, q, t, num_classes=num_classes, softmax=softmax) for t in counts]
+    return (torch.stack([p[0] for p in problems]), torch.stack([p[1] for p in problems]), [p[2] for p in problems],
+            problems)
 
 
 def cost_matrices(max_rows: int = 6, max_cols: int = 6, *, unique: bool = False) -> st.SearchStrategy[torch.Tensor]:
@@ -151,19 +191,18 @@ def criterion_batch(draw, *, num_classes: int = 4, softmax: bool = True, layers:
                     max_queries: int = 5, max_targets: int = 5) -> tuple[torch.Tensor, torch.Tensor, list[dict]]:
     """Decoder outputs and targets: ``(logits [L, B, Q, K], boxes [L, B, Q, 4] cxcywh, targets)``.
 
-    ``K = num_classes + 1`` (softmax) or ``num_classes`` (focal); images may have no targets, and more
-    targets than queries.
+    ``K = num_classes + 1`` (softmax) or ``num_classes`` (focal); logits in ``[-8, 8]`` (:func:`grid_logits`), boxes
+    :func:`grid_cxcywh`; images may have no targets, and more targets than queries.
     """
     b = draw(st.integers(1, max_images))
     q = draw(st.integers(1, max_queries))
+    counts = draw(st.lists(st.integers(0, max_targets), min_size=b, max_size=b))
+    rng = seeded_rng(draw)
     k = num_classes + (1 if softmax else 0)
-    lg = draw(logits((layers, b, q, k), bound=8.0))
-    boxes = torch.stack([torch.stack([draw(normalized_cxcywh(q)) for _ in range(b)]) for _ in range(layers)])
-    targets = []
-    for _ in range(b):
-        t = draw(st.integers(0, max_targets))
-        labels = draw(st.lists(st.integers(0, num_classes - 1), min_size=t, max_size=t))
-        targets.append({"labels": torch.tensor(labels, dtype=torch.int64), "boxes": draw(normalized_cxcywh(t))})
+    lg = grid_logits(rng, (layers, b, q, k), 8.0)
+    boxes = torch.stack([torch.stack([grid_cxcywh(rng, q) for _ in range(b)]) for _ in range(layers)])
+    targets = [{"labels": torch.from_numpy(rng.integers(0, num_classes, t)), "boxes": grid_cxcywh(rng, t)}
+               for t in counts]
     return lg, boxes, targets
 
 
@@ -182,12 +221,14 @@ def with_masks(draw, logits_: torch.Tensor, targets: list[dict]) -> tuple[torch.
     up or down to it)."""
     b, q = logits_.shape[1:3]
     h, w = draw(st.integers(1, 6)), draw(st.integers(1, 6))
-    pred = draw(logits((b, q, h, w), bound=8.0))
-    out = []
-    for t in targets:
-        size = (len(t["labels"]), draw(st.integers(1, 8)), draw(st.integers(1, 8)))
-        bits = draw(hnp.arrays(np.bool_, size))
-        out.append({**t, "masks": torch.from_numpy(bits.astype(np.float64))})
+    sizes = [(len(t["labels"]), draw(st.integers(1, 8)), draw(st.integers(1, 8))) for t in targets]
+    rng = seeded_rng(draw)
+    pred = grid_logits(rng, (b, q, h, w), 8.0)
+    # Each target's mask all 0, all 1 or random bits, a third of the targets each: empty and full masks are the
+    # dice and BCE terms' bounds.
+    out = [{**t, "masks": torch.from_numpy(np.where(rng.random(size[:1] + (1, 1)) < 1 / 3, 0.0, np.where(
+        rng.random(size[:1] + (1, 1)) < 1 / 2, 1.0, (rng.random(size) < 0.5).astype(np.float64))))}
+        for t, size in zip(targets, sizes)]
     return pred, out
 
 
@@ -241,18 +282,17 @@ def cdn_inputs(draw, *, num_classes: int = 5, max_images: int = 2, max_targets: 
     return {"targets": targets, "draws": draws}, config
 
 
-@st.composite
-def crowded_boxes(draw, gt: torch.Tensor, q: int, *, reach: int = 64) -> torch.Tensor:
+def crowded_boxes(rng: np.random.Generator, gt: torch.Tensor, q: int, *, reach: int = 64) -> torch.Tensor:
     """``[q, 4]`` normalised cxcywh predictions, each one of the ``[T, 4]`` (T >= 1) normalised cxcywh targets ``gt``
-    with its xyxy corners moved by up to ``reach / 1024`` (on the dyadic grid of :func:`boxes_xyxy`, sides kept
-    >= 8 / 1024, inside the unit square): queries crowd round the objects, as a trained decoder's do, so that
-    their class, L1 and GIoU costs for a target are of one size and the cost's weights decide which one wins."""
+    with its xyxy corners moved by up to ``reach / 1024`` (on the dyadic grid of :func:`grid_boxes`, sides kept
+    >= 8 / 1024, inside the unit square; 1/8 of the corners not moved): queries crowd round the objects, as a trained
+    decoder's do, so that their class, L1 and GIoU costs for a target are of one size and the cost's weights decide
+    which one wins."""
     cx, cy, w, h = gt.unbind(-1)
     corners = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
-    which = draw(st.lists(st.integers(0, len(gt) - 1), min_size=q, max_size=q))
-    # A list, not hnp.arrays: its fill value would move most corners alike.
-    moves = draw(st.lists(st.integers(-reach, reach), min_size=4 * q, max_size=4 * q))
-    xyxy = corners[which] + torch.tensor(moves, dtype=torch.float64).reshape(q, 4) / 1024
+    which = torch.from_numpy(rng.integers(0, len(gt), q))
+    moves = np.where(rng.random((q, 4)) < 1 / 8, 0, rng.integers(-reach, reach + 1, (q, 4)))
+    xyxy = corners[which] + torch.from_numpy(moves / 1024)
     lo = xyxy[:, :2].clamp(0.0, 1.0 - 8 / 1024)
     hi = torch.maximum(xyxy[:, 2:].clamp(max=1.0), lo + 8 / 1024)
     return xyxy_to_cxcywh_formula(torch.cat([lo, hi], -1))
@@ -263,18 +303,16 @@ def crowded_boxes(draw, gt: torch.Tensor, q: int, *, reach: int = 64) -> torch.T
 LARGE_LOGIT = 32.0
 
 
-@st.composite
-def large_logits(draw, logits_: torch.Tensor) -> torch.Tensor:
+def large_logits(rng: np.random.Generator, logits_: torch.Tensor) -> torch.Tensor:
     """``logits_`` (any shape) with each entry, on a coin flip, replaced by one of magnitude in ``[9, 32]`` on the grid
-    of :func:`logits`, of either sign: where a trained decoder's logits go, and where a focal cost in float16 meets
-    ``1 - sigmoid(x)`` rounding to 0 (from 9 on) and, in float32, the ``+ eps`` of DINO's cost deciding (from about
-    17 on). The other entries keep their values; :func:`matching_inputs` adds its tie-free offsets after."""
-    n = logits_.numel()
-    large = draw(st.lists(st.booleans(), min_size=n, max_size=n))
-    values = draw(st.lists(st.integers(9 * 64, int(LARGE_LOGIT) * 64), min_size=n, max_size=n))
-    signs = draw(st.lists(st.sampled_from((-1, 1)), min_size=n, max_size=n))
-    big = torch.tensor([s * v / 64 for s, v in zip(signs, values)], dtype=torch.float64).reshape(logits_.shape)
-    return torch.where(torch.tensor(large).reshape(logits_.shape), big, logits_)
+    of :func:`logits` (both bounds among them: :func:`grid_integers`), of either sign: where a trained decoder's
+    logits go, and where a focal cost in float16 meets ``1 - sigmoid(x)`` rounding to 0 (from 9 on) and, in float32,
+    the ``+ eps`` of DINO's cost deciding (from about 17 on). The other entries keep their values;
+    :func:`matching_inputs` adds its tie-free offsets after."""
+    shape = tuple(logits_.shape)
+    magnitude = grid_integers(rng, 9 * 64, int(LARGE_LOGIT) * 64, shape) / 64
+    big = np.where(rng.random(shape) < 0.5, -magnitude, magnitude)
+    return torch.where(torch.from_numpy(rng.random(shape) < 0.5), torch.from_numpy(big), logits_)
 
 
 @st.composite
@@ -292,15 +330,15 @@ def matching_inputs(draw, *, softmax: bool = True, ties: bool = False, pixel: bo
     """
     crowded = draw(st.booleans())
     logits_, boxes_, targets, _ = draw(matching_batch(max_images=4 if crowded else 2, max_queries=5, max_targets=4,
-                                                      softmax=softmax))
+                                                      num_classes=num_classes, softmax=softmax))
+    rng = seeded_rng(draw)
     if crowded:
-        boxes_ = torch.stack([draw(crowded_boxes(t["boxes"], boxes_.shape[1])) if len(t["boxes"]) else b
+        boxes_ = torch.stack([crowded_boxes(rng, t["boxes"], boxes_.shape[1]) if len(t["boxes"]) else b
                               for b, t in zip(boxes_, targets)])
-        # Logits in [-4, 4] on the grid of :func:`logits`, each drawn (hnp.arrays' fill value would make most alike).
-        grid = draw(st.lists(st.integers(-256, 256), min_size=logits_.numel(), max_size=logits_.numel()))
-        logits_ = torch.tensor(grid, dtype=torch.float64).reshape(logits_.shape) / 64
+        # Logits in [-4, 4] on the grid of :func:`logits`, uniform: the costs of crowded queries stay of one size.
+        logits_ = torch.from_numpy(rng.integers(-256, 257, tuple(logits_.shape)) / 64)
     if large:
-        logits_ = draw(large_logits(logits_))
+        logits_ = large_logits(rng, logits_)
     if ties and logits_.shape[1] >= 2:
         logits_ = logits_.clone()
         boxes_ = boxes_.clone()
@@ -578,7 +616,8 @@ def mmdet_head_inputs(draw, *, softmax: bool, num_classes: int = 3) -> dict:
     logits_, boxes_, targets = draw(criterion_batch(num_classes=num_classes, softmax=softmax, layers=2, max_images=2,
                                                     max_queries=4, max_targets=4))
     if draw(st.booleans()):
-        boxes_ = torch.stack([torch.stack([draw(crowded_boxes(t["boxes"], boxes_.shape[2])) if len(t["boxes"]) else b
+        rng = seeded_rng(draw)
+        boxes_ = torch.stack([torch.stack([crowded_boxes(rng, t["boxes"], boxes_.shape[2]) if len(t["boxes"]) else b
                                            for b, t in zip(layer, targets)]) for layer in boxes_])
     size = torch.tensor([480.0, 640.0], dtype=torch.float64)
     return {"all_cls_scores": logits_, "all_bbox_preds": boxes_,
