@@ -745,24 +745,37 @@ def max_iou_inputs(draw, convention: MaxIoUConvention, *, max_coord: float = 64.
     return out
 
 
+def _half(box: list[float], axis: int) -> tuple[list[float], list[float]]:
+    """``(box, its left (axis 0) or top (axis 1) half)``, xyxy."""
+    half = list(box)
+    half[axis + 2] = (box[axis] + box[axis + 2]) / 2
+    return box, half
+
+
+def _exact_in_bfloat16(values: list[float]) -> bool:
+    t = torch.tensor(values, dtype=torch.float64)
+    return torch.equal(t.to(torch.bfloat16).double(), t)
+
+
 @st.composite
 def ignore_boxes(draw, priors: torch.Tensor, *, max_coord: float) -> torch.Tensor | None:
     """mmdet's ignore regions (``gt_bboxes_ignore``, ``[M, 4]`` xyxy pixels, M >= 1) for ``priors``, on about a
     third of the draws (None otherwise): random boxes below ``1.5 * max_coord`` (:func:`boxes_xyxy`) and, half the
     time, one box that is exactly the left or top half of a prior there, whose IoF with that prior is exactly 0.5
     (mmdet's ``ignore_iof_thr`` in its configs; the comparison is ``>``). The halved side is an even number of
-    grid steps, so the midpoint is on the grid and the IoF is 0.5 in every dtype."""
+    grid steps, so the midpoint is on the grid, and prior and half are exact in bfloat16, so the IoF is 0.5 in every
+    dtype."""
     if not draw(st.integers(0, 2)) == 0:
         return None
     boxes = draw(boxes_xyxy(st.integers(0, 2), min_size=1.0, max_coord=max_coord))
     q = max_coord / 1024  # boxes_xyxy's grid: a side of an even number of steps has its midpoint on the grid
-    halves = [(b, axis) for b in priors.tolist() if max(b) < 1.5 * max_coord for axis in (0, 1)
+    halves = [_half(b, axis) for b in priors.tolist() if max(b) < 1.5 * max_coord for axis in (0, 1)
               if round((b[axis + 2] - b[axis]) / q) % 2 == 0]
+    # Only halves of priors that bfloat16 (8 significant bits) holds exactly, as it holds their halves: the IoF is
+    # then 0.5 in every dtype's rounded inputs.
+    halves = [h for b, h in halves if _exact_in_bfloat16(b + h)]
     if halves and (len(boxes) == 0 or draw(st.booleans())):
-        box, axis = draw(st.sampled_from(halves))
-        half = list(box)
-        half[axis + 2] = (box[axis] + box[axis + 2]) / 2
-        boxes = torch.cat([boxes, torch.tensor([half], dtype=torch.float64)])
+        boxes = torch.cat([boxes, torch.tensor([draw(st.sampled_from(halves))], dtype=torch.float64)])
     if len(boxes) == 0:
         boxes = draw(boxes_xyxy(1, min_size=1.0, max_coord=max_coord))
     return boxes

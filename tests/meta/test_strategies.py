@@ -95,9 +95,13 @@ def test_the_ignore_regions_put_a_prior_exactly_at_iof_one_half_in_every_dtype()
         ignore = inputs.get("gt_boxes_ignore")
         return ignore is not None and bool((_plain_iof(inputs["priors"], ignore) == 0.5).any())
     inputs = find(S.max_iou_inputs(convention), at_half)
+    pi, ii = (_plain_iof(inputs["priors"], inputs["gt_boxes_ignore"]) == 0.5).nonzero(as_tuple=True)
     for dtype in DTYPES:
         p, ig = inputs["priors"].to(dtype), inputs["gt_boxes_ignore"].to(dtype)
-        assert torch.equal(p.double(), inputs["priors"]) and torch.equal(ig.double(), inputs["gt_boxes_ignore"])
+        # A pair at IoF 0.5 is exact in the dtype (the other boxes need not be), and so its IoF stays 0.5.
+        exact = ((p[pi].double() == inputs["priors"][pi]).all(1)
+                 & (ig[ii].double() == inputs["gt_boxes_ignore"][ii]).all(1))
+        assert bool(exact.any()), dtype
         assert bool((_plain_iof(p, ig) == 0.5).any()), dtype
     on = dataclasses.replace(convention, ignore_iof_thr=0.5)
     args = (inputs["priors"], inputs["gt_boxes"], inputs["gt_labels"])
