@@ -56,8 +56,7 @@ def boxes_xyxy(draw, n: int | st.SearchStrategy[int] = st.integers(0, 6), *, min
 
 def grid_boxes(rng: np.random.Generator, count: int, *, min_size: float = 0.0, max_coord: float = 1.0) -> torch.Tensor:
     """``[count, 4]`` float64 xyxy boxes with sides >= ``min_size``: top-left corners in ``[0, 0.9 * max_coord]``,
-    sides up to ``0.6 * max_coord``, each at its bounds often (:func:`grid_integers`); about 1/8 of the boxes after
-    the first repeat an earlier one (identical boxes: IoU 1, tied costs).
+    sides up to ``0.6 * max_coord``, each at its bounds often (:func:`grid_integers`).
 
     ``min_size=0`` allows zero-width, zero-height and zero-area boxes.
     """
@@ -68,11 +67,7 @@ def grid_boxes(rng: np.random.Generator, count: int, *, min_size: float = 0.0, m
     smallest = math.ceil(min_size / q - 1e-9)
     xy = grid_integers(rng, 0, 922, (count, 2))
     wh = grid_integers(rng, smallest, max(smallest, 614), (count, 2))
-    boxes = np.concatenate([xy, xy + wh], axis=1)
-    for i in range(1, count):
-        if rng.random() < 1 / 8:
-            boxes[i] = boxes[rng.integers(0, i)]
-    return torch.from_numpy(boxes * q)
+    return torch.from_numpy(np.concatenate([xy, xy + wh], axis=1) * q)
 
 
 def boxes_positive(n: int | st.SearchStrategy[int] = st.integers(1, 6)) -> st.SearchStrategy[torch.Tensor]:
