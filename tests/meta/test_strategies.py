@@ -167,3 +167,19 @@ def test_the_anchor_head_inputs_tie_a_gt_exactly_below_the_positive_threshold_in
     first = max_iou_assign(anchors, gt, labels,
                            convention=dataclasses.replace(config.assigner, gt_max_assign_all=False)).gt_inds
     assert int((every == 1).sum()) == int(tied.sum()) > int((first == 1).sum()) == 1, (gt, anchors[tied])
+
+
+def test_the_seeded_arrays_reach_their_bounds():
+    """docs/conformance.md, "Arrays from a drawn seed": zero-size boxes, boxes at the image's edge, zero and saturated
+    logits are drawn, as hypothesis' per-element draws gave them."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    boxes = S.grid_boxes(rng, 64)
+    sides = boxes[:, 2:] - boxes[:, :2]
+    assert bool((sides == 0).any()) and bool((boxes[:, :2] == 0).any())
+    assert bool((boxes[:, :2] == 922 / 1024).any()) and bool((sides == 614 / 1024).any())
+    sized = S.grid_boxes(rng, 64, min_size=1e-2)
+    assert bool((sized[:, 2:] - sized[:, :2] >= 1e-2).all())
+    logits = S.grid_logits(rng, (64, 4), 8.0)
+    assert {0.0, 8.0, -8.0} <= set(logits.flatten().tolist()) and bool((logits.abs() <= 8.0).all())
+    assert torch.equal(torch.round(logits * 64) / 64, logits)
