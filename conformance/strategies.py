@@ -607,9 +607,12 @@ def mmdet_head_inputs(draw, *, softmax: bool, num_classes: int = 3) -> dict:
     """``criteria.mmdet_detr_head`` inputs of two decoder layers for 1-2 images of 480 x 640 pixels (targets carry
     ``image_size``): ``all_cls_scores [2, B, Q, K]``, ``all_bbox_preds [2, B, Q, 4]`` normalised cxcywh. On about
     half the draws each image's queries crowd round its targets (:func:`crowded_boxes`), where the match costs'
-    weights decide the matching."""
+    weights decide the matching; with a focal classification, on about half the draws half the logits are saturated
+    (:func:`large_logits`), where the focal cost's ``eps`` decides."""
     logits_, boxes_, targets = draw(criterion_batch(num_classes=num_classes, softmax=softmax, layers=2, max_images=2,
                                                     max_queries=4, max_targets=4))
+    if not softmax and draw(st.booleans()):
+        logits_ = large_logits(seeded_rng(draw), logits_)
     if draw(st.booleans()):
         rng = seeded_rng(draw)
         boxes_ = torch.stack([torch.stack([crowded_boxes(rng, t["boxes"], boxes_.shape[2]) if len(t["boxes"]) else b
