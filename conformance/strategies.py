@@ -102,12 +102,53 @@ def small_boxes_fit(dtype: torch.dtype) -> bool:
     return dtype in (torch.float32, torch.float64)
 
 
-def box_pair(n1: int | st.SearchStrategy[int], n2: int | st.SearchStrategy[int], *,
-             small: bool) -> st.SearchStrategy[tuple[torch.Tensor, torch.Tensor]]:
+#: The box scales of :func:`box_pair`: each strategy with the ``max_coord`` of its grid.
+_PAIR_SCALES = ((boxes_realistic, 1.0), (boxes_pixel, 1024.0))
+
+
+@st.composite
+def box_pair(draw, n1: int | st.SearchStrategy[int], n2: int | st.SearchStrategy[int], *,
+             small: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Two sets of xyxy boxes ``([n1, 4], [n2, 4])`` at one scale (both realistic, both in pixels or, when ``small``,
-    both small), so that they overlap as often at each scale."""
-    scales = [boxes_realistic, boxes_pixel] + ([boxes_small] if small else [])
-    return st.sampled_from(scales).flatmap(lambda boxes: st.tuples(boxes(n1), boxes(n2)))
+    both small), so that they overlap as often at each scale; about a quarter of the pairs ``(i, i)`` exactly touch
+    (:func:`touching`)."""
+    scales = _PAIR_SCALES + (((boxes_small, 1 / 16),) if small else ())
+    boxes, max_coord = draw(st.sampled_from(scales))
+    first, second = draw(boxes(n1)), draw(boxes(n2))
+    return first, touching(seeded_rng(draw), first, second, max_coord=max_coord)
+
+
+def touching(rng: np.random.Generator, first: torch.Tensor, second: torch.Tensor, *, max_coord: float,
+             rate: float = 0.25) -> torch.Tensor:
+    """``second`` ``[n2, 4]`` xyxy with each of its first ``min(n1, n2)`` boxes, at ``rate``, moved to touch its
+    partner in ``first`` ``[n1, 4]``: along a random axis it starts where the partner ends (or ends where it
+    starts), sizes kept; along the other it starts inside the partner's extent, so the intersection is exactly 0
+    wide (or high) and positive the other way. That is the kink where the ``clamp`` and ``strict`` intersections
+    (``IoUConvention.intersection``) give other gradients. Sums of grid coordinates of :func:`grid_boxes`, kept
+    below ``1.5 * max_coord`` (its largest corner): exact in every dtype. A box with no room either side stays."""
+    out = second.clone()
+    limit = 1.5 * max_coord
+    for i in range(min(len(first), len(second))):
+        if rng.random() >= rate:
+            continue
+        axis = int(rng.integers(0, 2))
+        a, b = first[i].tolist(), out[i].tolist()
+        size, other = b[axis + 2] - b[axis], b[3 - axis] - b[1 - axis]
+        if a[axis + 2] + size <= limit:
+            b[axis], b[axis + 2] = a[axis + 2], a[axis + 2] + size
+        elif a[axis] - size >= 0:
+            b[axis], b[axis + 2] = a[axis] - size, a[axis]
+        else:
+            continue
+        # Along the other axis: starting a grid step inside the partner's start, or else ending a step inside its
+        # end (both inside it when it is more than a step long, as the boxes of box_pair's scales are).
+        step = max_coord / 1024
+        start = a[1 - axis] + step if a[1 - axis] + step + other <= limit else a[3 - axis] - step - other
+        if start < 0:
+            continue
+        b[1 - axis], b[3 - axis] = start, start + other
+        out[i] = torch.tensor(b, dtype=out.dtype)
+    return out
 
 
 def logits(shape: tuple[int, ...], *, bound: float = 20.0) -> st.SearchStrategy[torch.Tensor]:

@@ -183,3 +183,39 @@ def test_the_seeded_arrays_reach_their_bounds():
     logits = S.grid_logits(rng, (64, 4), 8.0)
     assert {0.0, 8.0, -8.0} <= set(logits.flatten().tolist()) and bool((logits.abs() <= 8.0).all())
     assert torch.equal(torch.round(logits * 64) / 64, logits)
+
+
+
+@pytest.mark.parametrize("min_size, max_coord", [(1e-2, 1.0), (8.0, 1024.0), (2.0 ** -10, 1 / 16)])
+def test_touching_pairs_sit_exactly_at_the_intersection_kink_in_every_dtype(min_size, max_coord):
+    """strategies.touching, at each scale of strategies.box_pair: a moved box stays on the grid below ``1.5 *
+    max_coord`` (exact in float32 and float16), its intersection with its partner is exactly 0 one way and positive
+    the other, and there the ``clamp`` and ``strict`` intersections give other gradients."""
+    import numpy as np
+
+    from oracle.boxes import iou
+    from oracle.conventions import IoUConvention
+    rng = np.random.default_rng(0)
+    kinks = 0
+    for _ in range(16):
+        first = S.grid_boxes(rng, 4, min_size=min_size, max_coord=max_coord)
+        second = S.grid_boxes(rng, 4, min_size=min_size, max_coord=max_coord)
+        touched = S.touching(rng, first, second, max_coord=max_coord, rate=1.0)
+        assert bool((touched <= 1.5 * max_coord).all()) and bool((touched >= 0).all())
+        for dtype in (torch.float32, torch.float16):
+            assert torch.equal(touched.to(dtype).double(), touched)
+        for a, b, moved in zip(first, touched, (touched != second).any(1)):
+            w = torch.minimum(a[2], b[2]) - torch.maximum(a[0], b[0])
+            h = torch.minimum(a[3], b[3]) - torch.maximum(a[1], b[1])
+            if not moved:
+                continue
+            assert (w == 0 and h > 0) or (h == 0 and w > 0), (a, b)
+            grads = []
+            for mode in ("clamp", "strict"):
+                x = a[None].clone().requires_grad_(True)
+                iou(x, b[None], aligned=True, convention=dataclasses.replace(IoUConvention(), intersection=mode)
+                    ).sum().backward()
+                grads.append(x.grad)
+            assert not torch.equal(*grads)
+            kinks += 1
+    assert kinks >= 32
