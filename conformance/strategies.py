@@ -125,7 +125,7 @@ def touching(rng: np.random.Generator, first: torch.Tensor, second: torch.Tensor
     starts), sizes kept; along the other it starts inside the partner's extent, so the intersection is exactly 0
     wide (or high) and positive the other way. That is the kink where the ``clamp`` and ``strict`` intersections
     (``IoUConvention.intersection``) give other gradients. Sums of grid coordinates of :func:`grid_boxes`, kept
-    below ``1.5 * max_coord`` (its largest corner): exact in every dtype. A box with no room either side stays."""
+    below ``1.5 * max_coord`` (its largest corner): exact in float16 and wider. A box with no room either side stays."""
     out = second.clone()
     limit = 1.5 * max_coord
     for i in range(min(len(first), len(second))):
